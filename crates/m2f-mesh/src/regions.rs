@@ -1,0 +1,212 @@
+//! Named vertex regions and landmarks of the MediaPipe face topology.
+//!
+//! Contours come from MediaPipe's landmark connection lists (`assets/face_regions.json`);
+//! the jaw and the upper face, which MediaPipe does not list, are derived from the canonical
+//! geometry by the rules documented on each field, so any identity shares the same indices.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MeshError, Result};
+
+/// Vertex count of the MediaPipe face topology without irises.
+pub const MEDIAPIPE_VERTEX_COUNT: usize = 468;
+
+/// Single vertices that name a point of the face. "Left" and "right" are the subject's own,
+/// as in MediaPipe and ARKit (the subject's left is +x).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Landmarks {
+    pub upper_inner_lip: u32,
+    pub lower_inner_lip: u32,
+    pub upper_outer_lip: u32,
+    pub lower_outer_lip: u32,
+    pub mouth_corner_left: u32,
+    pub mouth_corner_right: u32,
+    pub left_eye_outer: u32,
+    pub left_eye_inner: u32,
+    pub right_eye_outer: u32,
+    pub right_eye_inner: u32,
+    pub left_upper_eyelid: u32,
+    pub left_lower_eyelid: u32,
+    pub right_upper_eyelid: u32,
+    pub right_lower_eyelid: u32,
+    pub nose_tip: u32,
+    pub chin: u32,
+    pub forehead: u32,
+}
+
+impl Landmarks {
+    pub const MEDIAPIPE: Landmarks = Landmarks {
+        upper_inner_lip: 13,
+        lower_inner_lip: 14,
+        upper_outer_lip: 0,
+        lower_outer_lip: 17,
+        mouth_corner_left: 291,
+        mouth_corner_right: 61,
+        left_eye_outer: 263,
+        left_eye_inner: 362,
+        right_eye_outer: 33,
+        right_eye_inner: 133,
+        left_upper_eyelid: 386,
+        left_lower_eyelid: 374,
+        right_upper_eyelid: 159,
+        right_lower_eyelid: 145,
+        nose_tip: 4,
+        chin: 152,
+        forehead: 10,
+    };
+}
+
+/// Vertex index lists of the face's parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceRegions {
+    /// Outer lip contour, right corner → left corner along the upper then the lower lip.
+    pub lips_outer: Vec<u32>,
+    /// Inner lip contour (the mouth opening).
+    pub lips_inner: Vec<u32>,
+    /// Inner contour of the upper lip, right corner → left corner (corners included).
+    pub upper_inner_lip: Vec<u32>,
+    /// Inner contour of the lower lip, right corner → left corner (corners included), paired
+    /// index by index with `upper_inner_lip`.
+    pub lower_inner_lip: Vec<u32>,
+    /// Every lip vertex, inner and outer (the LVE region).
+    pub lips: Vec<u32>,
+    pub left_eye: Vec<u32>,
+    pub right_eye: Vec<u32>,
+    /// Upper eyelid contours, outer corner → inner corner.
+    pub left_upper_eyelid: Vec<u32>,
+    pub right_upper_eyelid: Vec<u32>,
+    /// Lower eyelid contours, outer corner → inner corner.
+    pub left_lower_eyelid: Vec<u32>,
+    pub right_lower_eyelid: Vec<u32>,
+    pub left_brow: Vec<u32>,
+    pub right_brow: Vec<u32>,
+    /// Vertices that ride on the mandible: below the inner lip line and inside the face oval.
+    pub jaw: Vec<u32>,
+    /// Vertices above the line 1.5 cm under the eye corners: forehead, brows, eyes (the FDD
+    /// region, as in FaceFormer and CodeTalker).
+    pub upper_face: Vec<u32>,
+    /// The face outline.
+    pub face_oval: Vec<u32>,
+    pub landmarks: Landmarks,
+}
+
+#[derive(Deserialize)]
+struct RegionFile {
+    connections: std::collections::BTreeMap<String, Vec<[u32; 2]>>,
+}
+
+const REGIONS_JSON: &str = include_str!("../../../assets/face_regions.json");
+
+impl FaceRegions {
+    /// The regions of the MediaPipe topology, located on `vertices` (metres, the canonical
+    /// orientation: +y up, +z out of the face).
+    pub fn mediapipe(vertices: &[[f32; 3]]) -> Result<Self> {
+        if vertices.len() != MEDIAPIPE_VERTEX_COUNT {
+            return Err(MeshError::VertexCount {
+                what: "MediaPipe face template".into(),
+                expected: MEDIAPIPE_VERTEX_COUNT,
+                got: vertices.len(),
+            });
+        }
+        let file: RegionFile = serde_json::from_str(REGIONS_JSON)
+            .map_err(|e| MeshError::invalid("assets/face_regions.json", e.to_string()))?;
+        let edges = |name: &str| -> Result<&[[u32; 2]]> {
+            file.connections
+                .get(name)
+                .map(Vec::as_slice)
+                .ok_or_else(|| MeshError::invalid("assets/face_regions.json", format!("missing {name:?}")))
+        };
+        let lips = edges("lips")?;
+        // MediaPipe lists the lips as four chains of 10 edges: outer lower, outer upper,
+        // inner lower, inner upper, each from the right corner to the left corner.
+        let chain = |es: &[[u32; 2]]| -> Vec<u32> {
+            let mut c = vec![es[0][0]];
+            c.extend(es.iter().map(|e| e[1]));
+            c
+        };
+        if lips.len() != 40 {
+            return Err(MeshError::invalid(
+                "assets/face_regions.json",
+                format!("lips: expected 40 edges, found {}", lips.len()),
+            ));
+        }
+        let outer_lower = chain(&lips[0..10]);
+        let outer_upper = chain(&lips[10..20]);
+        let inner_lower = chain(&lips[20..30]);
+        let inner_upper = chain(&lips[30..40]);
+        let eye = |name: &str| -> Result<(Vec<u32>, Vec<u32>)> {
+            // Eye lists: 8 lower-lid edges then 8 upper-lid edges, outer → inner corner.
+            let es = edges(name)?;
+            if es.len() != 16 {
+                return Err(MeshError::invalid(
+                    "assets/face_regions.json",
+                    format!("{name}: expected 16 edges, found {}", es.len()),
+                ));
+            }
+            Ok((chain(&es[8..16]), chain(&es[0..8])))
+        };
+        let (left_upper_eyelid, left_lower_eyelid) = eye("left_eye")?;
+        let (right_upper_eyelid, right_lower_eyelid) = eye("right_eye")?;
+        let unique = |lists: &[&[u32]]| -> Vec<u32> {
+            let mut v: Vec<u32> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let edge_vertices = |name: &str| -> Result<Vec<u32>> {
+            let es = edges(name)?;
+            let flat: Vec<u32> = es.iter().flat_map(|e| e.iter().copied()).collect();
+            Ok(unique(&[&flat]))
+        };
+        let face_oval = chain(edges("face_oval")?);
+        let landmarks = Landmarks::MEDIAPIPE;
+
+        let y = |i: u32| vertices[i as usize][1];
+        let lip_line = 0.5 * (y(landmarks.upper_inner_lip) + y(landmarks.lower_inner_lip));
+        let oval_half_width = face_oval
+            .iter()
+            .map(|&i| vertices[i as usize][0].abs())
+            .fold(0.0f32, f32::max);
+        let jaw: Vec<u32> = (0..vertices.len() as u32)
+            .filter(|&i| y(i) < lip_line && vertices[i as usize][0].abs() <= oval_half_width)
+            .filter(|i| !inner_upper.contains(i))
+            .collect();
+        let eye_line = 0.25
+            * (y(landmarks.left_eye_outer)
+                + y(landmarks.left_eye_inner)
+                + y(landmarks.right_eye_outer)
+                + y(landmarks.right_eye_inner));
+        let upper_face: Vec<u32> = (0..vertices.len() as u32)
+            .filter(|&i| y(i) > eye_line - 0.015)
+            .collect();
+
+        Ok(Self {
+            lips_outer: unique(&[&outer_upper, &outer_lower]),
+            lips_inner: unique(&[&inner_upper, &inner_lower]),
+            lips: unique(&[&outer_upper, &outer_lower, &inner_upper, &inner_lower]),
+            upper_inner_lip: inner_upper,
+            lower_inner_lip: inner_lower,
+            left_eye: unique(&[&left_upper_eyelid, &left_lower_eyelid]),
+            right_eye: unique(&[&right_upper_eyelid, &right_lower_eyelid]),
+            left_upper_eyelid,
+            right_upper_eyelid,
+            left_lower_eyelid,
+            right_lower_eyelid,
+            left_brow: edge_vertices("left_eyebrow")?,
+            right_brow: edge_vertices("right_eyebrow")?,
+            jaw,
+            upper_face,
+            face_oval,
+            landmarks,
+        })
+    }
+
+    /// Inner lip gap at the mouth centre: distance between the upper and lower inner lip
+    /// centre vertices, metres.
+    pub fn inner_lip_gap(&self, vertices: &[[f32; 3]]) -> f32 {
+        let a = vertices[self.landmarks.upper_inner_lip as usize];
+        let b = vertices[self.landmarks.lower_inner_lip as usize];
+        let d = crate::face_mesh::sub(a, b);
+        crate::face_mesh::dot(d, d).sqrt()
+    }
+}

@@ -1,0 +1,1 @@
+//! The synthetic talking-face world.
