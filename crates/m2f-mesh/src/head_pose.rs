@@ -133,19 +133,19 @@ pub fn axis_angle_to_matrix(w: [f32; 3]) -> Mat3 {
 
 /// The logarithm map of a rotation matrix, robust near 0 and π.
 pub fn matrix_to_axis_angle(r: &Mat3) -> [f32; 3] {
-    let tr = r[0][0] + r[1][1] + r[2][2];
-    let cos = ((tr - 1.0) * 0.5).clamp(-1.0, 1.0);
-    let theta = cos.acos();
     let v = [r[2][1] - r[1][2], r[0][2] - r[2][0], r[1][0] - r[0][1]];
+    let sin = 0.5 * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    let cos = 0.5 * (r[0][0] + r[1][1] + r[2][2] - 1.0);
+    // atan2 keeps full precision at both ends, where acos or asin alone lose digits.
+    let theta = sin.atan2(cos);
     if theta < 1e-4 {
         return [0.5 * v[0], 0.5 * v[1], 0.5 * v[2]];
     }
-    if std::f32::consts::PI - theta < 1e-3 {
-        // Near π the antisymmetric part vanishes: read the axis off the symmetric part.
+    if std::f32::consts::PI - theta < 1e-2 {
+        // Near π the antisymmetric part vanishes: read the axis off the symmetric part,
+        // R + Rᵀ = 2 cos θ I + 2 (1 − cos θ) a aᵀ.
         let d = [r[0][0], r[1][1], r[2][2]];
-        let k = (0..3)
-            .max_by(|&i, &j| d[i].total_cmp(&d[j]))
-            .unwrap_or(0);
+        let k = (0..3).max_by(|&i, &j| d[i].total_cmp(&d[j])).unwrap_or(0);
         let mut axis = [0.0f32; 3];
         axis[k] = ((d[k] - cos) / (1.0 - cos)).max(0.0).sqrt();
         for j in 0..3 {
@@ -162,7 +162,7 @@ pub fn matrix_to_axis_angle(r: &Mat3) -> [f32; 3] {
         };
         return axis.map(|a| sign * theta * a / n);
     }
-    let s = theta / (2.0 * theta.sin());
+    let s = theta / (2.0 * sin);
     v.map(|c| c * s)
 }
 

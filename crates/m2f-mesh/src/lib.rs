@@ -4,12 +4,15 @@
 //! for previews (PNG, GIF, MP4 through ffmpeg).
 
 mod atomic;
+mod fields;
+pub mod arkit;
 pub mod error;
 pub mod face_mesh;
 pub mod head_pose;
 pub mod obj;
 pub mod regions;
 pub mod rig;
+pub mod solver;
 pub mod template;
 
 pub use atomic::write_atomic;
@@ -20,3 +23,5 @@ pub use obj::{read_obj, write_obj, Units};
 pub use regions::{FaceRegions, Landmarks, MEDIAPIPE_VERTEX_COUNT};
 pub use rig::Rig;
 pub use template::FaceTemplate;
+pub use arkit::{arkit_rig, ARKIT_BLENDSHAPES};
+pub use solver::RigSolver;

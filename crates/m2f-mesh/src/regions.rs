@@ -68,6 +68,10 @@ pub struct FaceRegions {
     /// Inner contour of the lower lip, right corner → left corner (corners included), paired
     /// index by index with `upper_inner_lip`.
     pub lower_inner_lip: Vec<u32>,
+    /// Outer contour of the upper lip, right corner → left corner.
+    pub upper_outer_lip: Vec<u32>,
+    /// Outer contour of the lower lip, right corner → left corner.
+    pub lower_outer_lip: Vec<u32>,
     /// Every lip vertex, inner and outer (the LVE region).
     pub lips: Vec<u32>,
     pub left_eye: Vec<u32>,
@@ -184,6 +188,8 @@ impl FaceRegions {
             lips_outer: unique(&[&outer_upper, &outer_lower]),
             lips_inner: unique(&[&inner_upper, &inner_lower]),
             lips: unique(&[&outer_upper, &outer_lower, &inner_upper, &inner_lower]),
+            upper_outer_lip: outer_upper,
+            lower_outer_lip: outer_lower,
             upper_inner_lip: inner_upper,
             lower_inner_lip: inner_lower,
             left_eye: unique(&[&left_upper_eyelid, &left_lower_eyelid]),

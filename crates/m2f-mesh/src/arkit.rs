@@ -1,0 +1,694 @@
+//! A procedural ARKit-named blendshape rig for any neutral of the MediaPipe topology.
+//!
+//! Each blendshape is a smooth displacement field over its region, built from the neutral's
+//! own contours (lips, eyelids, brows), so that a rig made on a wide face moves a wide mouth.
+//! Sizes are given in centimetres of the canonical face and scaled by the neutral's
+//! interocular distance. The jaw is a rotation about a hinge in front of the ears, stored
+//! as the linear displacement of that rotation at full opening, as ARKit stores it.
+//!
+//! ARKit's eye-gaze shapes (`eyeLook*`) and `tongueOut` are left out: the topology has no
+//! eyeballs and no tongue.
+
+use crate::error::Result;
+use crate::face_mesh::{dot, sub, FaceMesh};
+use crate::fields::{
+    add_into, closest_on_polyline, contour_field, contour_y_at, gauss, point_field, sigmoid,
+    smoothstep,
+};
+use crate::head_pose::{axis_angle_to_matrix, mat_vec};
+use crate::regions::FaceRegions;
+use crate::rig::Rig;
+
+/// The blendshapes of the procedural rig, in the order of its weight vectors.
+pub const ARKIT_BLENDSHAPES: [&str; 43] = [
+    "jawOpen",
+    "jawForward",
+    "jawLeft",
+    "jawRight",
+    "mouthClose",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthLeft",
+    "mouthRight",
+    "mouthSmileLeft",
+    "mouthSmileRight",
+    "mouthFrownLeft",
+    "mouthFrownRight",
+    "mouthDimpleLeft",
+    "mouthDimpleRight",
+    "mouthStretchLeft",
+    "mouthStretchRight",
+    "mouthRollLower",
+    "mouthRollUpper",
+    "mouthShrugLower",
+    "mouthShrugUpper",
+    "mouthPressLeft",
+    "mouthPressRight",
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+    "browDownLeft",
+    "browDownRight",
+    "browInnerUp",
+    "browOuterUpLeft",
+    "browOuterUpRight",
+    "cheekPuff",
+    "cheekSquintLeft",
+    "cheekSquintRight",
+    "noseSneerLeft",
+    "noseSneerRight",
+    "eyeBlinkLeft",
+    "eyeBlinkRight",
+    "eyeSquintLeft",
+    "eyeSquintRight",
+    "eyeWideLeft",
+    "eyeWideRight",
+];
+
+/// Jaw rotation at `jawOpen = 1`, radians (about 17°, a wide-open mouth).
+pub const JAW_OPEN_ANGLE: f32 = 0.30;
+
+/// Canonical interocular distance (outer eye corners), metres: the rig's unit of scale.
+const CANONICAL_INTEROCULAR: f32 = 0.0889;
+
+/// MediaPipe vertices the rig anchors to beside the named landmarks: (left, right) pairs.
+const CHEEK: (u32, u32) = (427, 207);
+const UNDER_EYE: (u32, u32) = (348, 119);
+const NOSE_WING: (u32, u32) = (455, 235);
+
+/// Which side of the face a field acts on ("left" is the subject's own, +x).
+#[derive(Clone, Copy)]
+enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    fn sign(self) -> f32 {
+        match self {
+            Side::Left => 1.0,
+            Side::Right => -1.0,
+        }
+    }
+}
+
+/// What the fields need to know about one neutral face.
+struct FaceFrame<'a> {
+    v: &'a [[f32; 3]],
+    regions: &'a FaceRegions,
+    /// Metres per canonical centimetre for this face.
+    u: f32,
+    /// 1 below the mouth line, 0 above: keeps the lips apart in every lower-face field.
+    lower: Vec<f32>,
+    /// Subject's left half (smooth across the midline).
+    left: Vec<f32>,
+    /// Mouth centre, between the inner lip centres.
+    mouth_centre: [f32; 3],
+    /// Half the mouth width, metres.
+    mouth_half_width: f32,
+}
+
+impl<'a> FaceFrame<'a> {
+    fn new(neutral: &'a FaceMesh, regions: &'a FaceRegions) -> Self {
+        let v = &neutral.vertices;
+        let lm = regions.landmarks;
+        let eye_dist = {
+            let d = sub(v[lm.left_eye_outer as usize], v[lm.right_eye_outer as usize]);
+            dot(d, d).sqrt()
+        };
+        let u = 0.01 * eye_dist / CANONICAL_INTEROCULAR;
+        let pts = |idx: &[u32]| -> Vec<[f32; 3]> { idx.iter().map(|&i| v[i as usize]).collect() };
+        let upper = pts(&regions.upper_inner_lip);
+        let lower_c = pts(&regions.lower_inner_lip);
+        let inner_upper = &regions.upper_inner_lip;
+        let inner_lower = &regions.lower_inner_lip;
+        let corners = [lm.mouth_corner_left, lm.mouth_corner_right];
+        let (first, last) = (inner_upper[0], inner_upper[inner_upper.len() - 1]);
+        let lower: Vec<f32> = v
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let i = i as u32;
+                if i == first || i == last || corners.contains(&i) {
+                    0.5
+                } else if inner_upper.contains(&i) {
+                    0.0
+                } else if inner_lower.contains(&i) {
+                    1.0
+                } else {
+                    let line = 0.5 * (contour_y_at(&upper, p[0]) + contour_y_at(&lower_c, p[0]));
+                    sigmoid((line - p[1]) / (0.04 * u))
+                }
+            })
+            .collect();
+        let left = v.iter().map(|p| sigmoid(p[0] / (0.25 * u))).collect();
+        let a = v[lm.upper_inner_lip as usize];
+        let b = v[lm.lower_inner_lip as usize];
+        let mouth_centre = [0, 1, 2].map(|k| 0.5 * (a[k] + b[k]));
+        let cl = v[lm.mouth_corner_left as usize];
+        let cr = v[lm.mouth_corner_right as usize];
+        let mouth_half_width = 0.5 * (cl[0] - cr[0]).abs();
+        Self {
+            v,
+            regions,
+            u,
+            lower,
+            left,
+            mouth_centre,
+            mouth_half_width,
+        }
+    }
+
+    fn upper(&self) -> Vec<f32> {
+        self.lower.iter().map(|l| 1.0 - l).collect()
+    }
+
+    fn side(&self, side: Side) -> Vec<f32> {
+        match side {
+            Side::Left => self.left.clone(),
+            Side::Right => self.left.iter().map(|l| 1.0 - l).collect(),
+        }
+    }
+
+    fn ones(&self) -> Vec<f32> {
+        vec![1.0; self.v.len()]
+    }
+
+    fn vertex(&self, i: u32) -> [f32; 3] {
+        self.v[i as usize]
+    }
+
+    /// Centimetres of the canonical face → metres on this face.
+    fn cm(&self, d: [f32; 3]) -> [f32; 3] {
+        d.map(|c| c * self.u)
+    }
+
+    /// Per-contour-vertex displacement from a function of the lateral position x / half width.
+    fn along_lip(&self, contour: &[u32], f: impl Fn(f32) -> [f32; 3]) -> Vec<[f32; 3]> {
+        contour
+            .iter()
+            .map(|&i| {
+                let x = (self.vertex(i)[0] - self.mouth_centre[0]) / self.mouth_half_width;
+                self.cm(f(x.clamp(-1.0, 1.0)))
+            })
+            .collect()
+    }
+
+    /// How much each vertex rides on the mandible.
+    fn jaw_weight(&self) -> Vec<f32> {
+        let lm = self.regions.landmarks;
+        let corners = [
+            self.vertex(lm.mouth_corner_left),
+            self.vertex(lm.mouth_corner_right),
+        ];
+        self.v
+            .iter()
+            .zip(&self.lower)
+            .map(|(p, &l)| {
+                let lateral = 1.0 - 0.7 * smoothstep(2.5 * self.u, 6.5 * self.u, p[0].abs());
+                // The cheek skin beside (not above) the mouth corners stretches a little
+                // with the jaw; the upper lip itself stays on the maxilla.
+                let beside = smoothstep(
+                    self.mouth_half_width,
+                    self.mouth_half_width + 0.8 * self.u,
+                    (p[0] - self.mouth_centre[0]).abs(),
+                );
+                let corner = beside
+                    * corners
+                    .iter()
+                    .map(|c| {
+                        let d = sub(*p, *c);
+                        gauss(dot(d, d).sqrt(), 1.2 * self.u)
+                    })
+                    .fold(0.0f32, f32::max);
+                l * lateral + (1.0 - l) * 0.15 * corner
+            })
+            .collect()
+    }
+
+    fn jaw_open(&self) -> Vec<[f32; 3]> {
+        let m = self.mouth_centre;
+        // The hinge sits in front of the ears: ~3.8 cm above and ~8.3 cm behind the mouth.
+        let pivot = [m[0], m[1] + 3.8 * self.u, m[2] - 8.3 * self.u];
+        let r = axis_angle_to_matrix([JAW_OPEN_ANGLE, 0.0, 0.0]);
+        self.v
+            .iter()
+            .zip(self.jaw_weight())
+            .map(|(p, w)| {
+                let q = mat_vec(&r, sub(*p, pivot));
+                [0, 1, 2].map(|k| w * (q[k] + pivot[k] - p[k]))
+            })
+            .collect()
+    }
+
+    /// Sideways jaw: a turn about the vertical axis through the opposite condyle, so that
+    /// jawLeft and jawRight are mirror images, not negatives of each other.
+    fn jaw_side(&self, side: Side) -> Vec<[f32; 3]> {
+        let m = self.mouth_centre;
+        let pivot = [
+            m[0] - side.sign() * 4.5 * self.u,
+            m[1] + 3.8 * self.u,
+            m[2] - 8.3 * self.u,
+        ];
+        let r = axis_angle_to_matrix([0.0, side.sign() * 0.055, 0.0]);
+        self.v
+            .iter()
+            .zip(self.jaw_weight())
+            .map(|(p, w)| {
+                let q = mat_vec(&r, sub(*p, pivot));
+                [0, 1, 2].map(|k| w * (q[k] + pivot[k] - p[k]))
+            })
+            .collect()
+    }
+
+    /// The mouth pulled to one side: the lips slide, the corner on that side draws back and
+    /// the far corner stretches forward.
+    fn mouth_side(&self, side: Side) -> Vec<[f32; 3]> {
+        let mut f = point_field(
+            self.v,
+            self.mouth_centre,
+            self.cm([0.6 * side.sign(), 0.0, 0.0]),
+            1.6 * self.u,
+            &self.ones(),
+        );
+        let other = match side {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        };
+        add_into(&mut f, &self.corner(side, [0.1, 0.05, -0.2], 1.0));
+        add_into(&mut f, &self.corner(other, [-0.1, 0.0, 0.1], 1.0));
+        f
+    }
+
+    fn jaw_shift(&self, d: [f32; 3]) -> Vec<[f32; 3]> {
+        let d = self.cm(d);
+        self.jaw_weight()
+            .into_iter()
+            .map(|w| d.map(|c| w * c))
+            .collect()
+    }
+
+    /// Lower lip carried back against the jaw: with `jawOpen = mouthClose` the lips stay
+    /// sealed while the jaw drops, as in ARKit.
+    fn mouth_close(&self, jaw_open: &[[f32; 3]]) -> Vec<[f32; 3]> {
+        let line: Vec<[f32; 3]> = self
+            .regions
+            .lower_inner_lip
+            .iter()
+            .map(|&i| self.vertex(i))
+            .collect();
+        self.v
+            .iter()
+            .zip(jaw_open)
+            .zip(&self.lower)
+            .map(|((p, j), &l)| {
+                let (d, _, _) = closest_on_polyline(*p, &line);
+                let w = l * gauss(d, 0.9 * self.u);
+                j.map(|c| -w * c)
+            })
+            .collect()
+    }
+
+    fn lips(
+        &self,
+        upper: impl Fn(f32) -> [f32; 3],
+        lower: impl Fn(f32) -> [f32; 3],
+        radius_cm: f32,
+        side: Option<Side>,
+    ) -> Vec<[f32; 3]> {
+        let side_mask = side.map(|s| self.side(s));
+        let masked = |m: Vec<f32>| -> Vec<f32> {
+            match &side_mask {
+                Some(s) => m.iter().zip(s).map(|(a, b)| a * b).collect(),
+                None => m,
+            }
+        };
+        let r = self.regions;
+        let mut field = contour_field(
+            self.v,
+            &r.upper_inner_lip,
+            &self.along_lip(&r.upper_inner_lip, upper),
+            radius_cm * self.u,
+            &masked(self.upper()),
+        );
+        let lower_field = contour_field(
+            self.v,
+            &r.lower_inner_lip,
+            &self.along_lip(&r.lower_inner_lip, lower),
+            radius_cm * self.u,
+            &masked(self.lower.clone()),
+        );
+        add_into(&mut field, &lower_field);
+        field
+    }
+
+    fn outer_lips(
+        &self,
+        upper: [f32; 3],
+        lower: [f32; 3],
+        radius_cm: f32,
+        side: Side,
+    ) -> Vec<[f32; 3]> {
+        let r = self.regions;
+        let s = self.side(side);
+        let um: Vec<f32> = self.upper().iter().zip(&s).map(|(a, b)| a * b).collect();
+        let lm: Vec<f32> = self.lower.iter().zip(&s).map(|(a, b)| a * b).collect();
+        let n_up = r.upper_outer_lip.len();
+        let n_lo = r.lower_outer_lip.len();
+        let mut field = contour_field(
+            self.v,
+            &r.upper_outer_lip,
+            &vec![self.cm(upper); n_up],
+            radius_cm * self.u,
+            &um,
+        );
+        add_into(
+            &mut field,
+            &contour_field(
+                self.v,
+                &r.lower_outer_lip,
+                &vec![self.cm(lower); n_lo],
+                radius_cm * self.u,
+                &lm,
+            ),
+        );
+        field
+    }
+
+    fn corner(&self, side: Side, d: [f32; 3], radius_cm: f32) -> Vec<[f32; 3]> {
+        let lm = self.regions.landmarks;
+        let c = match side {
+            Side::Left => lm.mouth_corner_left,
+            Side::Right => lm.mouth_corner_right,
+        };
+        let d = [d[0] * side.sign(), d[1], d[2]];
+        point_field(
+            self.v,
+            self.vertex(c),
+            self.cm(d),
+            radius_cm * self.u,
+            &self.side(side),
+        )
+    }
+
+    fn at(&self, pair: (u32, u32), side: Side, d: [f32; 3], radius_cm: f32) -> Vec<[f32; 3]> {
+        let i = match side {
+            Side::Left => pair.0,
+            Side::Right => pair.1,
+        };
+        let d = [d[0] * side.sign(), d[1], d[2]];
+        point_field(
+            self.v,
+            self.vertex(i),
+            self.cm(d),
+            radius_cm * self.u,
+            &self.side(side),
+        )
+    }
+
+    fn brow(&self, side: Side) -> &[u32] {
+        match side {
+            Side::Left => &self.regions.left_brow,
+            Side::Right => &self.regions.right_brow,
+        }
+    }
+
+    fn brow_points(&self, side: Side) -> ([f32; 3], [f32; 3], [f32; 3]) {
+        let idx = self.brow(side);
+        let pts: Vec<[f32; 3]> = idx.iter().map(|&i| self.vertex(i)).collect();
+        let n = pts.len() as f32;
+        let centre = [0, 1, 2].map(|k| pts.iter().map(|p| p[k]).sum::<f32>() / n);
+        let by_x = |a: &&[f32; 3], b: &&[f32; 3]| a[0].abs().total_cmp(&b[0].abs());
+        let inner = *pts.iter().min_by(by_x).unwrap_or(&centre);
+        let outer = *pts.iter().max_by(by_x).unwrap_or(&centre);
+        (inner, centre, outer)
+    }
+
+    fn brow_down(&self, side: Side) -> Vec<[f32; 3]> {
+        let (inner, centre, _) = self.brow_points(side);
+        let mid = [0, 1, 2].map(|k| 0.5 * (inner[k] + centre[k]));
+        point_field(
+            self.v,
+            mid,
+            self.cm([-0.15 * side.sign(), -0.45, 0.05]),
+            1.5 * self.u,
+            &self.side(side),
+        )
+    }
+
+    fn brow_inner_up(&self) -> Vec<[f32; 3]> {
+        let (l, _, _) = self.brow_points(Side::Left);
+        let (r, _, _) = self.brow_points(Side::Right);
+        let mid = [0, 1, 2].map(|k| 0.5 * (l[k] + r[k]));
+        point_field(
+            self.v,
+            mid,
+            self.cm([0.0, 0.55, 0.05]),
+            1.6 * self.u,
+            &self.ones(),
+        )
+    }
+
+    fn brow_outer_up(&self, side: Side) -> Vec<[f32; 3]> {
+        let (_, _, outer) = self.brow_points(side);
+        point_field(
+            self.v,
+            outer,
+            self.cm([0.05 * side.sign(), 0.5, 0.0]),
+            1.3 * self.u,
+            &self.side(side),
+        )
+    }
+
+    fn eyelids(&self, side: Side) -> (&[u32], &[u32]) {
+        let r = self.regions;
+        match side {
+            Side::Left => (&r.left_upper_eyelid, &r.left_lower_eyelid),
+            Side::Right => (&r.right_upper_eyelid, &r.right_lower_eyelid),
+        }
+    }
+
+    /// (above, below) the eye's mid line, each restricted to one side of the face.
+    fn eye_masks(&self, side: Side) -> (Vec<f32>, Vec<f32>) {
+        let (up, lo) = self.eyelids(side);
+        let up: Vec<[f32; 3]> = up.iter().map(|&i| self.vertex(i)).collect();
+        let lo: Vec<[f32; 3]> = lo.iter().map(|&i| self.vertex(i)).collect();
+        let s = self.side(side);
+        let above: Vec<f32> = self
+            .v
+            .iter()
+            .zip(&s)
+            .map(|(p, sm)| {
+                let line = 0.5 * (contour_y_at(&up, p[0]) + contour_y_at(&lo, p[0]));
+                sm * sigmoid((p[1] - line) / (0.03 * self.u))
+            })
+            .collect();
+        let below = above.iter().zip(&s).map(|(a, sm)| sm - a).collect();
+        (above, below)
+    }
+
+    fn eye_blink(&self, side: Side) -> Vec<[f32; 3]> {
+        let (up, lo) = self.eyelids(side);
+        let (above, _) = self.eye_masks(side);
+        // Upper lid meets the lower lid vertex by vertex (both run outer → inner corner).
+        let disp: Vec<[f32; 3]> = up
+            .iter()
+            .zip(lo)
+            .map(|(&a, &b)| {
+                let d = sub(self.vertex(b), self.vertex(a));
+                d.map(|c| 0.97 * c)
+            })
+            .collect();
+        contour_field(self.v, up, &disp, 0.35 * self.u, &above)
+    }
+
+    fn eye_lid_shift(
+        &self,
+        side: Side,
+        upper: [f32; 3],
+        lower: [f32; 3],
+        radius_cm: f32,
+    ) -> Vec<[f32; 3]> {
+        let (up, lo) = self.eyelids(side);
+        let (above, below) = self.eye_masks(side);
+        let mut field = contour_field(
+            self.v,
+            up,
+            &vec![self.cm(upper); up.len()],
+            radius_cm * self.u,
+            &above,
+        );
+        add_into(
+            &mut field,
+            &contour_field(
+                self.v,
+                lo,
+                &vec![self.cm(lower); lo.len()],
+                radius_cm * self.u,
+                &below,
+            ),
+        );
+        field
+    }
+
+    fn cheek_puff(&self) -> Vec<[f32; 3]> {
+        let mut f = self.at(CHEEK, Side::Left, [0.45, 0.0, 0.3], 1.6);
+        add_into(&mut f, &self.at(CHEEK, Side::Right, [0.45, 0.0, 0.3], 1.6));
+        f
+    }
+}
+
+/// Builds the procedural ARKit rig on `neutral`, whose regions are `regions` (the MediaPipe
+/// topology). The result's blendshapes follow [`ARKIT_BLENDSHAPES`].
+pub fn arkit_rig(neutral: &FaceMesh, regions: &FaceRegions) -> Result<Rig> {
+    neutral.check_vertex_count(
+        "neutral for the ARKit rig (MediaPipe topology)",
+        crate::regions::MEDIAPIPE_VERTEX_COUNT,
+    )?;
+    let f = FaceFrame::new(neutral, regions);
+    let (l, r) = (Side::Left, Side::Right);
+    let jaw_open = f.jaw_open();
+    let shapes: Vec<Vec<[f32; 3]>> = vec![
+        jaw_open.clone(),
+        f.jaw_shift([0.0, 0.0, 0.45]),
+        f.jaw_side(l),
+        f.jaw_side(r),
+        f.mouth_close(&jaw_open),
+        // Funnel: lips flare forward and part into a rounded opening.
+        f.lips(
+            |x| [-0.25 * x, 0.18, 0.45],
+            |x| [-0.25 * x, -0.25, 0.45],
+            1.0,
+            None,
+        ),
+        // Pucker: lips pushed forward and together, corners drawn in.
+        f.lips(
+            |x| [-0.55 * x, -0.05, 0.6],
+            |x| [-0.55 * x, 0.05, 0.6],
+            1.1,
+            None,
+        ),
+        f.mouth_side(l),
+        f.mouth_side(r),
+        f.corner(l, [0.35, 0.5, -0.15], 1.3),
+        f.corner(r, [0.35, 0.5, -0.15], 1.3),
+        f.corner(l, [0.05, -0.45, 0.0], 1.2),
+        f.corner(r, [0.05, -0.45, 0.0], 1.2),
+        f.corner(l, [0.2, 0.0, -0.3], 1.0),
+        f.corner(r, [0.2, 0.0, -0.3], 1.0),
+        f.corner(l, [0.45, -0.15, -0.1], 1.4),
+        f.corner(r, [0.45, -0.15, -0.1], 1.4),
+        // Roll: a lip turns in over the teeth (the labiodental f and v).
+        f.lips(|_| [0.0; 3], |_| [0.0, 0.2, -0.3], 0.8, None),
+        f.lips(|_| [0.0, -0.15, -0.3], |_| [0.0; 3], 0.8, None),
+        f.lips(|_| [0.0; 3], |_| [0.0, 0.25, 0.1], 1.5, None),
+        f.lips(|_| [0.0, 0.2, 0.1], |_| [0.0; 3], 1.0, None),
+        f.outer_lips([0.0, -0.15, -0.05], [0.0, 0.15, -0.05], 0.5, l),
+        f.outer_lips([0.0, -0.15, -0.05], [0.0, 0.15, -0.05], 0.5, r),
+        f.lips(|_| [0.0; 3], |_| [0.0, -0.4, 0.05], 1.0, Some(l)),
+        f.lips(|_| [0.0; 3], |_| [0.0, -0.4, 0.05], 1.0, Some(r)),
+        f.lips(|_| [0.0, 0.4, 0.05], |_| [0.0; 3], 1.0, Some(l)),
+        f.lips(|_| [0.0, 0.4, 0.05], |_| [0.0; 3], 1.0, Some(r)),
+        f.brow_down(l),
+        f.brow_down(r),
+        f.brow_inner_up(),
+        f.brow_outer_up(l),
+        f.brow_outer_up(r),
+        f.cheek_puff(),
+        f.at(UNDER_EYE, l, [0.0, 0.3, 0.1], 1.2),
+        f.at(UNDER_EYE, r, [0.0, 0.3, 0.1], 1.2),
+        f.at(NOSE_WING, l, [0.0, 0.3, 0.05], 0.8),
+        f.at(NOSE_WING, r, [0.0, 0.3, 0.05], 0.8),
+        f.eye_blink(l),
+        f.eye_blink(r),
+        f.eye_lid_shift(l, [0.0, -0.08, 0.0], [0.0, 0.18, 0.03], 0.4),
+        f.eye_lid_shift(r, [0.0, -0.08, 0.0], [0.0, 0.18, 0.03], 0.4),
+        f.eye_lid_shift(l, [0.0, 0.22, 0.02], [0.0, -0.03, 0.0], 0.45),
+        f.eye_lid_shift(r, [0.0, 0.22, 0.02], [0.0, -0.03, 0.0], 0.45),
+    ];
+    let names = ARKIT_BLENDSHAPES.iter().map(|s| s.to_string()).collect();
+    Rig::new(neutral.clone(), names, shapes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::FaceTemplate;
+
+    fn max_disp(field: &[[f32; 3]], idx: &[u32]) -> f32 {
+        idx.iter()
+            .map(|&i| dot(field[i as usize], field[i as usize]).sqrt())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn every_shape_moves_something_and_stays_local() {
+        let t = FaceTemplate::mediapipe();
+        let rig = arkit_rig(&t.mesh, &t.regions).unwrap();
+        for (k, name) in rig.names().iter().enumerate() {
+            let d = rig.delta(k);
+            let peak = d.iter().map(|p| dot(*p, *p).sqrt()).fold(0.0, f32::max);
+            assert!(peak > 1e-3, "{name} moves at most {peak} m");
+            assert!(peak < 0.04, "{name} moves {peak} m");
+        }
+        // Lower-face shapes leave the eyes alone and eye shapes leave the lips alone.
+        let eyes: Vec<u32> = [t.regions.left_eye.clone(), t.regions.right_eye.clone()].concat();
+        for name in ["jawOpen", "mouthFunnel", "mouthPucker", "mouthLowerDownLeft"] {
+            let k = rig.index_of(name).unwrap();
+            assert!(max_disp(rig.delta(k), &eyes) < 2e-4, "{name} moves the eyes");
+        }
+        for name in ["eyeBlinkLeft", "browInnerUp", "eyeWideRight"] {
+            let k = rig.index_of(name).unwrap();
+            assert!(max_disp(rig.delta(k), &t.regions.lips) < 2e-4, "{name} moves the lips");
+        }
+    }
+
+    #[test]
+    fn lower_lip_shapes_leave_the_upper_lip() {
+        let t = FaceTemplate::mediapipe();
+        let rig = arkit_rig(&t.mesh, &t.regions).unwrap();
+        let upper: Vec<u32> = t.regions.upper_inner_lip[1..t.regions.upper_inner_lip.len() - 1].to_vec();
+        for name in ["jawOpen", "mouthRollLower", "mouthLowerDownLeft", "mouthShrugLower"] {
+            let k = rig.index_of(name).unwrap();
+            assert!(
+                max_disp(rig.delta(k), &upper) < 3e-4,
+                "{name} drags the upper inner lip"
+            );
+        }
+    }
+
+    #[test]
+    fn jaw_open_with_mouth_close_keeps_the_lips_where_they_were() {
+        let t = FaceTemplate::mediapipe();
+        let rig = arkit_rig(&t.mesh, &t.regions).unwrap();
+        let mut w = vec![0.0; rig.num_blendshapes()];
+        w[rig.index_of("jawOpen").unwrap()] = 0.5;
+        let open = rig.apply(&w).unwrap();
+        let gap0 = t.regions.inner_lip_gap(&t.mesh.vertices);
+        let gap_open = t.regions.inner_lip_gap(&open);
+        assert!(gap_open > gap0 + 0.008, "jawOpen 0.5 opens only {gap_open}");
+        w[rig.index_of("mouthClose").unwrap()] = 0.5;
+        let sealed = rig.apply(&w).unwrap();
+        assert!((t.regions.inner_lip_gap(&sealed) - gap0).abs() < 5e-4);
+    }
+
+    #[test]
+    fn blink_closes_the_eye() {
+        let t = FaceTemplate::mediapipe();
+        let rig = arkit_rig(&t.mesh, &t.regions).unwrap();
+        let mut w = vec![0.0; rig.num_blendshapes()];
+        w[rig.index_of("eyeBlinkLeft").unwrap()] = 1.0;
+        let v = rig.apply(&w).unwrap();
+        let lm = t.regions.landmarks;
+        let gap = |v: &[[f32; 3]]| {
+            let d = sub(v[lm.left_upper_eyelid as usize], v[lm.left_lower_eyelid as usize]);
+            dot(d, d).sqrt()
+        };
+        assert!(gap(&t.mesh.vertices) > 0.005);
+        assert!(gap(&v) < 0.0006, "blinked eye still {} m open", gap(&v));
+        // The other eye stays open.
+        let d = sub(v[lm.right_upper_eyelid as usize], v[lm.right_lower_eyelid as usize]);
+        assert!(dot(d, d).sqrt() > 0.005);
+    }
+}
