@@ -692,3 +692,63 @@ mod tests {
         assert!(dot(d, d).sqrt() > 0.005);
     }
 }
+
+/// Brings a neutral's lips together, leaving `rest_gap` metres between the inner lip centres
+/// (the canonical MediaPipe face rests with its mouth ~5 mm open). Each inner-lip pair meets
+/// half way; the lips around follow with the falloff of the rig's lip fields.
+pub fn seal_lips(neutral: &FaceMesh, regions: &FaceRegions, rest_gap: f32) -> Result<FaceMesh> {
+    neutral.check_vertex_count(
+        "neutral to seal (MediaPipe topology)",
+        crate::regions::MEDIAPIPE_VERTEX_COUNT,
+    )?;
+    if !(rest_gap >= 0.0 && rest_gap.is_finite()) {
+        return Err(crate::error::MeshError::invalid(
+            "rest lip gap",
+            format!("expected a finite gap ≥ 0 m, got {rest_gap}"),
+        ));
+    }
+    let f = FaceFrame::new(neutral, regions);
+    let v = &neutral.vertices;
+    let centre_gap = regions.inner_lip_gap(v).max(1e-6);
+    // Close each pair by the same fraction as the centre so the mouth keeps its shape.
+    let fraction = ((centre_gap - rest_gap) / centre_gap).clamp(0.0, 1.0);
+    let pair_moves = |from: &[u32], to: &[u32]| -> Vec<[f32; 3]> {
+        from.iter()
+            .zip(to)
+            .map(|(&a, &b)| {
+                let d = sub(v[b as usize], v[a as usize]);
+                d.map(|c| 0.5 * fraction * c)
+            })
+            .collect()
+    };
+    let up = &regions.upper_inner_lip;
+    let lo = &regions.lower_inner_lip;
+    let mut field = contour_field(v, up, &pair_moves(up, lo), 0.6 * f.u, &f.upper());
+    add_into(
+        &mut field,
+        &contour_field(v, lo, &pair_moves(lo, up), 0.6 * f.u, &f.lower),
+    );
+    let sealed = v
+        .iter()
+        .zip(&field)
+        .map(|(p, d)| [p[0] + d[0], p[1] + d[1], p[2] + d[2]])
+        .collect();
+    neutral.with_vertices(sealed)
+}
+
+#[cfg(test)]
+mod seal_tests {
+    use super::*;
+    use crate::template::FaceTemplate;
+
+    #[test]
+    fn sealed_lips_rest_at_the_requested_gap() {
+        let t = FaceTemplate::mediapipe();
+        let sealed = seal_lips(&t.mesh, &t.regions, 0.0003).unwrap();
+        let gap = t.regions.inner_lip_gap(&sealed.vertices);
+        assert!((gap - 0.0003).abs() < 1e-4, "gap {gap}");
+        // The eyes and forehead do not move.
+        let lm = t.regions.landmarks;
+        assert_eq!(sealed.vertices[lm.forehead as usize], t.mesh.vertices[lm.forehead as usize]);
+    }
+}

@@ -23,5 +23,5 @@ pub use obj::{read_obj, write_obj, Units};
 pub use regions::{FaceRegions, Landmarks, MEDIAPIPE_VERTEX_COUNT};
 pub use rig::Rig;
 pub use template::FaceTemplate;
-pub use arkit::{arkit_rig, ARKIT_BLENDSHAPES};
+pub use arkit::{arkit_rig, seal_lips, ARKIT_BLENDSHAPES};
 pub use solver::RigSolver;
