@@ -1,1 +1,145 @@
-fn main() {}
+//! `m2f`: the media2face command line.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use m2f_synth::dataset::write_dataset;
+use m2f_synth::espeak::Espeak;
+use m2f_synth::preview::write_clip_preview;
+use m2f_synth::world::WorldConfig;
+
+#[derive(Parser)]
+#[command(name = "m2f", version, about = "Speech to 3D facial animation (Media2Face)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate synthetic talking-face clips (or preview one with `m2f synth preview`).
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SynthArgs {
+    #[command(subcommand)]
+    action: Option<SynthAction>,
+    #[command(flatten)]
+    generate: GenerateArgs,
+}
+
+#[derive(Subcommand)]
+enum SynthAction {
+    /// Render a clip to a video (.mp4, with audio, needs ffmpeg), an animated .gif or a .png.
+    Preview {
+        /// The clip directory (DIR/clips/clip_0000000).
+        clip: PathBuf,
+        /// Output file: .mp4, .gif or .png.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Frame size in pixels (square).
+        #[arg(long, default_value_t = 320)]
+        size: u32,
+    },
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Number of clips.
+    #[arg(long, default_value_t = 10)]
+    clips: u64,
+    /// Dataset seed: the same seed gives byte-identical clips.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (clips go to OUT/clips, the manifest to OUT/manifest.json).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Size of the identity pool that the train/val/test splits are cut from.
+    #[arg(long, default_value_t = 400)]
+    identities: u32,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Also render the first clip to this file (.mp4 with audio, .gif or .png).
+    #[arg(long)]
+    preview: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Synth(args) => match args.action {
+            Some(SynthAction::Preview { clip, out, size }) => {
+                write_clip_preview(&clip, &out, size)
+                    .with_context(|| format!("previewing {}", clip.display()))?;
+                println!("wrote {}", out.display());
+                Ok(())
+            }
+            None => synth(args.generate),
+        },
+    }
+}
+
+fn synth(args: GenerateArgs) -> Result<()> {
+    let Some(out) = args.out else {
+        bail!("--out DIR is required: where to write the clips");
+    };
+    if args.clips == 0 {
+        bail!("--clips must be at least 1");
+    }
+    if let Some(jobs) = args.jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global()
+            .context("setting up worker threads")?;
+    }
+    let espeak = Espeak::load()?;
+    let config = WorldConfig {
+        seed: args.seed,
+        identities: args.identities,
+        ..WorldConfig::default()
+    };
+    let bar = ProgressBar::new(args.clips);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} clips ({per_sec}, eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let frames = AtomicU64::new(0);
+    let started = Instant::now();
+    let manifest = write_dataset(&out, &config, args.clips, espeak, |entry| {
+        frames.fetch_add(entry.num_frames as u64, Ordering::Relaxed);
+        bar.inc(1);
+    })
+    .with_context(|| format!("writing the dataset to {}", out.display()))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let audio_seconds = frames.load(Ordering::Relaxed) as f64 / config.fps as f64;
+    let count = |s| manifest.clips.iter().filter(|c| c.split == s).count();
+    use m2f_synth::voices::Split;
+    println!(
+        "wrote {} clips ({:.1} s of speech) to {} in {:.1} s: {:.1} clips/s; train {}, val {}, test {}",
+        manifest.clips.len(),
+        audio_seconds,
+        out.display(),
+        seconds,
+        manifest.clips.len() as f64 / seconds,
+        count(Split::Train),
+        count(Split::Val),
+        count(Split::Test),
+    );
+    if let Some(preview) = args.preview {
+        let first = out.join("clips").join(&manifest.clips[0].id);
+        write_clip_preview(&first, &preview, 320)
+            .with_context(|| format!("previewing {}", first.display()))?;
+        println!("wrote a preview of {} to {}", manifest.clips[0].id, preview.display());
+    }
+    Ok(())
+}
