@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use m2f_synth::dataset::write_dataset;
 use m2f_synth::espeak::Espeak;
-use m2f_synth::preview::write_clip_preview;
+//X
 use m2f_synth::world::WorldConfig;
 
 #[derive(Parser)]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::error::Result;
+use crate::error::{MeshError, Result};
 use crate::face_mesh::FaceMesh;
 use crate::obj::{parse_obj, read_obj, Units};
 use crate::regions::{FaceRegions, MEDIAPIPE_VERTEX_COUNT};
@@ -34,10 +34,13 @@ impl FaceTemplate {
     /// name and counts when the vertex count is not 468.
     pub fn from_obj(path: &Path, units: Units) -> Result<Self> {
         let mesh = read_obj(path, units)?;
-        mesh.check_vertex_count(
-            &format!("{} (MediaPipe face topology)", path.display()),
-            MEDIAPIPE_VERTEX_COUNT,
-        )?;
+        if mesh.num_vertices() != MEDIAPIPE_VERTEX_COUNT {
+            return Err(MeshError::VertexCount {
+                what: format!("{} (MediaPipe face topology)", path.display()),
+                expected: MEDIAPIPE_VERTEX_COUNT,
+                got: mesh.num_vertices(),
+            });
+        }
         Self::from_mesh(mesh)
     }
 

@@ -65,9 +65,21 @@ impl Coarticulation {
             let d = s.viseme.dominance();
             let mut target = s.viseme.target().to_array();
             target[0] *= s.emphasis;
-            let weights = [d.jaw, d.closure, d.lips, d.lips, d.lips, d.lips];
+            let outside = (s.start - t).max(t - s.end).max(0.0);
+            let closure_fall = match d.closure_width {
+                Some(width) => (-(outside / width).powi(2)).exp(),
+                None => fall,
+            };
+            let weights = [
+                d.jaw * fall,
+                d.closure * closure_fall,
+                d.lips * fall,
+                d.lips * fall,
+                d.lips * fall,
+                d.lips * fall,
+            ];
             for k in 0..Articulation::COUNT {
-                let w = weights[k] * fall;
+                let w = weights[k];
                 num[k] += w * target[k];
                 den[k] += w;
             }

@@ -75,6 +75,9 @@ pub enum SynthError {
         /// rubato's error message.
         message: String,
     },
+    /// Geometry, rig, rendering or preview failed.
+    #[error(transparent)]
+    Mesh(#[from] m2f_mesh::MeshError),
 }
 
 impl SynthError {

@@ -72,6 +72,14 @@ struct RawEvent {
 const _: () = assert!(std::mem::size_of::<RawEvent>() == 24 + 2 * std::mem::size_of::<usize>());
 
 type SynthCallback = extern "C" fn(*mut c_short, c_int, *mut RawEvent) -> c_int;
+unsafe extern "C" {
+    /// libc's seed for rand(), which espeak-ng's breath noise draws from.
+    fn srand(seed: std::ffi::c_uint);
+}
+
+/// The seed given to libc's rand() before every utterance.
+const NOISE_SEED: std::ffi::c_uint = 0x6d32_6600;
+
 type InitializeFn = unsafe extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int;
 type SetSynthCallbackFn = unsafe extern "C" fn(SynthCallback);
 type SetVoiceByNameFn = unsafe extern "C" fn(*const c_char) -> c_int;
@@ -427,6 +435,12 @@ impl Session {
         }
 
         CAPTURE.with(|c| *c.borrow_mut() = Some(Capture::default()));
+        // Voice variants with breathiness ("+f1".."+f5" and others) mix in noise from the C
+        // library's process-wide rand(), which reloading espeak-ng does not reset: seed it so
+        // the same text and voice always give the same samples.
+        // SAFETY: srand only sets libc's generator state; we hold the global espeak lock, the
+        // one place in this process that relies on that state.
+        unsafe { srand(NOISE_SEED) };
         let bytes = text.to_bytes_with_nul();
         // SAFETY: `bytes` is NUL-terminated and outlives the call (synchronous mode returns only
         // after all audio was delivered); the callback writes only to this thread's CAPTURE.

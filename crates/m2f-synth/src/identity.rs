@@ -73,7 +73,7 @@ impl IdentityParams {
             brow_height: n(0.3),
             asymmetry: n(0.15),
             depth: 1.0 + n(0.08),
-            rest_lip_gap_mm: 0.3 + n(0.25).abs(),
+            rest_lip_gap_mm: 0.15 + n(0.15).abs(),
         }
     }
 

@@ -91,6 +91,10 @@ pub struct Dominance {
     pub lips: f32,
     /// Dominance of the closure target alone: bilabials must win it outright.
     pub closure: f32,
+    /// If set, the closure dominance falls off as a Gaussian of this width (seconds) outside
+    /// the segment instead of the slow exponential: a lip seal is held during the consonant
+    /// and released within a few tens of milliseconds, not anticipated for a whole syllable.
+    pub closure_width: Option<f32>,
 }
 
 impl Viseme {
@@ -125,12 +129,20 @@ impl Viseme {
     }
 
     pub fn dominance(self) -> Dominance {
-        let d = |jaw, lips, closure| Dominance { jaw, lips, closure };
+        let d = |jaw, lips, closure| Dominance {
+            jaw,
+            lips,
+            closure,
+            closure_width: None,
+        };
         match self {
             Viseme::Silence => d(0.6, 0.4, 0.4),
             // The jaw must rise for the lips to meet, and the seal must hold against the
             // neighbours' opening: both dominate.
-            Viseme::Bilabial => d(3.0, 3.0, 40.0),
+            Viseme::Bilabial => Dominance {
+                closure_width: Some(0.015),
+                ..d(1.5, 3.0, 40.0)
+            },
             Viseme::Labiodental => d(1.5, 3.0, 1.0),
             Viseme::Dental => d(0.8, 1.0, 1.0),
             Viseme::Alveolar | Viseme::Velar => d(0.5, 0.4, 1.0),
