@@ -9,11 +9,15 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use m2f_synth::dataset::write_dataset;
 use m2f_synth::espeak::Espeak;
-//X
+use m2f_synth::preview::write_clip_preview;
 use m2f_synth::world::WorldConfig;
 
 #[derive(Parser)]
-#[command(name = "m2f", version, about = "Speech to 3D facial animation (Media2Face)")]
+#[command(
+    name = "m2f",
+    version,
+    about = "Speech to 3D facial animation (Media2Face)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -139,7 +143,11 @@ fn synth(args: GenerateArgs) -> Result<()> {
         let first = out.join("clips").join(&manifest.clips[0].id);
         write_clip_preview(&first, &preview, 320)
             .with_context(|| format!("previewing {}", first.display()))?;
-        println!("wrote a preview of {} to {}", manifest.clips[0].id, preview.display());
+        println!(
+            "wrote a preview of {} to {}",
+            manifest.clips[0].id,
+            preview.display()
+        );
     }
     Ok(())
 }

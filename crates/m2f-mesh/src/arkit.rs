@@ -114,7 +114,10 @@ impl<'a> FaceFrame<'a> {
         let v = &neutral.vertices;
         let lm = regions.landmarks;
         let eye_dist = {
-            let d = sub(v[lm.left_eye_outer as usize], v[lm.right_eye_outer as usize]);
+            let d = sub(
+                v[lm.left_eye_outer as usize],
+                v[lm.right_eye_outer as usize],
+            );
             dot(d, d).sqrt()
         };
         let u = 0.01 * eye_dist / CANONICAL_INTEROCULAR;
@@ -216,12 +219,12 @@ impl<'a> FaceFrame<'a> {
                 );
                 let corner = beside
                     * corners
-                    .iter()
-                    .map(|c| {
-                        let d = sub(*p, *c);
-                        gauss(dot(d, d).sqrt(), 1.2 * self.u)
-                    })
-                    .fold(0.0f32, f32::max);
+                        .iter()
+                        .map(|c| {
+                            let d = sub(*p, *c);
+                            gauss(dot(d, d).sqrt(), 1.2 * self.u)
+                        })
+                        .fold(0.0f32, f32::max);
                 l * lateral + (1.0 - l) * 0.15 * corner
             })
             .collect()
@@ -634,13 +637,24 @@ mod tests {
         }
         // Lower-face shapes leave the eyes alone and eye shapes leave the lips alone.
         let eyes: Vec<u32> = [t.regions.left_eye.clone(), t.regions.right_eye.clone()].concat();
-        for name in ["jawOpen", "mouthFunnel", "mouthPucker", "mouthLowerDownLeft"] {
+        for name in [
+            "jawOpen",
+            "mouthFunnel",
+            "mouthPucker",
+            "mouthLowerDownLeft",
+        ] {
             let k = rig.index_of(name).unwrap();
-            assert!(max_disp(rig.delta(k), &eyes) < 2e-4, "{name} moves the eyes");
+            assert!(
+                max_disp(rig.delta(k), &eyes) < 2e-4,
+                "{name} moves the eyes"
+            );
         }
         for name in ["eyeBlinkLeft", "browInnerUp", "eyeWideRight"] {
             let k = rig.index_of(name).unwrap();
-            assert!(max_disp(rig.delta(k), &t.regions.lips) < 2e-4, "{name} moves the lips");
+            assert!(
+                max_disp(rig.delta(k), &t.regions.lips) < 2e-4,
+                "{name} moves the lips"
+            );
         }
     }
 
@@ -648,8 +662,14 @@ mod tests {
     fn lower_lip_shapes_leave_the_upper_lip() {
         let t = FaceTemplate::mediapipe();
         let rig = arkit_rig(&t.mesh, &t.regions).unwrap();
-        let upper: Vec<u32> = t.regions.upper_inner_lip[1..t.regions.upper_inner_lip.len() - 1].to_vec();
-        for name in ["jawOpen", "mouthRollLower", "mouthLowerDownLeft", "mouthShrugLower"] {
+        let upper: Vec<u32> =
+            t.regions.upper_inner_lip[1..t.regions.upper_inner_lip.len() - 1].to_vec();
+        for name in [
+            "jawOpen",
+            "mouthRollLower",
+            "mouthLowerDownLeft",
+            "mouthShrugLower",
+        ] {
             let k = rig.index_of(name).unwrap();
             assert!(
                 max_disp(rig.delta(k), &upper) < 3e-4,
@@ -682,13 +702,19 @@ mod tests {
         let v = rig.apply(&w).unwrap();
         let lm = t.regions.landmarks;
         let gap = |v: &[[f32; 3]]| {
-            let d = sub(v[lm.left_upper_eyelid as usize], v[lm.left_lower_eyelid as usize]);
+            let d = sub(
+                v[lm.left_upper_eyelid as usize],
+                v[lm.left_lower_eyelid as usize],
+            );
             dot(d, d).sqrt()
         };
         assert!(gap(&t.mesh.vertices) > 0.005);
         assert!(gap(&v) < 0.0006, "blinked eye still {} m open", gap(&v));
         // The other eye stays open.
-        let d = sub(v[lm.right_upper_eyelid as usize], v[lm.right_lower_eyelid as usize]);
+        let d = sub(
+            v[lm.right_upper_eyelid as usize],
+            v[lm.right_lower_eyelid as usize],
+        );
         assert!(dot(d, d).sqrt() > 0.005);
     }
 }
@@ -749,6 +775,9 @@ mod seal_tests {
         assert!((gap - 0.0003).abs() < 1e-4, "gap {gap}");
         // The eyes and forehead do not move.
         let lm = t.regions.landmarks;
-        assert_eq!(sealed.vertices[lm.forehead as usize], t.mesh.vertices[lm.forehead as usize]);
+        assert_eq!(
+            sealed.vertices[lm.forehead as usize],
+            t.mesh.vertices[lm.forehead as usize]
+        );
     }
 }

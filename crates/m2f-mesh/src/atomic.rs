@@ -24,6 +24,22 @@ pub fn write_atomic(
         write(&mut buffered).map_err(|e| MeshError::io(path, e))?;
         buffered.flush().map_err(|e| MeshError::io(path, e))?;
     }
-    tmp.persist(path).map_err(|e| MeshError::io(path, e.error))?;
+    publish_permissions(tmp.as_file(), false).map_err(|e| MeshError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| MeshError::io(path, e.error))?;
+    Ok(())
+}
+
+/// Temporary files and directories are created private (0600 / 0700); give what we publish
+/// the permissions an ordinary file or directory would have.
+pub fn publish_permissions(file: &std::fs::File, directory: bool) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if directory { 0o755 } else { 0o644 };
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (file, directory);
     Ok(())
 }

@@ -28,6 +28,9 @@ impl Units {
     }
 }
 
+/// A face corner: vertex index and optional texture-coordinate index, 0-based.
+type Corner = (usize, Option<usize>);
+
 /// Reads an OBJ file whose coordinates are in `units`.
 pub fn read_obj(path: &Path, units: Units) -> Result<FaceMesh> {
     let text = std::fs::read_to_string(path).map_err(|e| MeshError::io(path, e))?;
@@ -45,7 +48,7 @@ pub fn parse_obj(text: &str, source: &Path, units: Units) -> Result<FaceMesh> {
     };
     let mut vertices = Vec::new();
     let mut texcoords: Vec<[f32; 2]> = Vec::new();
-    let mut faces: Vec<(usize, Vec<(usize, Option<usize>)>)> = Vec::new();
+    let mut faces: Vec<(usize, Vec<Corner>)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.split('#').next().unwrap_or("").trim();
@@ -53,8 +56,8 @@ pub fn parse_obj(text: &str, source: &Path, units: Units) -> Result<FaceMesh> {
         let Some(tag) = fields.next() else { continue };
         match tag {
             "v" => {
-                let coords = parse_floats(fields, 3)
-                    .map_err(|m| err(line_no, format!("vertex: {m}")))?;
+                let coords =
+                    parse_floats(fields, 3).map_err(|m| err(line_no, format!("vertex: {m}")))?;
                 vertices.push([coords[0] * scale, coords[1] * scale, coords[2] * scale]);
             }
             "vt" => {
@@ -167,7 +170,9 @@ fn parse_index(s: &str, count: usize) -> Result<usize, String> {
         i => {
             let back = (-i) as usize;
             if back > count {
-                Err(format!("relative index {i} reaches before the first element"))
+                Err(format!(
+                    "relative index {i} reaches before the first element"
+                ))
             } else {
                 Ok(count - back)
             }
@@ -183,7 +188,11 @@ pub fn write_obj(path: &Path, mesh: &FaceMesh, units: Units) -> Result<()> {
 /// Writes `mesh` as OBJ text to any writer.
 pub fn write_obj_to(w: &mut dyn Write, mesh: &FaceMesh, units: Units) -> std::io::Result<()> {
     let inv = 1.0 / units.metres_per_unit();
-    writeln!(w, "# media2face mesh, {} vertices, units: {units:?}", mesh.vertices.len())?;
+    writeln!(
+        w,
+        "# media2face mesh, {} vertices, units: {units:?}",
+        mesh.vertices.len()
+    )?;
     for v in &mesh.vertices {
         writeln!(w, "v {} {} {}", v[0] * inv, v[1] * inv, v[2] * inv)?;
     }

@@ -118,7 +118,9 @@ impl FaceRegions {
             file.connections
                 .get(name)
                 .map(Vec::as_slice)
-                .ok_or_else(|| MeshError::invalid("assets/face_regions.json", format!("missing {name:?}")))
+                .ok_or_else(|| {
+                    MeshError::invalid("assets/face_regions.json", format!("missing {name:?}"))
+                })
         };
         let lips = edges("lips")?;
         // MediaPipe lists the lips as four chains of 10 edges: outer lower, outer upper,

@@ -36,7 +36,10 @@ impl Rig {
         }
         for (i, n) in names.iter().enumerate() {
             if names[..i].contains(n) {
-                return Err(MeshError::invalid("rig", format!("blendshape {n:?} appears twice")));
+                return Err(MeshError::invalid(
+                    "rig",
+                    format!("blendshape {n:?} appears twice"),
+                ));
             }
         }
         Ok(Self {

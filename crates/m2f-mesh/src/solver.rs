@@ -204,37 +204,31 @@ impl RigSolver {
 /// Solves A x = b for symmetric positive definite A; None if A is not.
 fn cholesky_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
+    // Factor in place: the lower triangle of `a` becomes L with A = L Lᵀ.
     for j in 0..n {
-        let mut d = a[j][j];
-        for k in 0..j {
-            d -= a[j][k] * a[j][k];
-        }
+        let d = a[j][j] - dot(&a[j][..j], &a[j][..j]);
         if d <= 0.0 || !d.is_finite() {
             return None;
         }
-        let d = d.sqrt();
-        a[j][j] = d;
-        for i in j + 1..n {
-            let mut s = a[i][j];
-            for k in 0..j {
-                s -= a[i][k] * a[j][k];
-            }
-            a[i][j] = s / d;
+        a[j][j] = d.sqrt();
+        let (upper, lower) = a.split_at_mut(j + 1);
+        let row_j = &upper[j];
+        for row_i in lower.iter_mut() {
+            let s = row_i[j] - dot(&row_i[..j], &row_j[..j]);
+            row_i[j] = s / row_j[j];
         }
     }
+    // Forward substitution L y = b, then back substitution Lᵀ x = y.
     for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i][k] * b[k];
-        }
-        b[i] = s / a[i][i];
+        b[i] = (b[i] - dot(&a[i][..i], &b[..i])) / a[i][i];
     }
     for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= a[k][i] * b[k];
-        }
-        b[i] = s / a[i][i];
+        let s: f64 = (i + 1..n).map(|k| a[k][i] * b[k]).sum();
+        b[i] = (b[i] - s) / a[i][i];
     }
     Some(b)
+}
+
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
 }

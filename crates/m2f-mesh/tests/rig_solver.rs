@@ -69,5 +69,8 @@ fn wrong_vertex_count_is_a_clear_error() {
     let rig = arkit_rig(&t.mesh, &t.regions).unwrap();
     let solver = RigSolver::new(&rig, 0.0).unwrap();
     let err = solver.solve(&[[0.0; 3]; 10]).unwrap_err().to_string();
-    assert!(err.contains("expected 468") && err.contains("got 10"), "{err}");
+    assert!(
+        err.contains("expected 468") && err.contains("got 10"),
+        "{err}"
+    );
 }

@@ -13,7 +13,8 @@ const OPEN: f32 = 0.15;
 pub fn blink_track(n_frames: usize, fps: f32, rate: f32, rng: &mut impl Rng) -> Vec<f32> {
     let duration = n_frames as f32 / fps;
     let mean_gap = 3.5 / rate.max(0.05);
-    let gap = Exp::new(1.0 / mean_gap).unwrap_or_else(|_| Exp::new(1.0).expect("1 is a valid rate"));
+    let gap =
+        Exp::new(1.0 / mean_gap).unwrap_or_else(|_| Exp::new(1.0).expect("1 is a valid rate"));
     let mut onsets = Vec::new();
     let mut t = rng.random_range(0.3f32..2.5);
     while t < duration {
@@ -54,7 +55,10 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
         let track = blink_track(30 * 20, 30.0, 1.0, &mut rng);
         let closed_frames = track.iter().filter(|&&w| w > 0.9).count();
-        assert!(closed_frames >= 3, "only {closed_frames} closed frames in 20 s");
+        assert!(
+            closed_frames >= 3,
+            "only {closed_frames} closed frames in 20 s"
+        );
         assert!(track.iter().all(|w| (0.0..=1.0).contains(w)));
     }
 }

@@ -141,6 +141,8 @@ impl Clip {
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir).map_err(|e| SynthError::io(&final_dir, e))?;
         }
+        let handle = std::fs::File::open(tmp.path()).map_err(|e| SynthError::io(tmp.path(), e))?;
+        m2f_mesh::publish_permissions(&handle, true).map_err(|e| SynthError::io(tmp.path(), e))?;
         let tmp_path = tmp.keep();
         std::fs::rename(&tmp_path, &final_dir).map_err(|e| {
             let _ = std::fs::remove_dir_all(&tmp_path);
@@ -156,7 +158,8 @@ impl Clip {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let wav_err = |e: hound::Error| SynthError::invalid(path.display().to_string(), e.to_string());
+        let wav_err =
+            |e: hound::Error| SynthError::invalid(path.display().to_string(), e.to_string());
         let mut w = hound::WavWriter::create(path, spec).map_err(wav_err)?;
         for &s in &self.audio {
             w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
@@ -174,7 +177,11 @@ impl Clip {
         let arrays: Vec<(&str, Vec<usize>, Vec<u8>)> = vec![
             ("vertices", vec![t, v, 3], flat3(&self.vertices)),
             ("neutral", vec![v, 3], flat3(&self.neutral)),
-            ("rig_weights", vec![t, k], f32_bytes(self.rig_weights.iter().copied())),
+            (
+                "rig_weights",
+                vec![t, k],
+                f32_bytes(self.rig_weights.iter().copied()),
+            ),
             ("head_pose", vec![t, 6], flat6(&self.head_pose)),
             ("articulation", vec![t, 6], flat6(&self.articulation)),
         ];
@@ -199,9 +206,8 @@ impl Clip {
         let meta_path = dir.join("meta.json");
         let meta_text =
             std::fs::read_to_string(&meta_path).map_err(|e| SynthError::io(&meta_path, e))?;
-        let meta: ClipMeta = serde_json::from_str(&meta_text).map_err(|e| {
-            SynthError::invalid(meta_path.display().to_string(), e.to_string())
-        })?;
+        let meta: ClipMeta = serde_json::from_str(&meta_text)
+            .map_err(|e| SynthError::invalid(meta_path.display().to_string(), e.to_string()))?;
         if meta.format_version != CLIP_FORMAT_VERSION {
             return Err(SynthError::invalid(
                 meta_path.display().to_string(),
@@ -213,9 +219,8 @@ impl Clip {
         }
         let tensor_path = dir.join("tensors.safetensors");
         let bytes = std::fs::read(&tensor_path).map_err(|e| SynthError::io(&tensor_path, e))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
-            SynthError::invalid(tensor_path.display().to_string(), e.to_string())
-        })?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| SynthError::invalid(tensor_path.display().to_string(), e.to_string()))?;
         let t = meta.num_frames;
         let k = meta.blendshapes.len();
         let get = |name: &str, shape: &[Option<usize>]| -> Result<Vec<f32>, SynthError> {

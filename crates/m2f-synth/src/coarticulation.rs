@@ -39,10 +39,7 @@ const REST_DOMINANCE: f32 = 0.02;
 impl Coarticulation {
     /// Articulation at each time of `times` (seconds).
     pub fn track(&self, segments: &[VisemeSegment], times: &[f32]) -> Vec<Articulation> {
-        times
-            .iter()
-            .map(|&t| self.at(segments, t))
-            .collect()
+        times.iter().map(|&t| self.at(segments, t)).collect()
     }
 
     fn at(&self, segments: &[VisemeSegment], t: f32) -> Articulation {

@@ -95,11 +95,7 @@ pub fn head_motion(
             let rotation = [pitch * gain, yaw * gain, roll * gain];
             // The head pivots near the neck, below and behind the face: a pitch moves the
             // face forward/back and a yaw sideways.
-            let translation = [
-                0.04 * rotation[1],
-                -0.01 * rotation[0],
-                0.03 * rotation[0],
-            ];
+            let translation = [0.04 * rotation[1], -0.01 * rotation[0], 0.03 * rotation[0]];
             HeadPose {
                 rotation,
                 translation,

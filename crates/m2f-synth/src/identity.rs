@@ -163,10 +163,15 @@ mod tests {
             .vertices
             .iter()
             .zip(&b.vertices)
-            .map(|(p, q)| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt())
+            .map(|(p, q)| {
+                ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt()
+            })
             .sum::<f32>()
             / a.vertices.len() as f32;
-        assert!(diff > 0.001, "two identities differ by only {diff} m on average");
+        assert!(
+            diff > 0.001,
+            "two identities differ by only {diff} m on average"
+        );
         let gap = t.regions.inner_lip_gap(&a.vertices);
         assert!(gap < 0.0012, "rest gap {gap}");
     }

@@ -18,7 +18,7 @@ pub mod espeak;
 pub mod face;
 pub mod head_motion;
 pub mod identity;
-// pub mod preview;
+pub mod preview;
 pub mod resample;
 pub mod text;
 pub mod viseme;

@@ -11,7 +11,11 @@ use crate::clip::Clip;
 use crate::error::SynthError;
 
 /// Renders every frame of `clip` at `size`×`size` pixels.
-pub fn clip_frames(clip: &Clip, template: &FaceTemplate, size: u32) -> Result<Vec<RgbImage>, SynthError> {
+pub fn clip_frames(
+    clip: &Clip,
+    template: &FaceTemplate,
+    size: u32,
+) -> Result<Vec<RgbImage>, SynthError> {
     template
         .mesh
         .check_vertex_count("clip neutral", clip.num_vertices())?;

@@ -227,7 +227,9 @@ const SYMBOLS: &[(&str, Viseme)] = &[
 ];
 
 /// Marks that change length, stress or quality but not the mouth shape.
-const IGNORED: &[char] = &['ː', 'ˑ', 'ˈ', 'ˌ', 'ʰ', '̩', '̃', '-', '\'', ',', '_', ';', '#', '!'];
+const IGNORED: &[char] = &[
+    'ː', 'ˑ', 'ˈ', 'ˌ', 'ʰ', '̩', '̃', '-', '\'', ',', '_', ';', '#', '!',
+];
 
 /// Splits an espeak-ng IPA phoneme name into visemes (a diphthong gives two, an empty name
 /// a pause). Unknown symbols are skipped; a name with none known reads as a neutral
@@ -272,6 +274,9 @@ mod tests {
         assert_eq!(visemes_of("tʃ"), vec![Viseme::Postalveolar]);
         assert_eq!(visemes_of("əl"), vec![Viseme::MidVowel, Viseme::Alveolar]);
         assert_eq!(visemes_of(""), vec![Viseme::Silence]);
-        assert_eq!(visemes_of("ˈaʊ"), vec![Viseme::OpenVowel, Viseme::RoundedVowel]);
+        assert_eq!(
+            visemes_of("ˈaʊ"),
+            vec![Viseme::OpenVowel, Viseme::RoundedVowel]
+        );
     }
 }

@@ -18,12 +18,12 @@ pub const ACCENTS: &[&str] = &[
 /// espeak-ng voice variants that sound like a person (the robotic, whispering and demonic
 /// ones are left out: their audio carries little of the speech a face follows).
 pub const VARIANTS: &[&str] = &[
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "croak",
-    "klatt", "klatt2", "klatt3", "klatt4", "klatt6", "adam", "Alex", "Alicia", "Andrea",
-    "Andy", "Annie", "aunty", "belinda", "benjamin", "boris", "caleb", "david", "Denis", "ed",
-    "edward", "Gene", "grandma", "grandpa", "Hugo", "iven", "Jacky", "john", "Lee", "linda",
-    "max", "Michael", "Mike", "norbert", "paul", "quincy", "rob", "robert", "shelby", "steph",
-    "travis", "victor", "zac",
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "croak", "klatt",
+    "klatt2", "klatt3", "klatt4", "klatt6", "adam", "Alex", "Alicia", "Andrea", "Andy", "Annie",
+    "aunty", "belinda", "benjamin", "boris", "caleb", "david", "Denis", "ed", "edward", "Gene",
+    "grandma", "grandpa", "Hugo", "iven", "Jacky", "john", "Lee", "linda", "max", "Michael",
+    "Mike", "norbert", "paul", "quincy", "rob", "robert", "shelby", "steph", "travis", "victor",
+    "zac",
 ];
 
 /// Which part of the data a voice, identity or clip belongs to.

@@ -101,7 +101,9 @@ impl WorldConfig {
         let intensity = if emotion == Emotion::Neutral {
             Intensity::Medium
         } else {
-            *Intensity::ALL.choose(&mut rng).unwrap_or(&Intensity::Medium)
+            *Intensity::ALL
+                .choose(&mut rng)
+                .unwrap_or(&Intensity::Medium)
         };
         let dynamics = emotion.dynamics().scaled(intensity.scale());
         let text = sentence(&mut rng);

@@ -10,7 +10,8 @@ const BILABIAL_MAX_GAP: f32 = 0.001;
 const OPEN_VOWEL_MIN_GAP: f32 = 0.004;
 
 fn clips(seed: u64, n: u64) -> Vec<Clip> {
-    let espeak = Espeak::load().expect("libespeak-ng must be installed (scripts/test.sh installs it)");
+    let espeak =
+        Espeak::load().expect("libespeak-ng must be installed (scripts/test.sh installs it)");
     let template = FaceTemplate::mediapipe();
     let world = WorldConfig {
         seed,
@@ -59,14 +60,20 @@ fn lip_sync_is_in_the_data() {
         // Audio and animation cover the same time, within one frame.
         let audio_s = clip.audio.len() as f32 / clip.meta.sample_rate as f32;
         let anim_s = clip.num_frames() as f32 / fps;
-        assert!((audio_s - anim_s).abs() <= 1.0 / fps, "{audio_s} s audio, {anim_s} s animation");
+        assert!(
+            (audio_s - anim_s).abs() <= 1.0 / fps,
+            "{audio_s} s audio, {anim_s} s animation"
+        );
     }
     println!(
         "{bilabials} bilabials, widest gap {:.3} mm; {open_vowels} open vowels, narrowest gap {:.2} mm",
         worst_closed * 1e3,
         worst_open * 1e3
     );
-    assert!(bilabials >= 10 && open_vowels >= 5, "too few samples: {bilabials} bilabials, {open_vowels} open vowels");
+    assert!(
+        bilabials >= 10 && open_vowels >= 5,
+        "too few samples: {bilabials} bilabials, {open_vowels} open vowels"
+    );
 }
 
 fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
@@ -139,7 +146,10 @@ fn bad_input_is_a_clear_error() {
         voice: "xx-nowhere".into(),
         ..Default::default()
     };
-    let err = espeak.synthesize("hello there", &voice).unwrap_err().to_string();
+    let err = espeak
+        .synthesize("hello there", &voice)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("xx-nowhere"), "{err}");
     // Empty text.
     let err = espeak
@@ -154,7 +164,10 @@ fn bad_input_is_a_clear_error() {
     let err = FaceTemplate::from_obj(&obj, m2f_mesh::Units::Metres)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("small.obj") && err.contains("468") && err.contains("got 3"), "{err}");
+    assert!(
+        err.contains("small.obj") && err.contains("468") && err.contains("got 3"),
+        "{err}"
+    );
     // An output directory that cannot be created: nothing is left behind.
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "not a directory").unwrap();
@@ -163,5 +176,8 @@ fn bad_input_is_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("a-file"), "{err}");
-    assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "not a directory");
+    assert_eq!(
+        std::fs::read_to_string(&blocker).unwrap(),
+        "not a directory"
+    );
 }
