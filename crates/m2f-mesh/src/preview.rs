@@ -235,6 +235,7 @@ pub fn write_mp4(
         }
         return Err(ffmpeg_err(message));
     }
+    crate::atomic::publish_permissions(tmp.as_file(), false).map_err(|e| MeshError::io(path, e))?;
     tmp.persist(path)
         .map_err(|e| MeshError::io(path, e.error))?;
     Ok(())

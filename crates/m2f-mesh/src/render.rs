@@ -1,11 +1,13 @@
 //! A small CPU rasteriser for previews: perspective camera, z-buffer, per-pixel Phong shading
-//! of smooth vertex normals, and dark fills for the holes of the face (mouth, eyes).
+//! of smooth vertex normals, and flat dark fills for the openings of the face (mouth, eyes).
 //!
 //! Conventions: world coordinates are the template's (metres, +x the subject's left, +y up,
 //! +z out of the face). Image coordinates are pixels with the origin at the top-left corner
 //! of the image, x to the right, y down; the centre of pixel (i, j) is (i + 0.5, j + 0.5).
 //! A camera framed frontally sees the subject's left (+x) on the right of the image, as a
 //! photograph does.
+
+use std::sync::OnceLock;
 
 use image::RgbImage;
 
@@ -168,7 +170,7 @@ impl View {
     fn project(&self, p: [f32; 3]) -> Option<([f32; 2], f32)> {
         let d = sub(p, self.eye);
         let z = dot(d, self.fwd);
-        if !(z >= self.near) || !z.is_finite() {
+        if !z.is_finite() || z < self.near {
             return None;
         }
         let inv_z = 1.0 / z;
@@ -186,11 +188,17 @@ pub fn project(camera: &Camera, point: [f32; 3]) -> Option<[f32; 2]> {
     camera.view().ok()?.project(point).map(|(p, _)| p)
 }
 
-/// A hole of the open face surface, filled with a flat colour where the background would
-/// otherwise show through: the mouth opening, the eyes.
+/// An opening of the face (the mouth between the inner lips, an eye between the lids),
+/// painted in a flat colour so that it reads as a cavity rather than skin.
+///
+/// MediaPipe's mesh is closed across these openings by thin "membrane" triangles whose
+/// corners all lie on the opening's contour; those are drawn flat in `color`, depth-tested
+/// like any other triangle, so the lips still hide them when the head turns. For meshes
+/// where the opening is a real hole, the contour polygon is also painted wherever no
+/// triangle covers a pixel, behind everything else.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HoleFill {
-    /// The hole's boundary, vertex indices in order around it.
+    /// The opening's boundary, vertex indices in order around it.
     pub contour: Vec<u32>,
     pub color: [u8; 3],
 }
@@ -251,19 +259,19 @@ pub struct RenderOptions {
     /// Skip triangles that face away from the camera. Off by default: the face is an open
     /// surface, and a turned head shows its inside at the silhouette, lit from both sides.
     pub cull_back_faces: bool,
-    /// Flat fills drawn behind the surface, only where no triangle covers a pixel.
+    /// Openings painted flat (see [`HoleFill`]); empty by default.
     pub hole_fills: Vec<HoleFill>,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
-            background: [236, 236, 236],
-            base_color: [0.62, 0.6, 0.58],
-            light_dir: [-0.35, 0.45, 1.0],
-            ambient: 0.22,
-            specular: 0.12,
-            shininess: 24.0,
+            background: [52, 56, 64],
+            base_color: [0.62, 0.52, 0.46],
+            light_dir: [-0.45, 0.55, 0.85],
+            ambient: 0.18,
+            specular: 0.15,
+            shininess: 20.0,
             cull_back_faces: false,
             hole_fills: Vec::new(),
         }
@@ -340,8 +348,9 @@ pub fn render(
     // of view is narrow, and this keeps the per-pixel work to one normalisation.
     let to_eye = view.fwd.map(|c| -c);
     let shader = Shader::new(opts, light, to_eye);
+    let flat = membrane_colors(n, triangles, &opts.hole_fills);
 
-    for t in triangles {
+    for (ti, t) in triangles.iter().enumerate() {
         let [a, b, c] = t.map(|i| i as usize);
         let (Some(pa), Some(pb), Some(pc)) = (projected[a], projected[b], projected[c]) else {
             continue;
@@ -362,11 +371,25 @@ pub fn render(
             attr(normals[c], pc.1),
         );
         let (w, h) = (target.width, target.height);
+        if let Some(color) = flat.get(ti).copied().flatten() {
+            raster_triangle(w, h, [pa.0, pb.0, pc.0], |idx, bc| {
+                let iz = bc[0] * pa.1 + bc[1] * pb.1 + bc[2] * pc.1;
+                if iz > target.depth[idx] {
+                    target.depth[idx] = iz;
+                    target.color[3 * idx..3 * idx + 3].copy_from_slice(&color);
+                }
+            });
+            continue;
+        }
         raster_triangle(w, h, [pa.0, pb.0, pc.0], |idx, bc| {
             let iz = bc[0] * pa.1 + bc[1] * pb.1 + bc[2] * pc.1;
             if iz > target.depth[idx] {
                 target.depth[idx] = iz;
-                let n = [0, 1, 2].map(|k| bc[0] * na[k] + bc[1] * nb[k] + bc[2] * nc[k]);
+                let n = [
+                    bc[0] * na[0] + bc[1] * nb[0] + bc[2] * nc[0],
+                    bc[0] * na[1] + bc[1] * nb[1] + bc[2] * nc[1],
+                    bc[0] * na[2] + bc[1] * nb[2] + bc[2] * nc[2],
+                ];
                 target.color[3 * idx..3 * idx + 3].copy_from_slice(&shader.shade(n));
             }
         });
@@ -386,6 +409,34 @@ pub fn render(
     })
 }
 
+/// Per triangle, the flat colour of the opening it spans (all three corners on one fill's
+/// contour), if any. Empty when there are no fills.
+fn membrane_colors(
+    vertex_count: usize,
+    triangles: &[[u32; 3]],
+    fills: &[HoleFill],
+) -> Vec<Option<[u8; 3]>> {
+    if fills.is_empty() {
+        return Vec::new();
+    }
+    let mut colors = vec![None; triangles.len()];
+    let mut on_contour = vec![false; vertex_count];
+    for fill in fills {
+        for &v in &fill.contour {
+            on_contour[v as usize] = true;
+        }
+        for (c, t) in colors.iter_mut().zip(triangles) {
+            if t.iter().all(|&v| on_contour[v as usize]) {
+                *c = Some(fill.color);
+            }
+        }
+        for &v in &fill.contour {
+            on_contour[v as usize] = false;
+        }
+    }
+    colors
+}
+
 /// The colour and depth buffers being drawn into.
 struct Target {
     width: usize,
@@ -403,10 +454,23 @@ struct Shader {
     shininess: f32,
     light: [f32; 3],
     half: [f32; 3],
-    gamma: Vec<u8>,
+    gamma: &'static [u8; GAMMA_STEPS + 1],
 }
 
 const GAMMA_STEPS: usize = 1024;
+
+/// Linear [0, 1] → 8-bit sRGB (gamma 2.2), built once per process.
+fn gamma_table() -> &'static [u8; GAMMA_STEPS + 1] {
+    static TABLE: OnceLock<[u8; GAMMA_STEPS + 1]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0u8; GAMMA_STEPS + 1];
+        for (i, v) in t.iter_mut().enumerate() {
+            let lin = i as f32 / GAMMA_STEPS as f32;
+            *v = (255.0 * lin.powf(1.0 / 2.2) + 0.5) as u8;
+        }
+        t
+    })
+}
 
 impl Shader {
     fn new(opts: &RenderOptions, light: [f32; 3], to_eye: [f32; 3]) -> Shader {
@@ -416,12 +480,6 @@ impl Shader {
             light[2] + to_eye[2],
         ])
         .unwrap_or(to_eye);
-        let gamma = (0..=GAMMA_STEPS)
-            .map(|i| {
-                let lin = i as f32 / GAMMA_STEPS as f32;
-                (255.0 * lin.powf(1.0 / 2.2) + 0.5) as u8
-            })
-            .collect();
         Shader {
             albedo: opts.base_color.map(|c| c.clamp(0.0, 1.0)),
             ambient: opts.ambient.clamp(0.0, 1.0),
@@ -429,106 +487,149 @@ impl Shader {
             shininess: opts.shininess.max(1.0),
             light,
             half,
-            gamma,
+            gamma: gamma_table(),
         }
     }
 
     /// sRGB colour for an (unnormalised) surface normal.
+    #[inline]
     fn shade(&self, n: [f32; 3]) -> [u8; 3] {
         let len2 = dot(n, n);
-        let n = if len2 > 0.0 {
-            n.map(|c| c / len2.sqrt())
-        } else {
-            [0.0, 0.0, 1.0]
-        };
-        let diffuse = dot(n, self.light).max(0.0);
-        let nh = dot(n, self.half);
-        let spec = if nh > 0.0 && diffuse > 0.0 {
-            self.specular * nh.powf(self.shininess)
+        if len2.is_nan() || len2 <= 0.0 {
+            return self.encode(self.ambient, 0.0);
+        }
+        let inv_len = 1.0 / len2.sqrt();
+        let diffuse = (dot(n, self.light) * inv_len).max(0.0);
+        let nh = dot(n, self.half) * inv_len;
+        let spec = if nh > 0.0 && diffuse > 0.0 && self.specular > 0.0 {
+            // Schlick's rational stand-in for nh^shininess: the same lobe shape without a
+            // `powf` per pixel, which dominated the frame time.
+            self.specular * nh / (self.shininess - self.shininess * nh + nh)
         } else {
             0.0
         };
-        let k = self.ambient + (1.0 - self.ambient) * diffuse;
-        self.albedo.map(|a| {
+        self.encode(self.ambient + (1.0 - self.ambient) * diffuse, spec)
+    }
+
+    #[inline]
+    fn encode(&self, k: f32, spec: f32) -> [u8; 3] {
+        let g = |a: f32| {
             let lin = (a * k + spec).clamp(0.0, 1.0);
             self.gamma[(lin * GAMMA_STEPS as f32) as usize]
-        })
+        };
+        [g(self.albedo[0]), g(self.albedo[1]), g(self.albedo[2])]
     }
 }
 
-/// Twice the signed area of (a, b, p); positive when p is on the interior side of a → b for
-/// the orientation `raster_triangle` normalises to.
+/// Sub-pixel precision of the rasteriser: vertices snap to 1/256 pixel.
+const SUBPIXEL: f32 = 256.0;
+
+/// Projected coordinates beyond this many pixels (only points just in front of the near
+/// plane get there) are not rasterised, which keeps the fixed-point products within i64.
+const MAX_SCREEN_COORD: f32 = 1.0e6;
+
+/// Twice the signed area of (a, b, p) in fixed point; positive when p is on the interior
+/// side of a → b for the orientation `raster_triangle` normalises to. Exact integer
+/// arithmetic makes the edge shared by two triangles evaluate to exact negatives in both,
+/// so the top-left rule leaves neither cracks nor double-drawn pixels.
 #[inline]
-fn edge(a: [f32; 2], b: [f32; 2], p: [f32; 2]) -> f32 {
+fn edge(a: [i64; 2], b: [i64; 2], p: [i64; 2]) -> i64 {
     (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
 }
 
 /// Whether edge a → b is a top or left edge under that orientation (y down): pixels whose
-/// centre lies exactly on an edge belong to the triangle only for top and left edges, so
-/// that triangles sharing an edge neither overlap nor leave cracks.
+/// centre lies exactly on an edge belong to the triangle only for top and left edges.
 #[inline]
-fn is_top_left(a: [f32; 2], b: [f32; 2]) -> bool {
+fn is_top_left(a: [i64; 2], b: [i64; 2]) -> bool {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-    dy < 0.0 || (dy == 0.0 && dx > 0.0)
+    dy < 0 || (dy == 0 && dx > 0)
 }
 
-/// Rasterises one screen-space triangle with edge functions and the top-left rule, calling
-/// `pixel(index, barycentrics)` for each pixel whose centre it covers. The barycentrics are
-/// in the order of `pts`, whatever the triangle's orientation on screen.
+/// Rasterises one screen-space triangle with fixed-point edge functions and the top-left
+/// rule, calling `pixel(index, barycentrics)` for each pixel whose centre it covers. The
+/// barycentrics are in the order of `pts`, whatever the triangle's orientation on screen.
 fn raster_triangle(
     width: usize,
     height: usize,
     pts: [[f32; 2]; 3],
     mut pixel: impl FnMut(usize, [f32; 3]),
 ) {
-    let [p0, mut p1, mut p2] = pts;
-    let mut area = edge(p0, p1, p2);
-    if !(area.abs() > 1e-9) {
-        return; // degenerate, or NaN coordinates
+    if pts
+        .iter()
+        .flatten()
+        .any(|c| !c.is_finite() || c.abs() >= MAX_SCREEN_COORD)
+    {
+        return; // not finite, or absurdly far off screen
     }
-    let swapped = area < 0.0;
+    let fixed = |p: [f32; 2]| {
+        [
+            (p[0] * SUBPIXEL).round() as i64,
+            (p[1] * SUBPIXEL).round() as i64,
+        ]
+    };
+    let [p0, mut p1, mut p2] = pts.map(fixed);
+    let mut area = edge(p0, p1, p2);
+    if area == 0 {
+        return; // degenerate at this precision
+    }
+    let swapped = area < 0;
     if swapped {
         std::mem::swap(&mut p1, &mut p2);
         area = -area;
     }
-    let min_x = p0[0].min(p1[0]).min(p2[0]).floor().max(0.0);
-    let max_x = p0[0].max(p1[0]).max(p2[0]).ceil().min(width as f32);
-    let min_y = p0[1].min(p1[1]).min(p2[1]).floor().max(0.0);
-    let max_y = p0[1].max(p1[1]).max(p2[1]).ceil().min(height as f32);
-    if !(min_x < max_x && min_y < max_y) {
+    let sub = SUBPIXEL as i64;
+    // Pixels whose centres (x + ½) can lie inside the triangle's bounds.
+    let first = |lo: i64| ((lo - sub / 2 + sub - 1).div_euclid(sub)).max(0);
+    let last = |hi: i64, n: usize| ((hi - sub / 2).div_euclid(sub) + 1).min(n as i64);
+    let x0 = first(p0[0].min(p1[0]).min(p2[0]));
+    let x1 = last(p0[0].max(p1[0]).max(p2[0]), width);
+    let y0 = first(p0[1].min(p1[1]).min(p2[1]));
+    let y1 = last(p0[1].max(p1[1]).max(p2[1]), height);
+    if x0 >= x1 || y0 >= y1 {
         return;
     }
-    let (x0, x1, y0, y1) = (
-        min_x as usize,
-        max_x as usize,
-        min_y as usize,
-        max_y as usize,
-    );
     let tl = [
         is_top_left(p1, p2),
         is_top_left(p2, p0),
         is_top_left(p0, p1),
     ];
-    let inv_area = 1.0 / area;
+    // Top-left edges own their boundary pixels: bias the others so that "inside" is w > 0.
+    let bias = tl.map(|t| if t { 0 } else { -1 });
+    let inv_area = 1.0 / area as f32;
     // Edge functions are affine in the pixel position: step them instead of re-evaluating.
-    let step_x = [p1[1] - p2[1], p2[1] - p0[1], p0[1] - p1[1]];
-    let step_y = [p2[0] - p1[0], p0[0] - p2[0], p1[0] - p0[0]];
-    let start = [x0 as f32 + 0.5, y0 as f32 + 0.5];
+    let step_x = [
+        (p1[1] - p2[1]) * sub,
+        (p2[1] - p0[1]) * sub,
+        (p0[1] - p1[1]) * sub,
+    ];
+    let step_y = [
+        (p2[0] - p1[0]) * sub,
+        (p0[0] - p2[0]) * sub,
+        (p1[0] - p0[0]) * sub,
+    ];
+    let start = [x0 * sub + sub / 2, y0 * sub + sub / 2];
     let mut row = [
         edge(p1, p2, start),
         edge(p2, p0, start),
         edge(p0, p1, start),
     ];
-    for y in y0..y1 {
+    for y in y0 as usize..y1 as usize {
         let mut w = row;
-        for x in x0..x1 {
-            if (0..3).all(|k| w[k] > 0.0 || (w[k] == 0.0 && tl[k])) {
-                let b = w.map(|e| e * inv_area);
-                pixel(y * width + x, if swapped { [b[0], b[2], b[1]] } else { b });
+        for x in x0 as usize..x1 as usize {
+            if (w[0] + bias[0]) | (w[1] + bias[1]) | (w[2] + bias[2]) >= 0 {
+                let (b0, b1, b2) = (
+                    w[0] as f32 * inv_area,
+                    w[1] as f32 * inv_area,
+                    w[2] as f32 * inv_area,
+                );
+                pixel(
+                    y * width + x,
+                    if swapped { [b0, b2, b1] } else { [b0, b1, b2] },
+                );
             }
-            for k in 0..3 {
-                w[k] += step_x[k];
-            }
+            w[0] += step_x[0];
+            w[1] += step_x[1];
+            w[2] += step_x[2];
         }
         for k in 0..3 {
             row[k] += step_y[k];

@@ -28,7 +28,7 @@ pub fn blink_track(n_frames: usize, fps: f32, rate: f32, rng: &mut impl Rng) -> 
                 .iter()
                 .map(|&o| {
                     let dt = t - o;
-                    if dt < 0.0 || dt > CLOSE + HOLD + OPEN {
+                    if !(0.0..=CLOSE + HOLD + OPEN).contains(&dt) {
                         0.0
                     } else if dt < CLOSE {
                         let x = dt / CLOSE;
