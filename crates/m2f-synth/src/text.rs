@@ -90,7 +90,7 @@ pub fn sentence(rng: &mut impl Rng) -> String {
         words.push(pick(ADJECTIVES, rng).to_string());
     }
     words.push(pick(NOUNS, rng).to_string());
-    for _ in 0..rng.random_range(0..3) {
+    for _ in 0..rng.random_range(1..4) {
         match rng.random_range(0..3) {
             0 => {
                 words.push(pick(PREPOSITIONS, rng).to_string());
