@@ -1,0 +1,6 @@
+//! Conditioning for media2face: everything that turns a user's media into the tensors the
+//! denoiser is conditioned on — audio in, audio features, and text or image style embeddings.
+
+pub mod error;
+
+pub use error::{ConditioningError, Result};
