@@ -40,11 +40,12 @@ struct SynthArgs {
 
 #[derive(Subcommand)]
 enum SynthAction {
-    /// Render a clip to a video (.mp4, with audio, needs ffmpeg), an animated .gif or a .png.
+    /// Render a clip to a video (.mp4, with audio, needs ffmpeg), an animated .gif, a .png, or
+    /// export it as a .glb animation.
     Preview {
         /// The clip directory (DIR/clips/clip_0000000).
         clip: PathBuf,
-        /// Output file: .mp4, .gif or .png.
+        /// Output file: .mp4, .gif, .png or .glb.
         #[arg(short, long)]
         out: PathBuf,
         /// Frame size in pixels (square).

@@ -181,3 +181,27 @@ fn bad_input_is_a_clear_error() {
         "not a directory"
     );
 }
+
+#[test]
+fn a_clip_exports_as_a_glb_animation() {
+    let espeak = Espeak::load().unwrap();
+    let clip = WorldConfig::default()
+        .generate(1, &FaceTemplate::mediapipe(), espeak)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.glb");
+    m2f_synth::preview::write_clip_glb(&clip, &path).unwrap();
+    let (doc, buffers, _) = gltf::import(&path).unwrap();
+    let mesh = doc.meshes().next().unwrap();
+    let prim = mesh.primitives().next().unwrap();
+    assert_eq!(prim.morph_targets().count(), clip.meta.blendshapes.len());
+    let anim = doc.animations().next().unwrap();
+    let weights = anim
+        .channels()
+        .find(|c| c.target().property() == gltf::animation::Property::MorphTargetWeights)
+        .unwrap();
+    let reader = weights.reader(|b| Some(&buffers[b.index()]));
+    let times: Vec<f32> = reader.read_inputs().unwrap().collect();
+    assert_eq!(times.len(), clip.num_frames());
+    assert!((times[1] - 1.0 / clip.meta.fps).abs() < 1e-6);
+}
