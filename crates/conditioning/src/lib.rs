@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod audio_encoder;
 pub mod error;
+pub mod log_mel;
 pub mod wav2vec2;
 
 pub use error::{ConditioningError, Result};
