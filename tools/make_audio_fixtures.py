@@ -21,6 +21,10 @@ Regenerate (needs torch + transformers; CI does not run this, the outputs are co
 
     /work/pyref/bin/python tools/make_audio_fixtures.py
 
+It also writes tests/fixtures/wav2vec2_logmel/whisper_mel.safetensors: a 1 s input and HF's
+WhisperFeatureExtractor(feature_size=80) log-mel of it (the recipe conditioning::log_mel follows),
+first 101 frames.
+
 Everything is seeded, so re-running gives the same files for the same torch version.
 """
 
@@ -100,8 +104,27 @@ def stored_state_dict(model, storage):
     return {k: v for k, v in sd.items() if not k.endswith("masked_spec_embed")}
 
 
+def log_mel_fixture():
+    from transformers import WhisperFeatureExtractor
+
+    fe = WhisperFeatureExtractor(feature_size=80)
+    n = 16000
+    x = (
+        0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)
+        + 0.05 * np.random.default_rng(0).standard_normal(n)
+    ).astype(np.float32)
+    mel = fe(x, sampling_rate=16000, return_tensors="np").input_features[0][:, :101]
+    d = os.path.join(OUT, "wav2vec2_logmel")
+    os.makedirs(d, exist_ok=True)
+    save_file(
+        {"input": torch.from_numpy(x), "log_mel": torch.from_numpy(np.ascontiguousarray(mel))},
+        os.path.join(d, "whisper_mel.safetensors"),
+    )
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    log_mel_fixture()
     for i, (name, feat_norm, stable, storage, ctc, conv_bias) in enumerate(VARIANTS):
         torch.manual_seed(1234 + i)
         cfg = tiny_config(feat_norm, stable, conv_bias)

@@ -120,3 +120,24 @@ fn too_short_audio_is_an_error() {
     let err = enc.encode_default(&[0.0; 10]).unwrap_err();
     assert!(err.to_string().contains("receptive field"), "{err}");
 }
+
+/// The log-mel front end against HF's WhisperFeatureExtractor (same recipe). Whisper pads the
+/// end with zeros to 30 s where we reflect, so the last frames (whose windows reach past the
+/// end) are excluded.
+#[test]
+fn log_mel_matches_whisper_feature_extractor() {
+    let path = fixture("logmel").join("whisper_mel.safetensors");
+    let refs = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
+    let x: Vec<f32> = refs["input"].to_vec1().unwrap();
+    let got = conditioning::log_mel::LogMel::new()
+        .compute(&x, &Device::Cpu)
+        .unwrap();
+    assert_eq!(got.dims(), &[80, 101]);
+    let interior = 98;
+    let err = max_abs_diff(
+        &got.narrow(1, 0, interior).unwrap(),
+        &refs["log_mel"].narrow(1, 0, interior).unwrap(),
+    );
+    println!("log-mel vs Whisper max abs err {err:.3e}");
+    assert!(err < 1e-4, "log-mel err {err}");
+}
