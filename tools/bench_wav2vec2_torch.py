@@ -27,14 +27,13 @@ def bench_input(seconds):
 
 
 def main():
-    cfg = Wav2Vec2Config()  # the defaults are wav2vec2-base
-    assert cfg.hidden_size == 768 and cfg.num_hidden_layers == 12 and cfg.intermediate_size == 3072
-    # Eager attention: the candle port does plain matmul + softmax attention.
+    # "eager" is plain matmul + softmax attention, as the candle port; "sdpa" is torch's fused
+    # kernel, which is what transformers uses by default.
     for attn in ["eager", "sdpa"]:
-        model = Wav2Vec2Model(cfg, attn_implementation=attn) if attn != "eager" else None
-        if model is None:
-            cfg._attn_implementation = "eager"
-            model = Wav2Vec2Model(cfg)
+        cfg = Wav2Vec2Config(attn_implementation=attn)  # the defaults are wav2vec2-base
+        assert cfg.hidden_size == 768 and cfg.num_hidden_layers == 12
+        assert cfg.intermediate_size == 3072 and cfg.conv_dim[0] == 512
+        model = Wav2Vec2Model(cfg)
         model.eval()
         x = torch.from_numpy(bench_input(10))[None]
         times = []
@@ -45,6 +44,17 @@ def main():
                 dt = time.perf_counter() - t0
                 if i >= 2:
                     times.append(dt)
+        front = []
+        with torch.inference_mode():
+            for i in range(6):
+                t0 = time.perf_counter()
+                model.feature_extractor(x)
+                if i >= 1:
+                    front.append(time.perf_counter() - t0)
+        print(
+            f"torch {torch.__version__} conv feature extractor alone: "
+            f"median {statistics.median(front) * 1000:.0f} ms"
+        )
         print(
             f"torch {torch.__version__} wav2vec2-base 10 s ({attn} attention, 2 threads): "
             f"median {statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms"

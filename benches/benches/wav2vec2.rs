@@ -32,6 +32,11 @@ fn wav2vec2(c: &mut Criterion) {
     g.bench_function("wav2vec2-base forward, 10 s", |b| {
         b.iter(|| model.forward(&xs).expect("forward"))
     });
+    // A rough profile: the conv feature extractor, projection and positional conv alone
+    // (HF's hidden_states[0]); the rest of the full forward is the 12 transformer layers.
+    g.bench_function("wav2vec2-base conv front (hidden_states[0]), 10 s", |b| {
+        b.iter(|| model.forward_hidden(&xs, 0).expect("forward"))
+    });
     g.finish();
 }
 
