@@ -12,6 +12,19 @@ pub enum ConditioningError {
     },
     #[error("invalid {what}: {message}")]
     Invalid { what: String, message: String },
+    /// Audio that could not be decoded or is unusable; `origin` is the file path or `<memory>`.
+    #[error("{origin}: {message}")]
+    Audio { origin: String, message: String },
+    /// rubato failed to resample.
+    #[error("resampling {from_hz} Hz -> {to_hz} Hz failed: {message}")]
+    Resample {
+        from_hz: u32,
+        to_hz: u32,
+        message: String,
+    },
+    /// A model tensor was missing or had the wrong shape; names the tensor and what was expected.
+    #[error("weights {tensor}: {message}")]
+    Weights { tensor: String, message: String },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
@@ -21,6 +34,14 @@ impl ConditioningError {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// An [`ConditioningError::Audio`] error for the file or buffer `origin`.
+    pub fn audio(origin: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Audio {
+            origin: origin.into(),
+            message: message.into(),
         }
     }
 

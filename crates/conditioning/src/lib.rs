@@ -1,6 +1,10 @@
 //! Conditioning for media2face: everything that turns a user's media into the tensors the
 //! denoiser is conditioned on — audio in, audio features, and text or image style embeddings.
 
+pub mod audio;
+pub mod audio_encoder;
 pub mod error;
+pub mod log_mel;
+pub mod wav2vec2;
 
 pub use error::{ConditioningError, Result};
