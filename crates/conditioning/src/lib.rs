@@ -1,6 +1,11 @@
 //! Conditioning for media2face: everything that turns a user's media into the tensors the
 //! denoiser is conditioned on — audio in, audio features, and text or image style embeddings.
 
+pub mod clip;
 pub mod error;
+pub mod sentence;
+pub mod style;
+pub mod weights;
 
 pub use error::{ConditioningError, Result};
+pub use style::{StyleEncoder, StylePrompt};
