@@ -28,6 +28,8 @@ pub const CLIP_VIT_B32_REPO: &str = "openai/clip-vit-base-patch32";
 /// CLIP's per-channel RGB mean, applied after scaling pixels to [0, 1].
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// CLIP's per-channel RGB standard deviation.
+// Written as CLIPImageProcessor publishes them, so they can be checked digit by digit.
+#[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// An HF `CLIPModel` `config.json` (the fields the forward pass depends on).
