@@ -2,6 +2,8 @@
 //! 512 wide, as openai/clip-vit-base-patch32) and all-MiniLM-L6-v2 (real weights from
 //! `M2F_MINILM_DIR`, which `scripts/test.sh` fetches and exports).
 
+use std::path::PathBuf;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use conditioning::clip::{ClipTextTower, HfClipConfig};
@@ -41,13 +43,19 @@ fn clip_text(c: &mut Criterion) {
 }
 
 fn minilm(c: &mut Criterion) {
-    let dir = std::env::var_os("M2F_MINILM_DIR")
-        .expect("M2F_MINILM_DIR (run scripts/test.sh once to fetch all-MiniLM-L6-v2)");
-    let enc = SentenceEncoder::load(
-        &ModelSource::local(std::path::PathBuf::from(dir)),
-        &Device::Cpu,
-    )
-    .expect("all-MiniLM-L6-v2");
+    // Where scripts/test.sh puts the files unless M2F_MINILM_DIR says otherwise.
+    let dir = match std::env::var_os("M2F_MINILM_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("M2F_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/media2face"))
+            })
+            .expect("M2F_MINILM_DIR, M2F_CACHE or HOME")
+            .join("models/all-MiniLM-L6-v2"),
+    };
+    let enc = SentenceEncoder::load(&ModelSource::local(dir), &Device::Cpu)
+        .expect("all-MiniLM-L6-v2 (run scripts/test.sh once to fetch it)");
     c.bench_function("all-MiniLM-L6-v2, one prompt (tokenize + embed)", |b| {
         b.iter(|| enc.embed(StylePrompt::Text(PROMPT)).expect("embed"))
     });
