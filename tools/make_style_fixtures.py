@@ -89,8 +89,29 @@ def make_clip():
     pixel_values = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         o = model(input_ids=input_ids, pixel_values=pixel_values)
+    # End to end through ClipStyleEncoder: a word-level tokenizer over the tiny vocab with
+    # CLIP's BOS/EOT template, and one prompt. (No PIL here, so no image-file reference: the
+    # image path is checked against the vision tower on the fixed tensor above.)
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    vocab = {f"w{i}": i for i in range(2, 97)}
+    vocab.update({"<unk>": 0, "<pad>": 1, "<|startoftext|>": 97, "<|endoftext|>": 98})
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|startoftext|> $A <|endoftext|>",
+        special_tokens=[("<|startoftext|>", 97), ("<|endoftext|>", 98)],
+    )
+    tok.save(str(out / "tokenizer.json"))
+    prompt = "w5 w17 w33 w60"
+    prompt_ids = torch.tensor([tok.encode(prompt).ids], dtype=torch.int64)
+    with torch.no_grad():
+        prompt_embeds = model(input_ids=prompt_ids, pixel_values=pixel_values[:1]).text_embeds
+    (out / "prompt.txt").write_text(prompt)
     save_file(
         {
+            "prompt_ids": prompt_ids,
+            "prompt_embeds": prompt_embeds.contiguous(),
             "input_ids": input_ids,
             "pixel_values": pixel_values.contiguous(),
             "text_embeds": o.text_embeds.contiguous(),

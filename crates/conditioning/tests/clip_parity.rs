@@ -86,3 +86,69 @@ fn clip_text_rejects_too_long_input() {
     let err = tower.forward(&ids).unwrap_err().to_string();
     assert!(err.contains("1..=16"), "{err}");
 }
+
+#[test]
+fn clip_style_encoder_end_to_end_matches_hf() {
+    use conditioning::clip::{preprocess_image, ClipStyleEncoder};
+    use conditioning::weights::ModelSource;
+    use conditioning::{StyleEncoder, StylePrompt};
+
+    let l = load();
+    let dir = fixture("");
+    let enc = ClipStyleEncoder::load(&ModelSource::local(&dir), &Device::Cpu).unwrap();
+    assert_eq!(enc.dim(), 24);
+    let prompt = std::fs::read_to_string(fixture("prompt.txt")).unwrap();
+    let ids = enc.tokenize(&prompt).unwrap();
+    let want_ids: Vec<u32> = l.reference["prompt_ids"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(ids, want_ids);
+    let text = enc.embed(StylePrompt::Text(&prompt)).unwrap();
+    let want = l.reference["prompt_embeds"].squeeze(0).unwrap();
+    let err = max_abs_diff(&text, &want);
+    assert!(err < 1e-4, "prompt max abs error {err}");
+
+    // Image prompts: any size in, the tower's size after resize + crop, unit norm out.
+    let img =
+        image::RgbImage::from_fn(56, 40, |x, y| image::Rgb([(x * 4) as u8, (y * 6) as u8, 9]));
+    let emb = enc.embed(StylePrompt::Image(&img)).unwrap();
+    assert_eq!(emb.dims(), &[24]);
+    let pixels = preprocess_image(&img, 32, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let direct = enc
+        .vision_tower()
+        .forward(&pixels)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
+    assert!(max_abs_diff(&emb, &direct) < 1e-6);
+    let norm = emb
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+        .sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+}
+
+#[test]
+fn clip_missing_file_is_named() {
+    use conditioning::clip::ClipStyleEncoder;
+    use conditioning::weights::ModelSource;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm");
+    let err = ClipStyleEncoder::load(&ModelSource::local(&dir), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("config.json") && err.contains("fixtures/minilm"),
+        "{err}"
+    );
+}
