@@ -11,8 +11,11 @@ the same pipeline as on the Hub).
 
 Writes, under crates/conditioning/tests/fixtures/:
   clip_tiny/config.json, clip_tiny/model.safetensors  a tiny random HF CLIPModel
+  clip_tiny/tokenizer.json, clip_tiny/prompt.txt      a word-level tokenizer with CLIP's
+                                                      BOS/EOT template, and a prompt for it
   clip_tiny/reference.safetensors                     input_ids, pixel_values, text_embeds,
-                                                      image_embeds (HF outputs, L2-normalised)
+                                                      image_embeds, prompt_ids, prompt_embeds
+                                                      (HF outputs, L2-normalised)
   minilm/expected.json                                sentences and their sentence-transformers
                                                       embeddings (mean pooled, L2-normalised)
 """

@@ -142,4 +142,17 @@ mod tests {
         assert_eq!(path, snap.join("config.json"));
         std::fs::remove_dir_all(&cache).unwrap();
     }
+
+    #[test]
+    fn hub_offline_miss_names_file_and_cache() {
+        // No other test in this binary reads HF_HUB_OFFLINE, so setting it here is not racy.
+        std::env::set_var("HF_HUB_OFFLINE", "1");
+        let cache = std::env::temp_dir().join(format!("m2f-hub-empty-{}", std::process::id()));
+        let err = hub_file("acme/absent", "main", "model.safetensors", &cache)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.safetensors"), "{err}");
+        assert!(err.contains("models--acme--absent"), "{err}");
+        assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
+    }
 }
