@@ -15,7 +15,7 @@
 //! and layer drop are training-time and absent.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{
@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use crate::audio_encoder::{resample_frames, AudioEncoder, FrameTiming};
 use crate::error::{ConditioningError, Result};
+use crate::weights::ModelSource;
 
 fn default_feat_extract_norm() -> String {
     "group".into()
@@ -713,17 +714,28 @@ impl Wav2Vec2Encoder {
     /// I/O errors naming the file; [`ConditioningError::Weights`] naming the missing or
     /// mis-shaped tensor.
     pub fn load(dir: impl AsRef<Path>, layer: Option<usize>, device: &Device) -> Result<Self> {
-        let dir = dir.as_ref();
-        let cfg = Config::from_file(dir.join("config.json"))?;
-        let pre_path = dir.join("preprocessor_config.json");
-        let preprocess = if pre_path.exists() {
-            let text = std::fs::read_to_string(&pre_path)
-                .map_err(|e| ConditioningError::io(&pre_path, e))?;
-            serde_json::from_str(&text).map_err(|e| {
-                ConditioningError::invalid(pre_path.display().to_string(), e.to_string())
-            })?
-        } else {
-            FeatureExtractorConfig::default()
+        Self::load_from(&ModelSource::local(dir.as_ref()), layer, device)
+    }
+
+    /// [`Wav2Vec2Encoder::load`] from any [`ModelSource`]: a local directory, or a hub
+    /// repository such as `facebook/wav2vec2-base-960h` (from the hub cache when the files are
+    /// there, downloaded otherwise unless `HF_HUB_OFFLINE` is set).
+    pub fn load_from(source: &ModelSource, layer: Option<usize>, device: &Device) -> Result<Self> {
+        let cfg = Config::from_file(source.file("config.json")?)?;
+        let (pre_path, preprocess) = match source.file("preprocessor_config.json") {
+            Ok(pre_path) => {
+                let text = std::fs::read_to_string(&pre_path)
+                    .map_err(|e| ConditioningError::io(&pre_path, e))?;
+                let parsed: FeatureExtractorConfig = serde_json::from_str(&text).map_err(|e| {
+                    ConditioningError::invalid(pre_path.display().to_string(), e.to_string())
+                })?;
+                (pre_path, parsed)
+            }
+            Err(ConditioningError::MissingModelFile { .. }) => (
+                PathBuf::from("preprocessor_config.json"),
+                FeatureExtractorConfig::default(),
+            ),
+            Err(e) => return Err(e),
         };
         if preprocess.sampling_rate != crate::audio::SAMPLE_RATE {
             return Err(ConditioningError::invalid(
@@ -735,7 +747,7 @@ impl Wav2Vec2Encoder {
                 ),
             ));
         }
-        let weights = dir.join("model.safetensors");
+        let weights = source.file("model.safetensors")?;
         let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(&weights, device)
             .map_err(|e| ConditioningError::Weights {
                 tensor: weights.display().to_string(),
