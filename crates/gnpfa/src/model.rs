@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use m2f_mesh::{FaceMesh, FaceRegions, FaceTemplate};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::bridge::Bridge;
@@ -108,15 +110,42 @@ impl Gnpfa {
         })
     }
 
-    /// A fresh model with its variables in a new `VarMap` (for training).
+    /// A fresh model with its variables in a new `VarMap` (for training), initialised from
+    /// `seed` (PyTorch's `Linear` default: weights and biases uniform in ±1/√fan_in), so the
+    /// same seed gives the same model (candle's CPU generator cannot be seeded).
     pub fn init(
         config: &GnpfaConfig,
         template: FaceTemplate,
         device: &Device,
+        seed: u64,
     ) -> Result<(Self, VarMap)> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = Self::new(config, template, vb)?;
+        {
+            let vars = varmap
+                .data()
+                .lock()
+                .map_err(|_| GnpfaError::invalid("variable map", "poisoned lock"))?;
+            let mut names: Vec<&String> = vars.keys().collect();
+            names.sort();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for name in names {
+                let var = &vars[name];
+                let fan_in = match name.strip_suffix(".bias") {
+                    Some(stem) => vars
+                        .get(&format!("{stem}.weight"))
+                        .and_then(|w| w.dims().get(1).copied())
+                        .unwrap_or(1),
+                    None => var.dims().get(1).copied().unwrap_or(1),
+                };
+                let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+                let values: Vec<f32> = (0..var.elem_count())
+                    .map(|_| rng.random_range(-bound..bound))
+                    .collect();
+                var.set(&Tensor::from_vec(values, var.dims(), device)?)?;
+            }
+        }
         Ok((model, varmap))
     }
 

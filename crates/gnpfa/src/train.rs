@@ -271,7 +271,7 @@ pub fn train(
         ));
     }
     std::fs::create_dir_all(&opts.out).map_err(|e| GnpfaError::io(&opts.out, e))?;
-    let (model, varmap) = Gnpfa::init(config, template, device)?;
+    let (model, varmap) = Gnpfa::init(config, template, device, opts.seed)?;
     let last_dir = opts.out.join("last");
     let best_dir = opts.out.join("best");
     let mut state = TrainState {

@@ -23,6 +23,7 @@ fn tiny() -> (Gnpfa, candle_nn::VarMap) {
         &GnpfaConfig::tiny(),
         FaceTemplate::mediapipe(),
         &Device::Cpu,
+        0,
     )
     .unwrap()
 }
@@ -157,7 +158,8 @@ fn overfits_a_tiny_set() {
         progress: false,
         ..TrainOptions::default()
     };
-    let (model0, _) = Gnpfa::init(&config, FaceTemplate::mediapipe(), &Device::Cpu).unwrap();
+    let (model0, _) =
+        Gnpfa::init(&config, FaceTemplate::mediapipe(), &Device::Cpu, opts.seed).unwrap();
     let batch = batch_of(&set);
     let zero = Tensor::zeros((8, config.latent_dim), DType::F32, &Device::Cpu).unwrap();
     let before = losses(&model0, &batch, &zero).unwrap();
@@ -365,8 +367,57 @@ fn mirror_partners_pair_left_and_right() {
 }
 
 #[test]
+fn initialisation_follows_the_seed() {
+    let t = FaceTemplate::mediapipe();
+    let cfg = GnpfaConfig::tiny();
+    let (a, _) = Gnpfa::init(&cfg, t.clone(), &Device::Cpu, 3).unwrap();
+    let (b, _) = Gnpfa::init(&cfg, t.clone(), &Device::Cpu, 3).unwrap();
+    let (c, _) = Gnpfa::init(&cfg, t, &Device::Cpu, 4).unwrap();
+    let w = Tensor::ones((1, cfg.num_blendshapes), DType::F32, &Device::Cpu).unwrap();
+    let za = a.weights_to_latent(&w).unwrap().to_vec2::<f32>().unwrap();
+    let zb = b.weights_to_latent(&w).unwrap().to_vec2::<f32>().unwrap();
+    let zc = c.weights_to_latent(&w).unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(za, zb);
+    assert_ne!(za, zc);
+}
+
+#[test]
 fn model_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Gnpfa>();
     let _ = VarBuilder::zeros(DType::F32, &Device::Cpu);
+}
+
+/// The checkpoint shipped in `weights/gnpfa` loads and still meets the targets on
+/// held-out (test-split) identities of the world it was trained in.
+#[test]
+fn shipped_checkpoint_meets_the_targets() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/gnpfa");
+    let model = Gnpfa::load(&dir).unwrap();
+    assert_eq!(
+        model.template.fingerprint(),
+        FaceTemplate::mediapipe().fingerprint()
+    );
+    let world = m2f_synth::WorldConfig {
+        seed: 1,
+        identities: 400,
+        ..Default::default()
+    };
+    let template = FaceTemplate::mediapipe();
+    let test: Vec<Rig> = (0..world.identities)
+        .filter(|&id| world.identity_split(id) == m2f_synth::voices::Split::Test)
+        .map(|id| {
+            let neutral = IdentityParams::sample(world.seed, id)
+                .neutral(&template)
+                .unwrap();
+            arkit_rig(&neutral, &template.regions).unwrap()
+        })
+        .collect();
+    assert!(test.len() > 10);
+    let r = evaluate(&model, &test, 300, 12345).unwrap();
+    assert!(r.recon_mean_mm < 0.5, "{r:?}");
+    assert!(r.recon_lip_max_mm < 1.5, "{r:?}");
+    assert!(r.cross_identity_mean_mm < 1.0, "{r:?}");
+    assert!(r.bridge_weights_mae < 0.03, "{r:?}");
+    assert!(r.bridge_geometry_mean_mm < 0.7, "{r:?}");
 }
