@@ -138,3 +138,61 @@ pub fn evaluate(model: &Gnpfa, rigs: &[Rig], frames: usize, seed: u64) -> Result
     report.bridge_geometry_mean_mm = bgeo / f * 1e3;
     Ok(report)
 }
+
+/// Errors on recorded frames (e.g. the speech and emotion frames of held-out clips): the same
+/// fields as [`EvalReport`] except cross-identity, which needs one expression on two faces.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FrameEvalReport {
+    pub frames: usize,
+    pub recon_mean_mm: f64,
+    pub recon_lip_max_mm: f64,
+    pub recon_lip_max_worst_mm: f64,
+    pub bridge_weights_mae: f64,
+    pub bridge_geometry_mean_mm: f64,
+}
+
+/// Measures `model` on every frame of `set`.
+pub fn evaluate_frames(model: &Gnpfa, set: &crate::data::FrameSet) -> Result<FrameEvalReport> {
+    if set.frames.is_empty() {
+        return Err(GnpfaError::invalid("evaluation", "no frames"));
+    }
+    let dev = model.device();
+    let lips = &model.template.regions.lips;
+    let (mut recon, mut lip, mut worst, mut wmae, mut bgeo) = (0.0, 0.0, 0.0f64, 0.0, 0.0);
+    for chunk in set.frames.chunks(256) {
+        let mut rows = Rows::default();
+        for f in chunk {
+            rows.push(&set.neutrals[f.neutral], &f.displacement, &f.weights);
+        }
+        let n = rows.len;
+        let b = rows.to_batch(dev)?;
+        let (mu, _) = model.encode(&b.displacement)?;
+        let rec = to_vec(&model.decode(&b.neutral, &mu)?)?;
+        for (m, l) in vertex_errors(&rec, &rows.displacement, n, lips)? {
+            recon += m;
+            lip += l;
+            worst = worst.max(l);
+        }
+        let z = model.weights_to_latent(&b.weights)?;
+        let w2 = to_vec(&model.latent_to_weights(&z)?)?;
+        wmae += w2
+            .iter()
+            .zip(&rows.weights)
+            .map(|(x, y)| (x - y).abs() as f64)
+            .sum::<f64>()
+            / model.config.num_blendshapes as f64;
+        let g = to_vec(&model.decode(&b.neutral, &z)?)?;
+        for (m, _) in vertex_errors(&g, &rows.displacement, n, lips)? {
+            bgeo += m;
+        }
+    }
+    let f = set.frames.len() as f64;
+    Ok(FrameEvalReport {
+        frames: set.frames.len(),
+        recon_mean_mm: recon / f * 1e3,
+        recon_lip_max_mm: lip / f * 1e3,
+        recon_lip_max_worst_mm: worst * 1e3,
+        bridge_weights_mae: wmae / f,
+        bridge_geometry_mean_mm: bgeo / f * 1e3,
+    })
+}

@@ -86,6 +86,44 @@ fn widths(s: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
+/// Reads up to `max_clips` clips, keeping every `stride`-th frame, into `frames`.
+fn read_frames(
+    dirs: &[PathBuf],
+    max_clips: usize,
+    stride: usize,
+    template: &FaceTemplate,
+    frames: &mut FrameSet,
+) -> Result<()> {
+    for dir in dirs.iter().take(max_clips) {
+        let clip = Clip::read(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let nv = clip.num_vertices();
+        if nv != template.mesh.num_vertices() {
+            bail!(
+                "{}: clip has {nv} vertices, expected {}",
+                dir.display(),
+                template.mesh.num_vertices()
+            );
+        }
+        let neutral: Vec<f32> = clip.neutral.iter().flatten().copied().collect();
+        frames.neutrals.push(neutral);
+        let n = frames.neutrals.len() - 1;
+        for t in (0..clip.num_frames()).step_by(stride) {
+            let displacement = clip
+                .frame(t)
+                .iter()
+                .zip(&clip.neutral)
+                .flat_map(|(v, n)| [v[0] - n[0], v[1] - n[1], v[2] - n[2]])
+                .collect();
+            frames.frames.push(Frame {
+                neutral: n,
+                weights: clip.weights(t).to_vec(),
+                displacement,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn rigs(world: &WorldConfig, template: &FaceTemplate, split: Split) -> Result<Vec<Rig>> {
     let mut out = Vec::new();
     for id in 0..world.identities {
@@ -118,33 +156,7 @@ pub fn run(a: GnpfaArgs) -> Result<()> {
             .with_context(|| format!("reading the dataset at {}", root.display()))?;
         world = manifest.config.clone();
         let dirs = manifest.clip_dirs(root, Split::Train);
-        for dir in dirs.iter().take(a.max_clips) {
-            let clip = Clip::read(dir).with_context(|| format!("reading {}", dir.display()))?;
-            let nv = clip.num_vertices();
-            if nv != template.mesh.num_vertices() {
-                bail!(
-                    "{}: clip has {nv} vertices, expected {}",
-                    dir.display(),
-                    template.mesh.num_vertices()
-                );
-            }
-            let neutral: Vec<f32> = clip.neutral.iter().flatten().copied().collect();
-            frames.neutrals.push(neutral);
-            let n = frames.neutrals.len() - 1;
-            for t in (0..clip.num_frames()).step_by(a.frame_stride) {
-                let displacement = clip
-                    .frame(t)
-                    .iter()
-                    .zip(&clip.neutral)
-                    .flat_map(|(v, n)| [v[0] - n[0], v[1] - n[1], v[2] - n[2]])
-                    .collect();
-                frames.frames.push(Frame {
-                    neutral: n,
-                    weights: clip.weights(t).to_vec(),
-                    displacement,
-                });
-            }
-        }
+        read_frames(&dirs, a.max_clips, a.frame_stride, &template, &mut frames)?;
         description = format!(
             "{} (world seed {}, {} identities): random sparse ARKit weights on train identities + {} frames of {} train clips (every {} frame)",
             root.display(),
@@ -210,6 +222,23 @@ pub fn run(a: GnpfaArgs) -> Result<()> {
         std::fs::write(&path, json.clone() + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
         println!("held-out test identities ({} frames):\n{json}", eval.frames);
+    }
+    if let Some(root) = &a.data {
+        let manifest = Manifest::read(root)?;
+        let mut clips = FrameSet::default();
+        let dirs = manifest.clip_dirs(root, Split::Test);
+        read_frames(&dirs, a.max_clips, 1, &best.template, &mut clips)?;
+        if !clips.frames.is_empty() {
+            let eval = gnpfa::eval::evaluate_frames(&best, &clips)?;
+            let json = serde_json::to_string_pretty(&eval)?;
+            let path = best_dir.join("eval_test_clips.json");
+            std::fs::write(&path, json.clone() + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "test-split clips (speech and emotion, {} clips, every frame):\n{json}",
+                dirs.len().min(a.max_clips)
+            );
+        }
     }
     Ok(())
 }
