@@ -12,6 +12,9 @@ use m2f_synth::espeak::Espeak;
 use m2f_synth::preview::write_clip_preview;
 use m2f_synth::world::WorldConfig;
 
+mod inspect;
+mod train_gnpfa;
+
 #[derive(Parser)]
 #[command(
     name = "m2f",
@@ -27,6 +30,25 @@ struct Cli {
 enum Command {
     /// Generate synthetic talking-face clips (or preview one with `m2f synth preview`).
     Synth(SynthArgs),
+    /// Train a model (`m2f train gnpfa --data DIR --out DIR`).
+    Train(TrainArgs),
+    /// Print what a checkpoint directory holds; fails clearly on a damaged one.
+    Inspect {
+        /// The checkpoint directory (config.json + model.safetensors).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(subcommand)]
+    model: TrainModel,
+}
+
+#[derive(Subcommand)]
+enum TrainModel {
+    /// The GNPFA geometry VAE and blendshape bridge.
+    Gnpfa(train_gnpfa::GnpfaArgs),
 }
 
 #[derive(Args)]
@@ -88,6 +110,10 @@ fn main() -> Result<()> {
             }
             None => synth(args.generate),
         },
+        Command::Train(args) => match args.model {
+            TrainModel::Gnpfa(a) => train_gnpfa::run(a),
+        },
+        Command::Inspect { dir } => inspect::run(&dir),
     }
 }
 

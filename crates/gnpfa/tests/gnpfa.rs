@@ -1,0 +1,423 @@
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarBuilder;
+use gnpfa::data::{displacement, flat_neutral, mirror_partners, Frame, FrameSet, Rows, TrainData};
+use gnpfa::eval::vertex_errors;
+use gnpfa::model::{save_checkpoint, Provenance, WEIGHTS_FILE};
+use gnpfa::train::{clip_grad_norm, losses, lr_at};
+use gnpfa::{evaluate, train, Gnpfa, GnpfaConfig, GnpfaError, TrainOptions};
+use m2f_mesh::{arkit_rig, FaceTemplate, Rig};
+use m2f_synth::identity::IdentityParams;
+
+fn rigs(n: u32) -> Vec<Rig> {
+    let template = FaceTemplate::mediapipe();
+    (0..n)
+        .map(|id| {
+            let neutral = IdentityParams::sample(1, id).neutral(&template).unwrap();
+            arkit_rig(&neutral, &template.regions).unwrap()
+        })
+        .collect()
+}
+
+fn tiny() -> (Gnpfa, candle_nn::VarMap) {
+    Gnpfa::init(
+        &GnpfaConfig::tiny(),
+        FaceTemplate::mediapipe(),
+        &Device::Cpu,
+        0,
+    )
+    .unwrap()
+}
+
+/// A few fixed frames: each rig with a handful of weight vectors.
+fn frames(rigs: &[Rig], per_rig: usize) -> FrameSet {
+    let names: Vec<String> = m2f_mesh::ARKIT_BLENDSHAPES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let k = names.len();
+    let mut set = FrameSet::default();
+    for (r, rig) in rigs.iter().enumerate() {
+        set.neutrals.push(flat_neutral(rig));
+        for j in 0..per_rig {
+            let mut w = vec![0.0f32; k];
+            w[(j * 7) % k] = 0.8;
+            w[(j * 13 + 5) % k] = 0.4;
+            set.frames.push(Frame {
+                neutral: r,
+                displacement: displacement(rig, &w).unwrap(),
+                weights: w,
+            });
+        }
+    }
+    set
+}
+
+fn batch_of(set: &FrameSet) -> gnpfa::data::Batch {
+    let mut rows = Rows::default();
+    for f in &set.frames {
+        rows.push(&set.neutrals[f.neutral], &f.displacement, &f.weights);
+    }
+    rows.to_batch(&Device::Cpu).unwrap()
+}
+
+#[test]
+fn lr_schedule_warms_up_then_decays() {
+    let (peak, min) = (1e-3, 1e-5);
+    assert!((lr_at(0, 1000, 100, peak, min) - 1e-5).abs() < 1e-12);
+    assert!((lr_at(49, 1000, 100, peak, min) - 5e-4).abs() < 1e-12);
+    assert!((lr_at(100, 1000, 100, peak, min) - peak).abs() < 1e-12);
+    let mid = lr_at(550, 1000, 100, peak, min);
+    assert!((mid - (min + 0.5 * (peak - min))).abs() < 1e-9);
+    assert!((lr_at(1000, 1000, 100, peak, min) - min).abs() < 1e-12);
+    assert!((lr_at(5000, 1000, 100, peak, min) - min).abs() < 1e-12);
+    let mut prev = f64::INFINITY;
+    for s in 100..=1000 {
+        let lr = lr_at(s, 1000, 100, peak, min);
+        assert!(lr <= prev + 1e-15);
+        prev = lr;
+    }
+}
+
+#[test]
+fn clip_grad_norm_scales_to_the_limit() {
+    let dev = Device::Cpu;
+    let a = Var::from_slice(&[1.0f32], 1, &dev).unwrap();
+    let b = Var::from_slice(&[1.0f32], 1, &dev).unwrap();
+    let loss = ((a.as_tensor() * 3.0).unwrap() + (b.as_tensor() * 4.0).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let vars = vec![a.clone(), b.clone()];
+    let mut grads = loss.backward().unwrap();
+    let norm = clip_grad_norm(&mut grads, &vars, 10.0).unwrap();
+    assert!((norm - 5.0).abs() < 1e-5);
+    let ga = grads.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
+    assert!((ga - 3.0).abs() < 1e-6, "no clipping below the limit");
+    let norm = clip_grad_norm(&mut grads, &vars, 1.0).unwrap();
+    assert!((norm - 5.0).abs() < 1e-5);
+    let ga = grads.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
+    let gb = grads.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
+    assert!(
+        (ga - 0.6).abs() < 1e-4 && (gb - 0.8).abs() < 1e-4,
+        "{ga} {gb}"
+    );
+}
+
+#[test]
+fn every_variable_gets_a_gradient() {
+    let (model, varmap) = tiny();
+    let set = frames(&rigs(2), 4);
+    let batch = batch_of(&set);
+    let eps = Tensor::randn(
+        0f32,
+        1.0,
+        (set.frames.len(), model.config.latent_dim),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let l = losses(&model, &batch, &eps).unwrap();
+    let grads = l.total.backward().unwrap();
+    let vars = varmap.data().lock().unwrap();
+    assert!(vars.len() > 10);
+    for (name, var) in vars.iter() {
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name} got no gradient"));
+        let s = g
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(s > 0.0 && s.is_finite(), "{name}: gradient sum {s}");
+    }
+}
+
+#[test]
+fn overfits_a_tiny_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = GnpfaConfig {
+        kl_weight: 0.0,
+        ..GnpfaConfig::tiny()
+    };
+    let set = frames(&rigs(2), 4);
+    let data = TrainData {
+        frames: set.clone(),
+        description: "tiny".into(),
+        ..TrainData::default()
+    };
+    let opts = TrainOptions {
+        steps: 1000,
+        batch_size: 8,
+        lr: 3e-3,
+        min_lr: 1e-4,
+        warmup_steps: 20,
+        val_every: 1000,
+        out: dir.path().to_path_buf(),
+        progress: false,
+        ..TrainOptions::default()
+    };
+    let (model0, _) =
+        Gnpfa::init(&config, FaceTemplate::mediapipe(), &Device::Cpu, opts.seed).unwrap();
+    let batch = batch_of(&set);
+    let zero = Tensor::zeros((8, config.latent_dim), DType::F32, &Device::Cpu).unwrap();
+    let before = losses(&model0, &batch, &zero).unwrap();
+    let before = before.recon.to_scalar::<f32>().unwrap();
+    let (model, _, report) = train(
+        &config,
+        FaceTemplate::mediapipe(),
+        &data,
+        &opts,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(report.final_step, 1000);
+    let after = losses(&model, &batch, &zero).unwrap();
+    let recon = after.recon.to_scalar::<f32>().unwrap();
+    let bridge = after.bridge_geometry.to_scalar::<f32>().unwrap();
+    // (cm)² per coordinate: 1e-3 is an RMS vertex error of about 0.5 mm.
+    assert!(
+        recon < 1e-3 && recon < before * 0.01,
+        "recon {before} -> {recon}"
+    );
+    assert!(bridge < 2e-3, "bridge geometry {bridge}");
+}
+
+#[test]
+fn checkpoint_round_trips_and_damage_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let (model, varmap) = tiny();
+    save_checkpoint(&ckpt, &model, &varmap, &Provenance::default()).unwrap();
+    let loaded = Gnpfa::load(&ckpt).unwrap();
+    assert!(
+        loaded.template == model.template,
+        "the template round-trips"
+    );
+    assert_eq!(loaded.config, model.config);
+    let set = frames(&rigs(2), 2);
+    let b = batch_of(&set);
+    let (mu, _) = model.encode(&b.displacement).unwrap();
+    let (mu2, _) = loaded.encode(&b.displacement).unwrap();
+    let d1 = model.decode(&b.neutral, &mu).unwrap();
+    let d2 = loaded.decode(&b.neutral, &mu2).unwrap();
+    let diff = (d1 - d2).unwrap().abs().unwrap().max_all().unwrap();
+    assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+
+    // A missing tensor.
+    let path = ckpt.join(WEIGHTS_FILE);
+    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let good = tensors.clone();
+    tensors.remove("vae.decoder.mlp.l0.weight");
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let err = Gnpfa::load(&ckpt).unwrap_err();
+    assert!(
+        matches!(&err, GnpfaError::MissingTensor { name, .. } if name == "vae.decoder.mlp.l0.weight"),
+        "{err}"
+    );
+    // A mis-shaped tensor.
+    let mut tensors = good.clone();
+    tensors.insert(
+        "bridge.to_latent.l0.bias".into(),
+        Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let err = Gnpfa::load(&ckpt).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("bridge.to_latent.l0.bias") && msg.contains("[16]") && msg.contains("[3]"),
+        "{msg}"
+    );
+    // A config that does not match the weights.
+    candle_core::safetensors::save(&good, &path).unwrap();
+    let cfg_path = ckpt.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        text.replace("\"latent_dim\": 8", "\"latent_dim\": 9"),
+    )
+    .unwrap();
+    let err = Gnpfa::load(&ckpt).unwrap_err();
+    assert!(matches!(err, GnpfaError::TensorShape { .. }), "{err}");
+    assert!(err.to_string().contains("config.json"), "{err}");
+    // A template tensor of the wrong vertex count.
+    std::fs::write(&cfg_path, &text).unwrap();
+    let mut tensors = good.clone();
+    tensors.insert(
+        "template.neutral".into(),
+        Tensor::zeros((100, 3), DType::F32, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let err = Gnpfa::load(&ckpt).unwrap_err();
+    assert!(
+        err.to_string().contains("template.neutral") && err.to_string().contains("[468, 3]"),
+        "{err}"
+    );
+    // A truncated weights file.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Gnpfa::load(&ckpt).unwrap_err();
+    assert!(err.to_string().contains("safetensors"), "{err}");
+    // No weights at all.
+    std::fs::remove_file(&path).unwrap();
+    assert!(Gnpfa::load(&ckpt)
+        .unwrap_err()
+        .to_string()
+        .contains(WEIGHTS_FILE));
+}
+
+#[test]
+fn vertex_error_metric_matches_a_hand_computation() {
+    // Two frames of three vertices; the lips are vertex 2.
+    let truth = vec![0.0f32; 18];
+    let mut pred = truth.clone();
+    // Frame 0: every vertex 1 mm off in x, vertex 2 3 mm off in total (3, 0, 0).
+    pred[0] = 0.001;
+    pred[3] = 0.001;
+    pred[6] = 0.003;
+    // Frame 1: vertex 0 off by (3, 4, 0) mm = 5 mm.
+    pred[9] = 0.003;
+    pred[10] = 0.004;
+    let e = vertex_errors(&pred, &truth, 2, &[2]).unwrap();
+    assert!((e[0].0 - 0.005 / 3.0).abs() < 1e-9, "{e:?}");
+    assert!((e[0].1 - 0.003).abs() < 1e-9);
+    assert!((e[1].0 - 0.005 / 3.0).abs() < 1e-9);
+    assert!(e[1].1.abs() < 1e-12);
+    assert!(vertex_errors(&pred, &truth[..9], 2, &[2]).is_err());
+}
+
+#[test]
+fn evaluate_is_deterministic_and_consistent() {
+    let (model, _) = tiny();
+    let rigs = rigs(3);
+    let a = evaluate(&model, &rigs, 40, 7).unwrap();
+    let b = evaluate(&model, &rigs, 40, 7).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.frames, 40);
+    for v in [
+        a.recon_mean_mm,
+        a.recon_lip_max_mm,
+        a.cross_identity_mean_mm,
+        a.bridge_weights_mae,
+        a.bridge_geometry_mean_mm,
+    ] {
+        assert!(v.is_finite() && v > 0.0);
+    }
+    assert!(a.recon_lip_max_worst_mm >= a.recon_lip_max_mm);
+    assert!(evaluate(&model, &rigs[..1], 4, 0).is_err());
+}
+
+#[test]
+fn training_resumes_from_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let rigs = rigs(4);
+    let data = TrainData {
+        train: rigs[..2].to_vec(),
+        val: rigs[2..].to_vec(),
+        description: "tiny".into(),
+        ..TrainData::default()
+    };
+    let mut opts = TrainOptions {
+        steps: 10,
+        batch_size: 4,
+        warmup_steps: 2,
+        val_every: 5,
+        val_frames: 8,
+        log_every: 5,
+        out: dir.path().to_path_buf(),
+        progress: false,
+        ..TrainOptions::default()
+    };
+    let config = GnpfaConfig::tiny();
+    let t = FaceTemplate::mediapipe();
+    let (_, _, r) = train(&config, t.clone(), &data, &opts, &Device::Cpu).unwrap();
+    assert_eq!((r.start_step, r.final_step), (0, 10));
+    assert!(dir.path().join("best/model.safetensors").is_file());
+    opts.steps = 15;
+    let (_, _, r) = train(&config, t.clone(), &data, &opts, &Device::Cpu).unwrap();
+    assert_eq!((r.start_step, r.final_step), (10, 15));
+    let log = std::fs::read_to_string(dir.path().join("train_log.jsonl")).unwrap();
+    assert!(log.lines().count() >= 6);
+    for line in log.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+    let loaded = Gnpfa::load(&dir.path().join("last")).unwrap();
+    assert_eq!(loaded.config, config);
+    // A different config in the same directory is refused, not silently mixed.
+    let other = GnpfaConfig {
+        latent_dim: 6,
+        ..GnpfaConfig::tiny()
+    };
+    opts.steps = 20;
+    assert!(train(&other, t, &data, &opts, &Device::Cpu).is_err());
+}
+
+#[test]
+fn mirror_partners_pair_left_and_right() {
+    let names: Vec<String> = m2f_mesh::ARKIT_BLENDSHAPES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let p = mirror_partners(&names);
+    let i = names.iter().position(|n| n == "mouthSmileLeft").unwrap();
+    assert_eq!(names[p[i]], "mouthSmileRight");
+    let j = names.iter().position(|n| n == "jawOpen").unwrap();
+    assert_eq!(p[j], j);
+}
+
+#[test]
+fn initialisation_follows_the_seed() {
+    let t = FaceTemplate::mediapipe();
+    let cfg = GnpfaConfig::tiny();
+    let (a, _) = Gnpfa::init(&cfg, t.clone(), &Device::Cpu, 3).unwrap();
+    let (b, _) = Gnpfa::init(&cfg, t.clone(), &Device::Cpu, 3).unwrap();
+    let (c, _) = Gnpfa::init(&cfg, t, &Device::Cpu, 4).unwrap();
+    let w = Tensor::ones((1, cfg.num_blendshapes), DType::F32, &Device::Cpu).unwrap();
+    let za = a.weights_to_latent(&w).unwrap().to_vec2::<f32>().unwrap();
+    let zb = b.weights_to_latent(&w).unwrap().to_vec2::<f32>().unwrap();
+    let zc = c.weights_to_latent(&w).unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(za, zb);
+    assert_ne!(za, zc);
+}
+
+#[test]
+fn model_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Gnpfa>();
+    let _ = VarBuilder::zeros(DType::F32, &Device::Cpu);
+}
+
+/// The checkpoint shipped in `weights/gnpfa` loads and still meets the targets on
+/// held-out (test-split) identities of the world it was trained in.
+#[test]
+fn shipped_checkpoint_meets_the_targets() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/gnpfa");
+    let model = Gnpfa::load(&dir).unwrap();
+    assert_eq!(
+        model.template.fingerprint(),
+        FaceTemplate::mediapipe().fingerprint()
+    );
+    let world = m2f_synth::WorldConfig {
+        seed: 1,
+        identities: 400,
+        ..Default::default()
+    };
+    let template = FaceTemplate::mediapipe();
+    let test: Vec<Rig> = (0..world.identities)
+        .filter(|&id| world.identity_split(id) == m2f_synth::voices::Split::Test)
+        .map(|id| {
+            let neutral = IdentityParams::sample(world.seed, id)
+                .neutral(&template)
+                .unwrap();
+            arkit_rig(&neutral, &template.regions).unwrap()
+        })
+        .collect();
+    assert!(test.len() > 10);
+    let r = evaluate(&model, &test, 300, 12345).unwrap();
+    assert!(r.recon_mean_mm < 0.5, "{r:?}");
+    assert!(r.recon_lip_max_mm < 1.5, "{r:?}");
+    assert!(r.cross_identity_mean_mm < 1.0, "{r:?}");
+    assert!(r.bridge_weights_mae < 0.03, "{r:?}");
+    assert!(r.bridge_geometry_mean_mm < 0.7, "{r:?}");
+}
