@@ -11,9 +11,8 @@
 //! Raw ADTS `.aac` streams carry no priming information and are returned as decoded.
 
 mod mp4;
-mod resample;
 
-pub use resample::{output_len, resample};
+pub use m2f_audio::{output_len, resample};
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;

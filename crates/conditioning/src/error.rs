@@ -15,13 +15,9 @@ pub enum ConditioningError {
     /// Audio that could not be decoded or is unusable; `origin` is the file path or `<memory>`.
     #[error("{origin}: {message}")]
     Audio { origin: String, message: String },
-    /// rubato failed to resample.
-    #[error("resampling {from_hz} Hz -> {to_hz} Hz failed: {message}")]
-    Resample {
-        from_hz: u32,
-        to_hz: u32,
-        message: String,
-    },
+    /// Resampling the audio failed.
+    #[error(transparent)]
+    Resample(#[from] m2f_audio::ResampleError),
     /// A model tensor was missing or had the wrong shape; names the tensor and what was expected.
     #[error("weights {tensor}: {message}")]
     Weights { tensor: String, message: String },

@@ -65,16 +65,9 @@ pub enum SynthError {
     #[error("the text to synthesise is empty")]
     EmptyText,
 
-    /// Resampling failed inside rubato.
-    #[error("resampling {from_hz} Hz -> {to_hz} Hz failed: {message}")]
-    Resample {
-        /// Input sample rate.
-        from_hz: u32,
-        /// Output sample rate.
-        to_hz: u32,
-        /// rubato's error message.
-        message: String,
-    },
+    /// Resampling the speech failed.
+    #[error(transparent)]
+    Resample(#[from] m2f_audio::ResampleError),
     /// Geometry, rig, rendering or preview failed.
     #[error(transparent)]
     Mesh(#[from] m2f_mesh::MeshError),

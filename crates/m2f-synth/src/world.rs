@@ -21,10 +21,10 @@ use crate::espeak::{Espeak, Utterance, VoiceSettings};
 use crate::face::FaceAnimator;
 use crate::head_motion::{head_motion, WordBeat};
 use crate::identity::IdentityParams;
-use crate::resample::resample;
 use crate::text::sentence;
 use crate::viseme::visemes_of;
 use crate::voices::{stable_hash, voices_of, Split, Voice};
+use m2f_audio::resample;
 
 /// Settings of a synthetic dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

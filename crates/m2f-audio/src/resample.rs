@@ -1,9 +1,33 @@
-//! Sample-rate conversion of mono audio (e.g. espeak-ng's 22 050 Hz to the 16 kHz the audio
-//! encoder expects).
+//! Sample-rate conversion of mono audio (espeak-ng's 22 050 Hz, or any file's rate, to the
+//! 16 kHz the audio encoders expect).
 
 use rubato::{FftFixedInOut, Resampler};
 
-use crate::error::{Result, SynthError};
+/// Why resampling failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResampleError {
+    /// A zero rate, non-finite samples or an unreasonable rate pair.
+    #[error("invalid {what}: {message}")]
+    Invalid { what: String, message: String },
+    /// rubato itself failed.
+    #[error("resampling {from_hz} Hz -> {to_hz} Hz failed: {message}")]
+    Rubato {
+        from_hz: u32,
+        to_hz: u32,
+        message: String,
+    },
+}
+
+impl ResampleError {
+    fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+}
+
+type Result<T, E = ResampleError> = std::result::Result<T, E>;
 
 /// Input frames per FFT block we aim for. Longer blocks mean a longer (sharper) anti-aliasing
 /// filter; ~1000 taps at 22 kHz keeps the transition band narrow while staying cheap.
@@ -31,17 +55,17 @@ pub fn output_len(len: usize, from_hz: u32, to_hz: u32) -> usize {
 /// `n * to_hz / from_hz`. The result depends only on the input (no state, no threads).
 ///
 /// # Errors
-/// [`SynthError::Invalid`] for a zero rate, non-finite samples or a rate pair whose FFT block
-/// would be unreasonably large; [`SynthError::Resample`] if rubato itself fails.
+/// [`ResampleError::Invalid`] for a zero rate, non-finite samples or a rate pair whose FFT block
+/// would be unreasonably large; [`ResampleError::Rubato`] if rubato itself fails.
 pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
     if from_hz == 0 || to_hz == 0 {
-        return Err(SynthError::invalid(
+        return Err(ResampleError::invalid(
             "sample rate",
             format!("rates must be positive, got {from_hz} Hz -> {to_hz} Hz"),
         ));
     }
     if let Some(i) = samples.iter().position(|s| !s.is_finite()) {
-        return Err(SynthError::invalid(
+        return Err(ResampleError::invalid(
             "audio",
             format!("sample {i} is {} (not finite)", samples[i]),
         ));
@@ -54,7 +78,7 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
         return Ok(samples.to_vec());
     }
 
-    let rubato_err = |message: String| SynthError::Resample {
+    let rubato_err = |message: String| ResampleError::Rubato {
         from_hz,
         to_hz,
         message,
@@ -69,7 +93,7 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
     units += units % 2;
     let block_in = units.checked_mul(unit_in).filter(|&b| b <= MAX_BLOCK);
     let Some(block_in) = block_in else {
-        return Err(SynthError::invalid(
+        return Err(ResampleError::invalid(
             "sample rate",
             format!(
                 "{from_hz} Hz -> {to_hz} Hz needs an FFT block of more than {MAX_BLOCK} samples; \
@@ -213,11 +237,11 @@ mod tests {
     fn rejects_bad_input() {
         assert!(matches!(
             resample(&[0.0], 0, 16_000),
-            Err(SynthError::Invalid { .. })
+            Err(ResampleError::Invalid { .. })
         ));
         assert!(matches!(
             resample(&[0.0, f32::NAN], 22_050, 16_000),
-            Err(SynthError::Invalid { .. })
+            Err(ResampleError::Invalid { .. })
         ));
     }
 }
