@@ -230,11 +230,21 @@ impl<'a> FaceFrame<'a> {
             .collect()
     }
 
-    fn jaw_open(&self) -> Vec<[f32; 3]> {
+    /// The jaw hinge: in front of the ears, ~3.8 cm above and ~8.3 cm behind the mouth,
+    /// shifted sideways by `lateral_cm` (a condyle for sideways turns).
+    fn jaw_pivot(&self, lateral_cm: f32) -> [f32; 3] {
         let m = self.mouth_centre;
-        // The hinge sits in front of the ears: ~3.8 cm above and ~8.3 cm behind the mouth.
-        let pivot = [m[0], m[1] + 3.8 * self.u, m[2] - 8.3 * self.u];
-        let r = axis_angle_to_matrix([JAW_OPEN_ANGLE, 0.0, 0.0]);
+        [
+            m[0] + lateral_cm * self.u,
+            m[1] + 3.8 * self.u,
+            m[2] - 8.3 * self.u,
+        ]
+    }
+
+    /// Displacement of the mandible's vertices under a rotation `axis_angle` about `pivot`,
+    /// weighted by how much each vertex rides on the jaw.
+    fn jaw_rotation(&self, pivot: [f32; 3], axis_angle: [f32; 3]) -> Vec<[f32; 3]> {
+        let r = axis_angle_to_matrix(axis_angle);
         self.v
             .iter()
             .zip(self.jaw_weight())
@@ -245,24 +255,17 @@ impl<'a> FaceFrame<'a> {
             .collect()
     }
 
+    fn jaw_open(&self) -> Vec<[f32; 3]> {
+        self.jaw_rotation(self.jaw_pivot(0.0), [JAW_OPEN_ANGLE, 0.0, 0.0])
+    }
+
     /// Sideways jaw: a turn about the vertical axis through the opposite condyle, so that
     /// jawLeft and jawRight are mirror images, not negatives of each other.
     fn jaw_side(&self, side: Side) -> Vec<[f32; 3]> {
-        let m = self.mouth_centre;
-        let pivot = [
-            m[0] - side.sign() * 4.5 * self.u,
-            m[1] + 3.8 * self.u,
-            m[2] - 8.3 * self.u,
-        ];
-        let r = axis_angle_to_matrix([0.0, side.sign() * 0.055, 0.0]);
-        self.v
-            .iter()
-            .zip(self.jaw_weight())
-            .map(|(p, w)| {
-                let q = mat_vec(&r, sub(*p, pivot));
-                [0, 1, 2].map(|k| w * (q[k] + pivot[k] - p[k]))
-            })
-            .collect()
+        self.jaw_rotation(
+            self.jaw_pivot(-side.sign() * 4.5),
+            [0.0, side.sign() * 0.055, 0.0],
+        )
     }
 
     /// The mouth pulled to one side: the lips slide, the corner on that side draws back and

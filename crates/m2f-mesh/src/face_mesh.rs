@@ -22,16 +22,7 @@ impl FaceMesh {
         uvs: Option<Vec<[f32; 2]>>,
     ) -> Result<Self> {
         let n = vertices.len();
-        if let Some((i, t)) = triangles
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.iter().any(|&v| v as usize >= n))
-        {
-            return Err(MeshError::invalid(
-                format!("triangle {i}"),
-                format!("indices {t:?} out of range for {n} vertices"),
-            ));
-        }
+        check_triangles(&triangles, n)?;
         if let Some(uv) = &uvs {
             if uv.len() != n {
                 return Err(MeshError::VertexCount {
@@ -97,6 +88,22 @@ impl FaceMesh {
     /// Axis-aligned bounds (min, max).
     pub fn bounds(&self) -> ([f32; 3], [f32; 3]) {
         bounds(&self.vertices)
+    }
+}
+
+/// Fails, naming the first bad triangle, unless every index of `triangles` is below
+/// `num_vertices`.
+pub fn check_triangles(triangles: &[[u32; 3]], num_vertices: usize) -> Result<()> {
+    match triangles
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.iter().any(|&v| v as usize >= num_vertices))
+    {
+        Some((i, t)) => Err(MeshError::invalid(
+            format!("triangle {i}"),
+            format!("indices {t:?} out of range for {num_vertices} vertices"),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use image::RgbImage;
 
 use crate::error::{MeshError, Result};
-use crate::face_mesh::{bounds, cross, dot, sub, vertex_normals};
+use crate::face_mesh::{bounds, check_triangles, cross, dot, sub, vertex_normals};
 use crate::regions::FaceRegions;
 
 /// A pinhole (perspective) camera that owns the image size, so that [`project`] and
@@ -304,16 +304,7 @@ pub fn render(
 ) -> Result<RgbImage> {
     let view = camera.view()?;
     let n = vertices.len();
-    if let Some((i, t)) = triangles
-        .iter()
-        .enumerate()
-        .find(|(_, t)| t.iter().any(|&v| v as usize >= n))
-    {
-        return Err(MeshError::invalid(
-            format!("triangle {i}"),
-            format!("indices {t:?} out of range for {n} vertices"),
-        ));
-    }
+    check_triangles(triangles, n)?;
     for (h, fill) in opts.hole_fills.iter().enumerate() {
         if let Some(&v) = fill.contour.iter().find(|&&v| v as usize >= n) {
             return Err(MeshError::invalid(
