@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GnpfaError, Result};
+use crate::image_encoder::ImageEncoderConfig;
 
 /// Architecture of GNPFA (geometry VAE + blendshape bridge), as in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +35,9 @@ pub struct GnpfaConfig {
     pub bridge_weights_weight: f64,
     /// Animation frame rate the model is meant for.
     pub fps: f32,
+    /// The image encoders `E_exp` / `E_pose`, when the checkpoint has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageEncoderConfig>,
 }
 
 impl Default for GnpfaConfig {
@@ -56,6 +60,7 @@ impl Default for GnpfaConfig {
             bridge_latent_weight: 1.0,
             bridge_weights_weight: 1.0,
             fps: 30.0,
+            image: None,
         }
     }
 }
@@ -100,6 +105,9 @@ impl GnpfaConfig {
                 "geometry_scale must be positive, got {}",
                 self.geometry_scale
             ));
+        }
+        if let Some(image) = &self.image {
+            image.validate(what)?;
         }
         Ok(())
     }

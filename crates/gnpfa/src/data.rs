@@ -158,3 +158,30 @@ pub fn frame_rows(set: &FrameSet, n: usize, rng: &mut impl Rng, rows: &mut Rows)
         rows.push(&set.neutrals[f.neutral], &f.displacement, &f.weights);
     }
 }
+
+/// A batch's worth of rows as both trainers draw them: random rig expressions on training
+/// identities, with `frame_fraction` of the batch taken from recorded frames.
+pub fn sample_rows(
+    data: &TrainData,
+    neutrals: &[Vec<f32>],
+    partners: &[usize],
+    batch_size: usize,
+    rng: &mut impl Rng,
+) -> Result<Rows> {
+    let from_frames = if data.frames.frames.is_empty() {
+        0
+    } else if data.train.is_empty() {
+        batch_size
+    } else {
+        ((batch_size as f32) * data.frame_fraction.clamp(0.0, 1.0)).round() as usize
+    };
+    let mut rows = rig_rows(
+        &data.train,
+        neutrals,
+        batch_size - from_frames,
+        partners,
+        rng,
+    )?;
+    frame_rows(&data.frames, from_frames, rng, &mut rows);
+    Ok(rows)
+}

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::bridge::Bridge;
 use crate::config::GnpfaConfig;
 use crate::error::{GnpfaError, Result};
+use crate::image_encoder::{images_to_tensor, ImageEncoders, ImageEstimate};
+use crate::projection::tensors_to_poses;
 use crate::vae::GeometryVae;
 
 /// File names inside a checkpoint directory.
@@ -59,7 +61,8 @@ pub struct Provenance {
     pub data: Option<String>,
     pub data_frames: usize,
     pub train_seconds: f64,
-    /// Validation score at this checkpoint (mean vertex error + bridge geometry error, mm).
+    /// Validation score at this checkpoint: for the geometry, mean vertex error + bridge
+    /// geometry error (mm); for the image encoders, geometry error (mm) + rotation error (°).
     pub val_score_mm: Option<f64>,
 }
 
@@ -71,22 +74,29 @@ pub struct CheckpointConfig {
     pub architecture: String,
     pub model: GnpfaConfig,
     pub template: TemplateInfo,
+    /// How the geometry VAE and the bridge were trained.
     pub provenance: Provenance,
+    /// How the image encoders were trained (with the geometry frozen), when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_provenance: Option<Provenance>,
 }
 
-/// GNPFA's geometry side: `E_geo`, `G_geo`, `M`, `M′` and the template they were trained on.
-/// Holds no interior mutability: `Send + Sync`, shareable across threads.
+/// GNPFA: `E_geo`, `G_geo`, `M`, `M′`, optionally the image encoders `E_exp` / `E_pose`, and
+/// the template they were trained on. Holds no interior mutability: `Send + Sync`, shareable
+/// across threads.
 #[derive(Debug, Clone)]
 pub struct Gnpfa {
     pub config: GnpfaConfig,
     pub vae: GeometryVae,
     pub bridge: Bridge,
+    pub image: Option<ImageEncoders>,
     pub template: FaceTemplate,
     device: Device,
 }
 
 impl Gnpfa {
-    /// Builds the networks from `vb` (variables under `vae.*` and `bridge.*`).
+    /// Builds the networks from `vb` (variables under `vae.*`, `bridge.*` and, when the config
+    /// has image encoders, `image.*`).
     pub fn new(config: &GnpfaConfig, template: FaceTemplate, vb: VarBuilder) -> Result<Self> {
         config.validate("GNPFA config")?;
         let nv = template.mesh.num_vertices();
@@ -105,6 +115,10 @@ impl Gnpfa {
             config: config.clone(),
             vae: GeometryVae::new(config, &reference, vb.pp("vae"))?,
             bridge: Bridge::new(config, vb.pp("bridge"))?,
+            image: match &config.image {
+                Some(ic) => Some(ImageEncoders::new(ic, config.latent_dim, vb.pp("image"))?),
+                None => None,
+            },
             template,
             device,
         })
@@ -132,12 +146,17 @@ impl Gnpfa {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             for name in names {
                 let var = &vars[name];
-                let fan_in = match name.strip_suffix(".bias") {
-                    Some(stem) => vars
-                        .get(&format!("{stem}.weight"))
-                        .and_then(|w| w.dims().get(1).copied())
-                        .unwrap_or(1),
-                    None => var.dims().get(1).copied().unwrap_or(1),
+                let stem = name
+                    .strip_suffix(".bias")
+                    .or_else(|| name.strip_suffix(".weight"))
+                    .unwrap_or(name);
+                // Linear layers only: a layer norm's (1-D) weight and bias keep their
+                // constant initialisation (1 and 0).
+                let Some(fan_in) = vars
+                    .get(&format!("{stem}.weight"))
+                    .and_then(|w| w.dims().get(1).copied())
+                else {
+                    continue;
                 };
                 let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
                 let values: Vec<f32> = (0..var.elem_count())
@@ -188,6 +207,106 @@ impl Gnpfa {
         Ok(())
     }
 
+    /// `E_geo` on whole meshes: the expression latent (the mean μ) of each frame of the face
+    /// whose neutral is `neutral`. Every mesh must have the template's vertex count.
+    pub fn encode_frames(
+        &self,
+        neutral: &[[f32; 3]],
+        frames: &[&[[f32; 3]]],
+    ) -> Result<Vec<Vec<f32>>> {
+        self.check_vertices("neutral mesh", neutral)?;
+        if frames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut flat = Vec::with_capacity(frames.len() * neutral.len() * 3);
+        for (i, frame) in frames.iter().enumerate() {
+            self.check_vertices(&format!("frame {i}"), frame)?;
+            flat.extend(
+                frame
+                    .iter()
+                    .zip(neutral)
+                    .flat_map(|(v, n)| [v[0] - n[0], v[1] - n[1], v[2] - n[2]]),
+            );
+        }
+        let d = Tensor::from_vec(flat, (frames.len(), neutral.len() * 3), &self.device)?;
+        let (mu, _) = self.encode(&d)?;
+        Ok(mu.to_vec2::<f32>()?)
+    }
+
+    /// `G_geo` on whole meshes: the vertices of each latent's expression on the face whose
+    /// neutral is `neutral`.
+    pub fn decode_frames(
+        &self,
+        neutral: &[[f32; 3]],
+        latents: &[Vec<f32>],
+    ) -> Result<Vec<Vec<[f32; 3]>>> {
+        self.check_vertices("neutral mesh", neutral)?;
+        if latents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let z = self.latents_tensor(latents)?;
+        let n = vertices_tensor(neutral, &self.device)?
+            .unsqueeze(0)?
+            .repeat((latents.len(), 1))?;
+        let d = self.decode(&n, &z)?.to_vec2::<f32>()?;
+        Ok(d.iter()
+            .map(|row| {
+                row.chunks_exact(3)
+                    .zip(neutral)
+                    .map(|(d, n)| [n[0] + d[0], n[1] + d[1], n[2] + d[2]])
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// `M′` per latent: ARKit-named rig weights (order of `config.blendshape_names`).
+    pub fn weights_from_latents(&self, latents: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+        if latents.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .latent_to_weights(&self.latents_tensor(latents)?)?
+            .to_vec2::<f32>()?)
+    }
+
+    fn latents_tensor(&self, latents: &[Vec<f32>]) -> Result<Tensor> {
+        let zd = self.config.latent_dim;
+        if let Some((i, z)) = latents.iter().enumerate().find(|(_, z)| z.len() != zd) {
+            return Err(GnpfaError::invalid(
+                format!("latent {i}"),
+                format!(
+                    "expected {zd} values (the checkpoint's latent_dim), got {}",
+                    z.len()
+                ),
+            ));
+        }
+        let flat: Vec<f32> = latents.iter().flatten().copied().collect();
+        Ok(Tensor::from_vec(flat, (latents.len(), zd), &self.device)?)
+    }
+
+    /// `E_exp` and `E_pose` on face crops: each crop's expression latent and head pose. Crops
+    /// must be `image_size` pixels square and framed by the checkpoint's crop camera.
+    pub fn encode_images(&self, images: &[&image::RgbImage]) -> Result<Vec<ImageEstimate>> {
+        let Some(enc) = &self.image else {
+            return Err(GnpfaError::invalid(
+                "GNPFA checkpoint",
+                "it has no image encoders (train them with `m2f train gnpfa-image`)",
+            ));
+        };
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pixels = images_to_tensor(images, enc.config.image_size, "image", &self.device)?;
+        let latents = enc.encode_expression(&pixels)?.to_vec2::<f32>()?;
+        let (rotation, translation) = enc.encode_pose(&pixels)?;
+        let poses = tensors_to_poses(&rotation, &translation)?;
+        Ok(latents
+            .into_iter()
+            .zip(poses)
+            .map(|(latent, pose)| ImageEstimate { latent, pose })
+            .collect())
+    }
+
     /// Loads a checkpoint directory. Errors name the missing or mis-shaped tensor with the
     /// expected and actual shape, or the config field that does not match.
     pub fn load(dir: &Path) -> Result<Self> {
@@ -203,30 +322,12 @@ impl Gnpfa {
             path: dir.join(CONFIG_FILE),
             message: e.to_string(),
         })?;
+        copy_into_vars(&varmap, &tensors, &weights_path, |_| true)?;
         {
             let vars = varmap
                 .data()
                 .lock()
                 .map_err(|_| GnpfaError::invalid("variable map", "poisoned lock while loading"))?;
-            for (name, var) in vars.iter() {
-                let expected = var.dims().to_vec();
-                let Some(t) = tensors.get(name) else {
-                    return Err(GnpfaError::MissingTensor {
-                        path: weights_path.clone(),
-                        name: name.clone(),
-                        expected,
-                    });
-                };
-                if t.dims() != expected.as_slice() {
-                    return Err(GnpfaError::TensorShape {
-                        path: weights_path.clone(),
-                        name: name.clone(),
-                        expected,
-                        actual: t.dims().to_vec(),
-                    });
-                }
-                var.set(&t.to_dtype(DType::F32)?)?;
-            }
             let mut extra: Vec<&String> = tensors
                 .keys()
                 .filter(|k| !k.starts_with("template.") && !vars.contains_key(*k))
@@ -245,6 +346,25 @@ impl Gnpfa {
         }
         Ok(model)
     }
+}
+
+/// Copies `tensors` (read from `path`) into the variables of `varmap` whose names pass
+/// `select`; each must be there with the variable's shape, else the error names it.
+pub fn copy_into_vars(
+    varmap: &VarMap,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+    select: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| GnpfaError::invalid("variable map", "poisoned lock"))?;
+    for (name, var) in vars.iter().filter(|(n, _)| select(n)) {
+        let t = fetch(tensors, path, name, var.dims())?;
+        var.set(&t.to_dtype(DType::F32)?)?;
+    }
+    Ok(())
 }
 
 /// Reads and checks `config.json` and the tensors of `model.safetensors`.
@@ -480,6 +600,17 @@ pub fn save_checkpoint(
     varmap: &VarMap,
     provenance: &Provenance,
 ) -> Result<()> {
+    save_checkpoint_with_image(dir, model, varmap, provenance, None)
+}
+
+/// [`save_checkpoint`] with the provenance of the image encoders' training.
+pub fn save_checkpoint_with_image(
+    dir: &Path,
+    model: &Gnpfa,
+    varmap: &VarMap,
+    provenance: &Provenance,
+    image_provenance: Option<&Provenance>,
+) -> Result<()> {
     let (template_info, template_tensors) = template_tensors(&model.template, model.device())?;
     let config = CheckpointConfig {
         format: FORMAT.into(),
@@ -488,6 +619,7 @@ pub fn save_checkpoint(
         model: model.config.clone(),
         template: template_info,
         provenance: provenance.clone(),
+        image_provenance: image_provenance.cloned(),
     };
     let mut tensors: HashMap<String, Tensor> = template_tensors.into_iter().collect();
     {
@@ -512,7 +644,12 @@ pub fn save_checkpoint(
         .map_err(|e| GnpfaError::invalid("checkpoint config", e.to_string()))?;
     std::fs::write(tmp.join(CONFIG_FILE), json + "\n")
         .map_err(|e| GnpfaError::io(tmp.join(CONFIG_FILE), e))?;
-    candle_core::safetensors::save(&tensors, tmp.join(WEIGHTS_FILE))?;
+    let weights = tmp.join(WEIGHTS_FILE);
+    candle_core::safetensors::save(&tensors, &weights)?;
+    // The safetensors writer creates the file private (0600); a checkpoint is for sharing.
+    std::fs::File::open(&weights)
+        .and_then(|f| m2f_mesh::publish_permissions(&f, false))
+        .map_err(|e| GnpfaError::io(&weights, e))?;
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| GnpfaError::io(dir, e))?;
     }

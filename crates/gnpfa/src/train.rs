@@ -2,13 +2,10 @@
 //! weight, validation on held-out identities, best/last checkpoints, resume after a kill, a
 //! progress line and a JSON-lines log.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor, Var};
-use candle_nn::{loss::mse, AdamW, Optimizer, ParamsAdamW, VarMap};
+use candle_core::{Device, Tensor};
+use candle_nn::{loss::mse, VarMap};
 use m2f_mesh::FaceTemplate;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,10 +13,14 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::GnpfaConfig;
-use crate::data::{flat_neutral, frame_rows, mirror_partners, rig_rows, Batch, TrainData};
+use crate::data::{flat_neutral, mirror_partners, sample_rows, Batch, TrainData};
 use crate::error::{GnpfaError, Result};
 use crate::eval::{evaluate, EvalReport};
-use crate::model::{read_checkpoint, save_checkpoint, Gnpfa, Provenance, CONFIG_FILE};
+use crate::model::{
+    copy_into_vars, read_checkpoint, save_checkpoint, Gnpfa, Provenance, CONFIG_FILE,
+};
+pub use crate::run::{clip_grad_norm, lr_at};
+use crate::run::{run, Schedule, StepLoss, Trainee};
 use crate::vae::kl_divergence;
 
 /// Settings of one training run.
@@ -73,6 +74,52 @@ impl Default for TrainOptions {
     }
 }
 
+impl TrainOptions {
+    /// The loop's schedule for these options; `score_key` names the validation score in the log.
+    pub fn schedule(&self, score_key: &'static str) -> Schedule {
+        Schedule {
+            steps: self.steps,
+            lr: self.lr,
+            min_lr: self.min_lr,
+            warmup_steps: self.warmup_steps,
+            weight_decay: self.weight_decay,
+            grad_clip: self.grad_clip,
+            log_every: self.log_every,
+            val_every: self.val_every,
+            samples_per_step: self.batch_size,
+            out: self.out.clone(),
+            resume: self.resume,
+            progress: self.progress,
+            score_key,
+        }
+    }
+
+    /// The provenance of a checkpoint written at `step` of a run with these options on `data`.
+    pub fn provenance(
+        &self,
+        data: &TrainData,
+        description: &str,
+        step: u64,
+        seconds: f64,
+        score: Option<f64>,
+    ) -> Provenance {
+        Provenance {
+            created_by: format!("gnpfa {}", env!("CARGO_PKG_VERSION")),
+            command: self.command.clone(),
+            seed: self.seed,
+            step,
+            total_steps: self.steps,
+            batch_size: self.batch_size,
+            train_identities: data.train.len(),
+            val_identities: data.val.len(),
+            data: Some(description.to_string()),
+            data_frames: data.frames.frames.len(),
+            train_seconds: seconds,
+            val_score_mm: score,
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
@@ -83,49 +130,6 @@ pub struct TrainReport {
     pub last_loss: f64,
     pub last_recon: f64,
     pub last_val: Option<EvalReport>,
-}
-
-/// Saved next to the last checkpoint so a killed run can continue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    pub step: u64,
-    pub best_val_score_mm: Option<f64>,
-    pub train_seconds: f64,
-}
-
-const STATE_FILE: &str = "train_state.json";
-
-/// Linear warm-up from `peak / warmup` to `peak` over `warmup` steps, then cosine decay to
-/// `min` at step `total`; constant `min` after.
-pub fn lr_at(step: u64, total: u64, warmup: u64, peak: f64, min: f64) -> f64 {
-    if step < warmup {
-        return peak * (step + 1) as f64 / warmup as f64;
-    }
-    let span = total.saturating_sub(warmup).max(1) as f64;
-    let p = ((step - warmup) as f64 / span).min(1.0);
-    min + 0.5 * (peak - min) * (1.0 + (std::f64::consts::PI * p).cos())
-}
-
-/// Scales all gradients so their global L2 norm is at most `max_norm` (no-op when 0 or
-/// already below). Returns the norm before clipping.
-pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Result<f64> {
-    let mut sq = 0.0f64;
-    for v in vars {
-        if let Some(g) = grads.get(v.as_tensor()) {
-            sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-        }
-    }
-    let norm = sq.sqrt();
-    if max_norm > 0.0 && norm > max_norm {
-        let scale = max_norm / (norm + 1e-6);
-        for v in vars {
-            if let Some(g) = grads.get(v.as_tensor()) {
-                let scaled = (g * scale)?;
-                grads.insert(v.as_tensor(), scaled);
-            }
-        }
-    }
-    Ok(norm)
 }
 
 /// The loss terms of one batch (scalars). Geometry terms are in (geometry_scale units)².
@@ -192,26 +196,8 @@ pub fn batch_at(
 ) -> Result<(Batch, ChaCha8Rng)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(step);
-    let from_frames = if data.frames.frames.is_empty() {
-        0
-    } else if data.train.is_empty() {
-        batch_size
-    } else {
-        ((batch_size as f32) * data.frame_fraction.clamp(0.0, 1.0)).round() as usize
-    };
-    let mut rows = rig_rows(
-        &data.train,
-        neutrals,
-        batch_size - from_frames,
-        partners,
-        &mut rng,
-    )?;
-    frame_rows(&data.frames, from_frames, &mut rng, &mut rows);
+    let rows = sample_rows(data, neutrals, partners, batch_size, &mut rng)?;
     Ok((rows.to_batch(device)?, rng))
-}
-
-fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_scalar::<f32>()? as f64)
 }
 
 /// Copies the variables stored in checkpoint `dir` into `varmap` (names and shapes checked).
@@ -225,28 +211,89 @@ pub fn load_into(varmap: &VarMap, dir: &Path, config: &GnpfaConfig, device: &Dev
                 .into(),
         });
     }
-    let vars = varmap
-        .data()
-        .lock()
-        .map_err(|_| GnpfaError::invalid("variable map", "poisoned lock"))?;
-    for (name, var) in vars.iter() {
-        let expected = var.dims().to_vec();
-        let t = tensors.get(name).ok_or_else(|| GnpfaError::MissingTensor {
-            path: path.clone(),
-            name: name.clone(),
-            expected: expected.clone(),
-        })?;
-        if t.dims() != expected.as_slice() {
-            return Err(GnpfaError::TensorShape {
-                path: path.clone(),
-                name: name.clone(),
-                expected,
-                actual: t.dims().to_vec(),
-            });
-        }
-        var.set(t)?;
+    copy_into_vars(varmap, &tensors, &path, |_| true)
+}
+
+/// The geometry VAE and bridge as a [`Trainee`].
+struct GeometryRun<'a> {
+    model: Gnpfa,
+    varmap: VarMap,
+    data: &'a TrainData,
+    opts: &'a TrainOptions,
+    neutrals: Vec<Vec<f32>>,
+    partners: Vec<usize>,
+    last_val: Option<EvalReport>,
+}
+
+impl Trainee for GeometryRun<'_> {
+    fn loss(&mut self, step: u64) -> Result<StepLoss> {
+        let (opts, device) = (self.opts, self.model.device());
+        let (batch, mut rng) = batch_at(
+            self.data,
+            &self.neutrals,
+            &self.partners,
+            opts.batch_size,
+            opts.seed,
+            step,
+            device,
+        )?;
+        let eps = normal(
+            &mut rng,
+            opts.batch_size,
+            self.model.config.latent_dim,
+            device,
+        )?;
+        let l = losses(&self.model, &batch, &eps)?;
+        Ok(StepLoss {
+            total: l.total,
+            terms: vec![
+                ("recon", l.recon),
+                ("kl", l.kl),
+                ("bridge_geometry", l.bridge_geometry),
+                ("bridge_latent", l.bridge_latent),
+                ("bridge_weights", l.bridge_weights),
+            ],
+        })
     }
-    Ok(())
+
+    fn validate(&mut self, _step: u64) -> Result<Option<(f64, serde_json::Value)>> {
+        if self.data.val.len() < 2 {
+            return Ok(None);
+        }
+        let opts = self.opts;
+        let report = evaluate(
+            &self.model,
+            &self.data.val,
+            opts.val_frames,
+            opts.seed ^ 0x5eed_0a11,
+        )?;
+        let score = report.recon_mean_mm + report.bridge_geometry_mean_mm;
+        let record = serde_json::to_value(&report)
+            .map_err(|e| GnpfaError::invalid("validation report", e.to_string()))?;
+        self.last_val = Some(report);
+        Ok(Some((score, record)))
+    }
+
+    fn save(&self, dir: &Path, step: u64, seconds: f64, score: Option<f64>) -> Result<()> {
+        let provenance =
+            self.opts
+                .provenance(self.data, &self.data.description, step, seconds, score);
+        save_checkpoint(dir, &self.model, &self.varmap, &provenance)
+    }
+
+    fn resume(&mut self, dir: &Path) -> Result<()> {
+        load_into(&self.varmap, dir, &self.model.config, self.model.device())
+    }
+
+    fn message(&self, terms: &serde_json::Map<String, serde_json::Value>) -> String {
+        // recon is in (geometry_scale)² per coordinate: √(3·mse) is an RMS vertex error.
+        let recon = terms
+            .get("recon")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(f64::NAN);
+        let rms_mm = (3.0 * recon).sqrt() * self.model.config.geometry_scale as f64 * 1e3;
+        format!("recon {rms_mm:.3} mm rms")
+    }
 }
 
 /// Trains GNPFA on `data` over `template`, writing checkpoints under `opts.out`.
@@ -264,179 +311,31 @@ pub fn train(
             "no identities and no frames",
         ));
     }
-    if opts.batch_size == 0 || opts.steps == 0 {
-        return Err(GnpfaError::invalid(
-            "training options",
-            "steps and batch size must be positive",
-        ));
-    }
-    std::fs::create_dir_all(&opts.out).map_err(|e| GnpfaError::io(&opts.out, e))?;
     let (model, varmap) = Gnpfa::init(config, template, device, opts.seed)?;
-    let last_dir = opts.out.join("last");
-    let best_dir = opts.out.join("best");
-    let mut state = TrainState {
-        step: 0,
-        best_val_score_mm: None,
-        train_seconds: 0.0,
-    };
-    if opts.resume && last_dir.join(STATE_FILE).is_file() {
-        let p = last_dir.join(STATE_FILE);
-        let text = std::fs::read_to_string(&p).map_err(|e| GnpfaError::io(&p, e))?;
-        state = serde_json::from_str(&text)
-            .map_err(|e| GnpfaError::invalid(p.display().to_string(), e.to_string()))?;
-        load_into(&varmap, &last_dir, config, device)?;
-    }
-    let start_step = state.step;
     let vars = varmap.all_vars();
-    // AdamW's moment estimates are not exposed by candle-nn 0.11, so a resumed run starts
-    // them afresh (the step count and schedule position are restored).
-    let mut opt = AdamW::new(
-        vars.clone(),
-        ParamsAdamW {
-            lr: opts.lr,
-            weight_decay: opts.weight_decay,
-            ..ParamsAdamW::default()
-        },
-    )?;
-    let neutrals: Vec<Vec<f32>> = data.train.iter().map(flat_neutral).collect();
-    let partners = mirror_partners(&config.blendshape_names);
-    let log_path = opts.out.join("train_log.jsonl");
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| GnpfaError::io(&log_path, e))?;
-    let mut write_log = |v: serde_json::Value| -> Result<()> {
-        writeln!(log, "{v}").map_err(|e| GnpfaError::io(&log_path, e))
+    let mut trainee = GeometryRun {
+        neutrals: data.train.iter().map(flat_neutral).collect(),
+        partners: mirror_partners(&config.blendshape_names),
+        model,
+        varmap,
+        data,
+        opts,
+        last_val: None,
     };
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(opts.steps)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "[{elapsed_precise}] {bar:30} {pos}/{len} steps {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_position(start_step);
-    let provenance = |step: u64, seconds: f64, score: Option<f64>| Provenance {
-        created_by: format!("gnpfa {}", env!("CARGO_PKG_VERSION")),
-        command: opts.command.clone(),
-        seed: opts.seed,
-        step,
-        total_steps: opts.steps,
-        batch_size: opts.batch_size,
-        train_identities: data.train.len(),
-        val_identities: data.val.len(),
-        data: Some(data.description.clone()),
-        data_frames: data.frames.frames.len(),
-        train_seconds: seconds,
-        val_score_mm: score,
-    };
-    let started = Instant::now();
-    let mut window_start = Instant::now();
-    let mut window_samples = 0usize;
-    let (mut last_loss, mut last_recon) = (f64::NAN, f64::NAN);
-    let mut last_val = None;
-    let mut step = start_step;
-    while step < opts.steps {
-        let lr = lr_at(step, opts.steps, opts.warmup_steps, opts.lr, opts.min_lr);
-        opt.set_learning_rate(lr);
-        let (batch, mut rng) = batch_at(
-            data,
-            &neutrals,
-            &partners,
-            opts.batch_size,
-            opts.seed,
-            step,
-            device,
-        )?;
-        let eps = normal(&mut rng, opts.batch_size, config.latent_dim, device)?;
-        let l = losses(&model, &batch, &eps)?;
-        let mut grads = l.total.backward()?;
-        let grad_norm = clip_grad_norm(&mut grads, &vars, opts.grad_clip)?;
-        opt.step(&grads)?;
-        step += 1;
-        window_samples += opts.batch_size;
-        if step % opts.log_every.max(1) == 0 || step == opts.steps {
-            last_loss = scalar(&l.total)?;
-            last_recon = scalar(&l.recon)?;
-            if !last_loss.is_finite() {
-                return Err(GnpfaError::invalid(
-                    "training",
-                    format!("loss became {last_loss} at step {step}; lower --lr"),
-                ));
-            }
-            let rate = window_samples as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
-            window_start = Instant::now();
-            window_samples = 0;
-            // recon is in (geometry_scale)² per coordinate: √(3·mse) is an RMS vertex error.
-            let rms_mm = (3.0 * last_recon).sqrt() * config.geometry_scale as f64 * 1e3;
-            bar.set_message(format!(
-                "loss {last_loss:.5} recon {rms_mm:.3} mm rms, {rate:.0} frames/s, lr {lr:.2e}"
-            ));
-            write_log(serde_json::json!({
-                "step": step, "lr": lr, "loss": last_loss, "recon": last_recon,
-                "kl": scalar(&l.kl)?, "bridge_geometry": scalar(&l.bridge_geometry)?,
-                "bridge_latent": scalar(&l.bridge_latent)?,
-                "bridge_weights": scalar(&l.bridge_weights)?, "grad_norm": grad_norm,
-                "frames_per_s": rate,
-                "seconds": state.train_seconds + started.elapsed().as_secs_f64(),
-            }))?;
-        }
-        bar.set_position(step);
-        if step % opts.val_every.max(1) == 0 || step == opts.steps {
-            let seconds = state.train_seconds + started.elapsed().as_secs_f64();
-            let mut score = None;
-            if data.val.len() >= 2 {
-                let report = evaluate(&model, &data.val, opts.val_frames, opts.seed ^ 0x5eed_0a11)?;
-                let s = report.recon_mean_mm + report.bridge_geometry_mean_mm;
-                write_log(serde_json::json!({ "step": step, "val": &report, "val_score_mm": s }))?;
-                score = Some(s);
-                last_val = Some(report);
-            }
-            let improved = match (score, state.best_val_score_mm) {
-                (Some(s), Some(b)) => s < b,
-                (Some(_), None) => true,
-                (None, _) => true,
-            };
-            if improved {
-                state.best_val_score_mm = score.or(state.best_val_score_mm);
-                save_checkpoint(
-                    &best_dir,
-                    &model,
-                    &varmap,
-                    &provenance(step, seconds, score),
-                )?;
-            }
-            save_checkpoint(
-                &last_dir,
-                &model,
-                &varmap,
-                &provenance(step, seconds, score),
-            )?;
-            let st = TrainState {
-                step,
-                best_val_score_mm: state.best_val_score_mm,
-                train_seconds: seconds,
-            };
-            let p = last_dir.join(STATE_FILE);
-            let json = serde_json::to_string_pretty(&st)
-                .map_err(|e| GnpfaError::invalid("train state", e.to_string()))?;
-            std::fs::write(&p, json).map_err(|e| GnpfaError::io(&p, e))?;
-        }
-    }
-    bar.finish_and_clear();
+    let schedule = opts.schedule("val_score_mm");
+    let r = run(&mut trainee, vars, &schedule)?;
     let report = TrainReport {
-        start_step,
-        final_step: step,
-        seconds: started.elapsed().as_secs_f64(),
-        best_val_score_mm: state.best_val_score_mm,
-        last_loss,
-        last_recon,
-        last_val,
+        start_step: r.start_step,
+        final_step: r.final_step,
+        seconds: r.seconds,
+        best_val_score_mm: r.best_val_score,
+        last_loss: r.last_loss,
+        last_recon: r
+            .last_terms
+            .get("recon")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(f64::NAN),
+        last_val: trainee.last_val,
     };
-    Ok((model, varmap, report))
+    Ok((trainee.model, trainee.varmap, report))
 }

@@ -3,20 +3,14 @@ use candle_nn::VarBuilder;
 use gnpfa::data::{displacement, flat_neutral, mirror_partners, Frame, FrameSet, Rows, TrainData};
 use gnpfa::eval::vertex_errors;
 use gnpfa::model::{save_checkpoint, Provenance, WEIGHTS_FILE};
+use gnpfa::run::variables_without_gradient;
 use gnpfa::train::{clip_grad_norm, losses, lr_at};
 use gnpfa::{evaluate, train, Gnpfa, GnpfaConfig, GnpfaError, TrainOptions};
 use m2f_mesh::{arkit_rig, FaceTemplate, Rig};
 use m2f_synth::identity::IdentityParams;
 
-fn rigs(n: u32) -> Vec<Rig> {
-    let template = FaceTemplate::mediapipe();
-    (0..n)
-        .map(|id| {
-            let neutral = IdentityParams::sample(1, id).neutral(&template).unwrap();
-            arkit_rig(&neutral, &template.regions).unwrap()
-        })
-        .collect()
-}
+mod common;
+use common::rigs;
 
 fn tiny() -> (Gnpfa, candle_nn::VarMap) {
     Gnpfa::init(
@@ -117,21 +111,16 @@ fn every_variable_gets_a_gradient() {
     .unwrap();
     let l = losses(&model, &batch, &eps).unwrap();
     let grads = l.total.backward().unwrap();
-    let vars = varmap.data().lock().unwrap();
+    let vars: Vec<(String, Var)> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
     assert!(vars.len() > 10);
-    for (name, var) in vars.iter() {
-        let g = grads
-            .get(var.as_tensor())
-            .unwrap_or_else(|| panic!("{name} got no gradient"));
-        let s = g
-            .abs()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(s > 0.0 && s.is_finite(), "{name}: gradient sum {s}");
-    }
+    let missing = variables_without_gradient(&grads, &vars).unwrap();
+    assert!(missing.is_empty(), "no gradient: {missing:?}");
 }
 
 #[test]

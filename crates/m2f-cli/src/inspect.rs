@@ -33,6 +33,12 @@ pub fn run(dir: &Path) -> Result<()> {
         "provenance:\n{}",
         serde_json::to_string_pretty(&config.provenance)?
     );
+    if let Some(image) = &config.image_provenance {
+        println!(
+            "image encoders provenance:\n{}",
+            serde_json::to_string_pretty(image)?
+        );
+    }
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
     let mut params = 0usize;
@@ -47,12 +53,19 @@ pub fn run(dir: &Path) -> Result<()> {
     println!("trainable parameters: {params}");
     let model = Gnpfa::load(dir).with_context(|| format!("loading {}", dir.display()))?;
     println!(
-        "loads: yes ({} vertices, latent {}, {} blendshapes)",
-        model.config.num_vertices, model.config.latent_dim, model.config.num_blendshapes
+        "loads: yes ({} vertices, latent {}, {} blendshapes, image encoders: {})",
+        model.config.num_vertices,
+        model.config.latent_dim,
+        model.config.num_blendshapes,
+        match &model.image {
+            Some(enc) => format!("{0}×{0} crops", enc.config.image_size),
+            None => "none".into(),
+        }
     );
-    let eval = dir.join("eval.json");
-    if let Ok(text) = std::fs::read_to_string(&eval) {
-        println!("eval.json:\n{}", text.trim_end());
+    for name in ["eval.json", "eval_images.json"] {
+        if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+            println!("{name}:\n{}", text.trim_end());
+        }
     }
     Ok(())
 }

@@ -13,7 +13,10 @@ use m2f_synth::preview::write_clip_preview;
 use m2f_synth::world::WorldConfig;
 
 mod inspect;
+mod report;
 mod train_gnpfa;
+mod train_gnpfa_image;
+mod world_data;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +52,8 @@ struct TrainArgs {
 enum TrainModel {
     /// The GNPFA geometry VAE and blendshape bridge.
     Gnpfa(train_gnpfa::GnpfaArgs),
+    /// GNPFA's image encoders E_exp / E_pose, over a trained (frozen) GNPFA geometry.
+    GnpfaImage(train_gnpfa_image::GnpfaImageArgs),
 }
 
 #[derive(Args)]
@@ -112,6 +117,7 @@ fn main() -> Result<()> {
         },
         Command::Train(args) => match args.model {
             TrainModel::Gnpfa(a) => train_gnpfa::run(a),
+            TrainModel::GnpfaImage(a) => train_gnpfa_image::run(a),
         },
         Command::Inspect { dir } => inspect::run(&dir),
     }

@@ -24,6 +24,10 @@ fn inspect_prints_the_shipped_checkpoint() {
         "fingerprint",
         "provenance",
         "vae.decoder.identity.weight",
+        "image.expression.stage0.weight",
+        "image.pose.out.weight",
+        "image encoders provenance",
+        "image encoders: 96×96 crops",
         "loads: yes",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");

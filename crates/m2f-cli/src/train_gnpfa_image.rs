@@ -1,0 +1,139 @@
+//! `m2f train gnpfa-image`: trains the image encoders E_exp / E_pose over a trained GNPFA
+//! geometry checkpoint, on crops rendered from the synthetic world.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use gnpfa::data::TrainData;
+use gnpfa::image_data::{image_batch_at, RenderRanges};
+use gnpfa::image_eval::{evaluate_image_rows, sample_frames};
+use gnpfa::{evaluate_images, Gnpfa, ImageEncoderConfig, ImageTrainOptions, TrainOptions};
+
+use crate::report::write_report;
+use crate::world_data::DataArgs;
+
+#[derive(Args)]
+pub struct GnpfaImageArgs {
+    /// The trained GNPFA geometry checkpoint; it stays frozen.
+    #[arg(long, default_value = "weights/gnpfa")]
+    gnpfa: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output directory: last/, best/ (full checkpoints), train_log.jsonl, samples.png.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 4000)]
+    steps: u64,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 200)]
+    warmup_steps: u64,
+    #[arg(long, default_value_t = 500)]
+    val_every: u64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Side of the square face crop, pixels (a multiple of 32).
+    #[arg(long, default_value_t = 96)]
+    image_size: usize,
+    /// Crops for the final evaluation on test identities (and as many test-clip frames).
+    #[arg(long, default_value_t = 1000)]
+    eval_frames: usize,
+    /// Start afresh even when OUT/last exists.
+    #[arg(long)]
+    no_resume: bool,
+}
+
+pub fn run(a: GnpfaImageArgs) -> Result<()> {
+    let geometry = Gnpfa::load(&a.gnpfa)
+        .with_context(|| format!("loading the GNPFA checkpoint {}", a.gnpfa.display()))?;
+    let template = &geometry.template;
+    let world = a.data.load(template, 3)?;
+    let image = ImageEncoderConfig {
+        image_size: a.image_size,
+        ..ImageEncoderConfig::for_template(&template.mesh.vertices)
+    };
+    image.validate("--image-size")?;
+    let (data, test) = world.split(0.5);
+    let opts = ImageTrainOptions {
+        train: TrainOptions {
+            steps: a.steps,
+            batch_size: a.batch_size,
+            lr: a.lr,
+            warmup_steps: a.warmup_steps,
+            val_every: a.val_every,
+            seed: a.seed,
+            out: a.out.clone(),
+            resume: !a.no_resume,
+            progress: true,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            ..TrainOptions::default()
+        },
+        ..ImageTrainOptions::default()
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    write_samples(&data, &geometry, &image, &opts.ranges, &a.out)?;
+    let device = candle_core::Device::Cpu;
+    let (_, _, report) = gnpfa::train_images(&a.gnpfa, &image, &data, &opts, &device)?;
+    println!(
+        "trained steps {}..{} in {:.1} s; best validation score {:?} (mm + °)",
+        report.start_step, report.final_step, report.seconds, report.best_val_score
+    );
+    let best_dir = a.out.join("best");
+    let best = Gnpfa::load(&best_dir).with_context(|| format!("loading {}", best_dir.display()))?;
+    if test.len() >= 2 {
+        let eval = evaluate_images(&best, &test, a.eval_frames, &opts.ranges, a.seed ^ 0x7e57)?;
+        let title = format!(
+            "held-out test identities, random expressions ({} crops)",
+            eval.frames
+        );
+        write_report(&best_dir.join("eval_images.json"), &title, &eval)?;
+    }
+    let (clips, clip_count) = a.data.test_frames(template)?;
+    if !clips.frames.is_empty() {
+        let rows = sample_frames(&clips, a.eval_frames, a.seed ^ 0xc11b);
+        let eval = evaluate_image_rows(&best, &rows, &opts.ranges, a.seed ^ 0x7e58, 64)?;
+        let title = format!(
+            "frames of {clip_count} test-split clips ({} crops)",
+            eval.frames
+        );
+        write_report(&best_dir.join("eval_images_test_clips.json"), &title, &eval)?;
+    }
+    Ok(())
+}
+
+/// Writes OUT/samples.png: the first 16 crops of a training batch, to look at.
+fn write_samples(
+    data: &TrainData,
+    geometry: &Gnpfa,
+    image: &ImageEncoderConfig,
+    ranges: &RenderRanges,
+    out: &Path,
+) -> Result<()> {
+    let neutrals: Vec<Vec<f32>> = data.train.iter().map(gnpfa::data::flat_neutral).collect();
+    let partners = gnpfa::data::mirror_partners(&geometry.config.blendshape_names);
+    let batch = image_batch_at(
+        data,
+        &neutrals,
+        &partners,
+        &geometry.template,
+        image,
+        ranges,
+        16,
+        0,
+        0,
+        &candle_core::Device::Cpu,
+    )?;
+    let s = image.image_size as u32;
+    let mut grid = image::RgbImage::new(4 * s, 4 * s);
+    for (i, crop) in batch.images.iter().enumerate() {
+        let (x, y) = ((i as u32 % 4) * s, (i as u32 / 4) * s);
+        image::imageops::replace(&mut grid, crop, x as i64, y as i64);
+    }
+    let path = out.join("samples.png");
+    m2f_mesh::write_png(&path, &grid).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
