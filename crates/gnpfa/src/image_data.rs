@@ -49,6 +49,35 @@ impl Default for RenderRanges {
 }
 
 impl RenderRanges {
+    /// Checks every range is finite and ordered, naming the field that is not.
+    pub fn validate(&self) -> Result<()> {
+        let fields = [
+            ("yaw_deg", self.yaw_deg),
+            ("pitch_deg", self.pitch_deg),
+            ("roll_deg", self.roll_deg),
+            ("shift_m", self.shift_m),
+            ("depth_m", self.depth_m),
+            ("specular_max", self.specular_max),
+            ("noise_max", self.noise_max),
+        ];
+        for (name, v) in fields {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(GnpfaError::invalid(
+                    format!("render ranges: {name}"),
+                    format!("expected a finite value ≥ 0, got {v}"),
+                ));
+            }
+        }
+        let [lo, hi] = self.ambient;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+            return Err(GnpfaError::invalid(
+                "render ranges: ambient",
+                format!("expected 0 ≤ low ≤ high, got [{lo}, {hi}]"),
+            ));
+        }
+        Ok(())
+    }
+
     /// A random head pose: rotation about the template origin, then a shift.
     pub fn sample_pose(&self, rng: &mut impl Rng) -> HeadPose {
         let mut angle = |max: f32| rng.random_range(-max..=max).to_radians();
@@ -184,12 +213,20 @@ pub fn render_rows(
 ) -> Result<ImageBatch> {
     let b = rows.len;
     let v3 = template.mesh.num_vertices() * 3;
-    if seeds.len() != b || rows.neutral.len() != b * v3 {
+    if seeds.len() != b || rows.neutral.len() != b * v3 || rows.displacement.len() != b * v3 {
         return Err(GnpfaError::invalid(
             "image batch",
-            format!("{b} rows of {v3} coordinates with {} seeds", seeds.len()),
+            format!(
+                "{b} rows need {} neutral and displacement values ({v3} each) and {b} seeds; got \
+                 {}, {} and {}",
+                b * v3,
+                rows.neutral.len(),
+                rows.displacement.len(),
+                seeds.len()
+            ),
         ));
     }
+    ranges.validate()?;
     let render_one = |i: usize| -> Result<(RgbImage, HeadPose, Vec<f32>)> {
         let mut rng = ChaCha8Rng::seed_from_u64(seeds[i]);
         let pose = ranges.sample_pose(&mut rng);
@@ -201,7 +238,8 @@ pub fn render_rows(
             &rows.displacement[i * v3..(i + 1) * v3],
             &pose,
             &appearance,
-        )?;
+        )
+        .map_err(|e| GnpfaError::invalid(format!("image batch row {i}"), e.to_string()))?;
         let sigma = rng.random_range(0.0..=ranges.noise_max) * 4.0;
         let noise: Vec<f32> = (0..image.as_raw().len())
             .map(|_| sigma * rng.sample::<f32, _>(rand_distr::StandardNormal))

@@ -29,7 +29,7 @@ pub struct CropCamera {
 
 impl CropCamera {
     /// A frontal camera (looking along −z) with a 20° field of view whose crop holds the
-    /// bounding box of `vertices` with `margin` of its width free on each side.
+    /// bounding box of `vertices` with `margin` of its larger side free on each side.
     pub fn framing(vertices: &[[f32; 3]], margin: f32) -> CropCamera {
         let fov_y = 20f32.to_radians();
         let mut lo = [f32::INFINITY; 3];
@@ -153,10 +153,31 @@ impl ImageEncoderConfig {
                 self.image_size
             ));
         }
-        if !(self.camera.fov_y > 0.0 && self.camera.fov_y < std::f32::consts::PI) {
+        let c = &self.camera;
+        if !(c.fov_y > 0.0 && c.fov_y < std::f32::consts::PI) {
+            return bad(format!("camera.fov_y {} is not in (0, π)", c.fov_y));
+        }
+        if !c.eye.iter().chain(&c.target).all(|v| v.is_finite()) {
+            return bad("camera.eye and camera.target must be finite".into());
+        }
+        let dir: Vec<f32> = (0..3).map(|k| c.target[k] - c.eye[k]).collect();
+        let len = dir.iter().map(|d| d * d).sum::<f32>().sqrt();
+        // The crop's up is +y: the camera must not look along it.
+        if len < 1e-6 || dir[1].abs() > 0.999 * len {
             return bad(format!(
-                "camera.fov_y {} is not in (0, π)",
-                self.camera.fov_y
+                "camera.target must differ from camera.eye and not lie straight above or below \
+                 it (eye {:?}, target {:?})",
+                c.eye, c.target
+            ));
+        }
+        let weights = [
+            self.geometry_weight,
+            self.posed_geometry_weight,
+            self.landmark_weight,
+        ];
+        if !weights.iter().all(|w| w.is_finite() && *w >= 0.0) {
+            return bad(format!(
+                "loss weights must be finite and ≥ 0, got {weights:?}"
             ));
         }
         if !(self.translation_scale > 0.0 && self.translation_scale.is_finite()) {
@@ -217,7 +238,8 @@ impl Norm {
 }
 
 impl ImageEncoder {
-    /// Variables `stage{i}`, `hidden`, `out` under `vb`; `out_dim` outputs.
+    /// Variables `stage{i}`, `hidden`, `out` (and with layer norms `stage{i}_norm`,
+    /// `hidden_norm`) under `vb`; `out_dim` outputs.
     pub fn new(cfg: &ImageEncoderConfig, out_dim: usize, vb: VarBuilder) -> Result<Self> {
         let mut stages = Vec::with_capacity(cfg.stage_channels.len());
         let mut norms = Vec::new();

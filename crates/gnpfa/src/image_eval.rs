@@ -21,11 +21,15 @@ pub struct ImageEvalReport {
     /// Mean vertex error of the expression geometry G_geo(neutral, E_exp(crop)) against the
     /// truth (unposed: the expression alone), mm.
     pub geometry_mean_mm: f64,
+    /// Root mean square over crops and vertices of the same error, mm: weighs the vertices
+    /// that move most, where the mean is dominated by the many that barely move.
+    pub geometry_rms_mm: f64,
     /// Per crop the largest lip-vertex error, averaged over crops, mm.
     pub geometry_lip_max_mm: f64,
-    /// The same error for a model that always answers "no expression" (the neutral): what
+    /// The same errors for a model that always answers "no expression" (the neutral): what
     /// the numbers above improve on.
     pub neutral_baseline_mean_mm: f64,
+    pub neutral_baseline_rms_mm: f64,
     pub neutral_baseline_lip_max_mm: f64,
     /// Angle between the estimated and the true head rotation, degrees.
     pub rotation_mean_deg: f64,
@@ -33,14 +37,47 @@ pub struct ImageEvalReport {
     pub rotation_p95_deg: f64,
     /// Distance between estimated and true head translation, mm.
     pub translation_mean_mm: f64,
-    /// Mean 2D distance of the 468 estimated landmarks (posed, projected) from the true ones,
-    /// pixels of the crop.
+    /// Mean 2D distance of every estimated vertex (posed, projected: the template's landmarks)
+    /// from the true one, pixels of the crop.
     pub landmark_mean_px: f64,
 }
 
-/// Per crop: geometry (mean, lip max) errors, neutral-baseline errors, rotation error (rad),
-/// translation error (m), landmark error (px).
-type CropErrors = ((f64, f64), (f64, f64), f64, f64, f64);
+/// One crop's errors.
+struct CropErrors {
+    /// Expression geometry: (mean vertex distance, largest lip-vertex distance, mean squared
+    /// vertex distance), metres (m²).
+    geometry: (f64, f64, f64),
+    /// The same for the neutral ("no expression").
+    baseline: (f64, f64, f64),
+    /// Rotation angle error, radians; translation error, metres; landmark error, pixels.
+    rotation: f64,
+    translation: f64,
+    landmarks: f64,
+}
+
+/// Per frame (mean vertex distance, lip max, mean squared distance) of flat [B, V*3] arrays.
+fn geometry_errors(
+    pred: &[f32],
+    truth: &[f32],
+    frames: usize,
+    lips: &[u32],
+) -> Result<Vec<(f64, f64, f64)>> {
+    let per_frame = vertex_errors(pred, truth, frames, lips)?;
+    let n = truth.len() / frames;
+    Ok(per_frame
+        .into_iter()
+        .enumerate()
+        .map(|(f, (mean, lip))| {
+            let sq = pred[f * n..(f + 1) * n]
+                .iter()
+                .zip(&truth[f * n..(f + 1) * n])
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum::<f64>()
+                / (n / 3) as f64;
+            (mean, lip, sq)
+        })
+        .collect())
+}
 
 fn batch_errors(model: &Gnpfa, enc: &ImageEncoders, batch: &ImageBatch) -> Result<Vec<CropErrors>> {
     let b = batch.poses.len();
@@ -50,9 +87,9 @@ fn batch_errors(model: &Gnpfa, enc: &ImageEncoders, batch: &ImageBatch) -> Resul
     let lips = &model.template.regions.lips;
     let pred = d_hat.flatten_all()?.to_vec1::<f32>()?;
     let truth = batch.displacement.flatten_all()?.to_vec1::<f32>()?;
-    let geometry = vertex_errors(&pred, &truth, b, lips)?;
+    let geometry = geometry_errors(&pred, &truth, b, lips)?;
     let zeros = vec![0.0f32; truth.len()];
-    let baseline = vertex_errors(&zeros, &truth, b, lips)?;
+    let baseline = geometry_errors(&zeros, &truth, b, lips)?;
     let poses = tensors_to_poses(&rotation, &translation)?;
     let v = model.config.num_vertices;
     let points = |d: &Tensor| -> Result<Tensor> { Ok((&batch.neutral + d)?.reshape((b, v, 3))?) };
@@ -87,13 +124,13 @@ fn batch_errors(model: &Gnpfa, enc: &ImageEncoders, batch: &ImageBatch) -> Resul
                 .map(|(a, t)| ((a - t) as f64).powi(2))
                 .sum::<f64>()
                 .sqrt();
-            (
-                geometry[i],
-                baseline[i],
-                poses[i].rotation_distance(&batch.poses[i]) as f64,
-                dt,
-                lmk[i] as f64,
-            )
+            CropErrors {
+                geometry: geometry[i],
+                baseline: baseline[i],
+                rotation: poses[i].rotation_distance(&batch.poses[i]) as f64,
+                translation: dt,
+                landmarks: lmk[i] as f64,
+            }
         })
         .collect())
 }
@@ -118,6 +155,22 @@ pub fn evaluate_image_rows(
     }
     let v3 = model.config.num_vertices * 3;
     let k = model.config.num_blendshapes;
+    if rows.neutral.len() != rows.len * v3
+        || rows.displacement.len() != rows.len * v3
+        || rows.weights.len() != rows.len * k
+    {
+        return Err(GnpfaError::invalid(
+            "image evaluation rows",
+            format!(
+                "{} rows need {v3} neutral and displacement values and {k} weights each; got \
+                 {}, {} and {} in all",
+                rows.len,
+                rows.neutral.len(),
+                rows.displacement.len(),
+                rows.weights.len()
+            ),
+        ));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let seeds: Vec<u64> = (0..rows.len).map(|_| rng.random()).collect();
     let mut errors = Vec::with_capacity(rows.len);
@@ -149,7 +202,7 @@ pub fn evaluate_image_rows(
 fn summarise(errors: &[CropErrors]) -> ImageEvalReport {
     let n = errors.len().max(1) as f64;
     let mean = |f: &dyn Fn(&CropErrors) -> f64| errors.iter().map(f).sum::<f64>() / n;
-    let mut rot: Vec<f64> = errors.iter().map(|e| e.2.to_degrees()).collect();
+    let mut rot: Vec<f64> = errors.iter().map(|e| e.rotation.to_degrees()).collect();
     rot.sort_by(f64::total_cmp);
     let quantile = |q: f64| -> f64 {
         if rot.is_empty() {
@@ -159,15 +212,17 @@ fn summarise(errors: &[CropErrors]) -> ImageEvalReport {
     };
     ImageEvalReport {
         frames: errors.len(),
-        geometry_mean_mm: mean(&|e| e.0 .0) * 1e3,
-        geometry_lip_max_mm: mean(&|e| e.0 .1) * 1e3,
-        neutral_baseline_mean_mm: mean(&|e| e.1 .0) * 1e3,
-        neutral_baseline_lip_max_mm: mean(&|e| e.1 .1) * 1e3,
+        geometry_mean_mm: mean(&|e| e.geometry.0) * 1e3,
+        geometry_rms_mm: mean(&|e| e.geometry.2).sqrt() * 1e3,
+        geometry_lip_max_mm: mean(&|e| e.geometry.1) * 1e3,
+        neutral_baseline_mean_mm: mean(&|e| e.baseline.0) * 1e3,
+        neutral_baseline_rms_mm: mean(&|e| e.baseline.2).sqrt() * 1e3,
+        neutral_baseline_lip_max_mm: mean(&|e| e.baseline.1) * 1e3,
         rotation_mean_deg: rot.iter().sum::<f64>() / n,
         rotation_median_deg: quantile(0.5),
         rotation_p95_deg: quantile(0.95),
-        translation_mean_mm: mean(&|e| e.3) * 1e3,
-        landmark_mean_px: mean(&|e| e.4),
+        translation_mean_mm: mean(&|e| e.translation) * 1e3,
+        landmark_mean_px: mean(&|e| e.landmarks),
     }
 }
 

@@ -113,14 +113,19 @@ pub fn poses_to_tensors(poses: &[HeadPose], device: &Device) -> Result<(Tensor, 
 
 /// The inverse of [`poses_to_tensors`].
 pub fn tensors_to_poses(rotation: &Tensor, translation: &Tensor) -> Result<Vec<HeadPose>> {
-    let r = rotation.to_vec3::<f32>()?;
-    let t = translation.to_vec2::<f32>()?;
-    if r.len() != t.len() {
+    let b = rotation.dim(0)?;
+    if rotation.dims() != [b, 3, 3] || translation.dims() != [b, 3] {
         return Err(GnpfaError::invalid(
             "pose tensors",
-            format!("{} rotations but {} translations", r.len(), t.len()),
+            format!(
+                "expected rotations [B, 3, 3] and translations [B, 3], got {:?} and {:?}",
+                rotation.dims(),
+                translation.dims()
+            ),
         ));
     }
+    let r = rotation.to_vec3::<f32>()?;
+    let t = translation.to_vec2::<f32>()?;
     Ok(r.iter()
         .zip(&t)
         .map(|(m, t)| {

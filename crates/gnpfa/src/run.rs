@@ -26,23 +26,30 @@ pub struct TrainState {
 pub const STATE_FILE: &str = "train_state.json";
 
 impl TrainState {
-    /// The state saved in checkpoint directory `dir`, if there is one.
-    pub fn read(dir: &Path) -> Result<Option<Self>> {
-        let p = dir.join(STATE_FILE);
-        if !p.is_file() {
-            return Ok(None);
+    /// The state of the run in `out`: `out/train_state.json`, or (runs written before it moved
+    /// there) `out/last/train_state.json`; `None` for a new run.
+    pub fn read(out: &Path) -> Result<Option<Self>> {
+        for p in [out.join(STATE_FILE), out.join("last").join(STATE_FILE)] {
+            if !p.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).map_err(|e| GnpfaError::io(&p, e))?;
+            let state = serde_json::from_str(&text)
+                .map_err(|e| GnpfaError::invalid(p.display().to_string(), e.to_string()))?;
+            return Ok(Some(state));
         }
-        let text = std::fs::read_to_string(&p).map_err(|e| GnpfaError::io(&p, e))?;
-        let state = serde_json::from_str(&text)
-            .map_err(|e| GnpfaError::invalid(p.display().to_string(), e.to_string()))?;
-        Ok(Some(state))
+        Ok(None)
     }
 
-    pub fn write(&self, dir: &Path) -> Result<()> {
-        let p = dir.join(STATE_FILE);
+    /// Writes `out/train_state.json` atomically. It sits beside `last/`, not in it, and is
+    /// written after `last/` is complete: a kill at any moment leaves a state whose step is at
+    /// most that of `last/`, so a resumed run at worst repeats a few steps.
+    pub fn write(&self, out: &Path) -> Result<()> {
+        let p = out.join(STATE_FILE);
         let json = serde_json::to_string_pretty(self)
             .map_err(|e| GnpfaError::invalid("train state", e.to_string()))?;
-        std::fs::write(&p, json).map_err(|e| GnpfaError::io(&p, e))
+        m2f_mesh::write_atomic(&p, |w| w.write_all(json.as_bytes()))
+            .map_err(|e| GnpfaError::invalid(p.display().to_string(), e.to_string()))
     }
 }
 
@@ -164,7 +171,7 @@ pub fn run(trainee: &mut impl Trainee, vars: Vec<Var>, schedule: &Schedule) -> R
         train_seconds: 0.0,
     };
     if s.resume {
-        if let Some(saved) = TrainState::read(&last_dir)? {
+        if let Some(saved) = TrainState::read(&s.out)? {
             state = saved;
             trainee.resume(&last_dir)?;
         }
@@ -194,6 +201,15 @@ pub fn run(trainee: &mut impl Trainee, vars: Vec<Var>, schedule: &Schedule) -> R
         let loss = trainee.loss(step)?;
         let mut grads = loss.total.backward()?;
         let grad_norm = clip_grad_norm(&mut grads, &vars, s.grad_clip)?;
+        if !grad_norm.is_finite() {
+            return Err(GnpfaError::invalid(
+                "training",
+                format!(
+                    "the gradient norm became {grad_norm} at step {}; lower --lr",
+                    step + 1
+                ),
+            ));
+        }
         opt.step(&grads)?;
         step += 1;
         window_samples += s.samples_per_step;
@@ -245,6 +261,7 @@ pub fn run(trainee: &mut impl Trainee, vars: Vec<Var>, schedule: &Schedule) -> R
                 None => None,
             };
             let improved = match (score, state.best_val_score) {
+                (Some(new), _) if !new.is_finite() => false,
                 (Some(new), Some(best)) => new < best,
                 _ => true,
             };
@@ -258,7 +275,7 @@ pub fn run(trainee: &mut impl Trainee, vars: Vec<Var>, schedule: &Schedule) -> R
                 best_val_score: state.best_val_score,
                 train_seconds: seconds,
             }
-            .write(&last_dir)?;
+            .write(&s.out)?;
         }
     }
     bar.finish_and_clear();

@@ -15,7 +15,7 @@ use crate::image_encoder::ImageEncoderConfig;
 use crate::image_eval::{evaluate_images, ImageEvalReport};
 use crate::model::{
     copy_into_vars, read_checkpoint, save_checkpoint_with_image, template_from_tensors, Gnpfa,
-    Provenance,
+    Provenance, CONFIG_FILE,
 };
 use crate::projection::{pose_points, project_points};
 use crate::run::{run, StepLoss, Trainee};
@@ -229,6 +229,15 @@ impl Trainee for ImageRun<'_> {
     }
 
     fn resume(&mut self, dir: &Path) -> Result<()> {
+        let (ckpt, _, _) = read_checkpoint(dir, self.model.device())?;
+        if ckpt.provenance != self.geometry_provenance {
+            return Err(GnpfaError::Config {
+                path: dir.join(CONFIG_FILE),
+                message: "the run to resume was trained over another geometry checkpoint than \
+                          the one given now (use a new --out directory or the same --gnpfa)"
+                    .into(),
+            });
+        }
         load_into(&self.varmap, dir, &self.model.config, self.model.device())
     }
 
@@ -252,6 +261,7 @@ pub fn train_images(
     device: &Device,
 ) -> Result<(Gnpfa, VarMap, ImageTrainReport)> {
     image.validate("image encoder config")?;
+    opts.ranges.validate()?;
     if data.train.is_empty() && data.frames.frames.is_empty() {
         return Err(GnpfaError::invalid(
             "training data",

@@ -10,8 +10,8 @@ use gnpfa::projection::{pose_points, poses_to_tensors, project_points, rotation_
 use gnpfa::run::variables_without_gradient;
 use gnpfa::train_image::{image_losses, image_vars, init_with_geometry};
 use gnpfa::{
-    train_images, Gnpfa, GnpfaConfig, GnpfaError, ImageEncoderConfig, ImageTrainOptions,
-    TrainOptions,
+    evaluate_images, train_images, Gnpfa, GnpfaConfig, GnpfaError, ImageEncoderConfig,
+    ImageTrainOptions, TrainOptions,
 };
 use m2f_mesh::{project, FaceTemplate, HeadPose, Rig};
 
@@ -273,8 +273,22 @@ fn training_freezes_the_geometry_writes_checkpoints_and_resumes() {
     assert_eq!(est[0].latent.len(), 8);
     assert!(est[0].pose.rotation.iter().all(|c| c.is_finite()));
     // Re-running the finished run resumes at its last step and trains nothing.
+    assert!(out.join("train_state.json").is_file());
     let (_, _, again) = train_images(&ckpt, &cfg, &data, &opts, &Device::Cpu).unwrap();
     assert_eq!((again.start_step, again.final_step), (4, 4));
+    // Resuming over another geometry checkpoint is refused.
+    let other = dir.path().join("other_geometry");
+    let (g, vm) = Gnpfa::init(&GnpfaConfig::tiny(), template.clone(), &Device::Cpu, 4).unwrap();
+    let provenance = Provenance {
+        seed: 4,
+        ..Provenance::default()
+    };
+    save_checkpoint(&other, &g, &vm, &provenance).unwrap();
+    let Err(err) = train_images(&other, &cfg, &data, &opts, &Device::Cpu) else {
+        panic!("resumed over another geometry");
+    };
+    let err = err.to_string();
+    assert!(err.contains("another geometry checkpoint"), "{err}");
     let log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
     assert!(
         log.lines().count() >= 6 && log.contains("rotation_mean_deg"),
@@ -325,6 +339,22 @@ fn bad_images_latents_and_meshes_are_named() {
         "{err}"
     );
     assert_eq!(model.encode_images(&[&crop]).unwrap().len(), 1);
+
+    // Unusable render ranges and crop cameras are named.
+    let ranges = RenderRanges {
+        ambient: [0.5, 0.1],
+        ..RenderRanges::default()
+    };
+    let err = ranges.validate().unwrap_err().to_string();
+    assert!(err.contains("ambient"), "{err}");
+    let mut cfg = tiny_image_config();
+    cfg.camera.eye = cfg.camera.target;
+    let err = cfg.validate("test").unwrap_err().to_string();
+    assert!(err.contains("camera.target"), "{err}");
+    let mut cfg = tiny_image_config();
+    cfg.image_size = 30;
+    let err = cfg.validate("test").unwrap_err().to_string();
+    assert!(err.contains("image_size 30"), "{err}");
 
     let neutral = FaceTemplate::mediapipe().mesh.vertices;
     let short = &neutral[..400];
@@ -381,4 +411,34 @@ fn mesh_frames_round_trip_like_the_tensor_api() {
         }
     }
     assert_eq!(model.weights_from_latents(&z).unwrap()[0].len(), 43);
+}
+
+#[test]
+fn image_evaluation_is_deterministic_and_consistent() {
+    let (_dir, ckpt) = geometry_checkpoint();
+    let (model, _, _) = init_with_geometry(&ckpt, &tiny_image_config(), &Device::Cpu, 0).unwrap();
+    let rigs = rigs(3);
+    let ranges = RenderRanges::default();
+    let a = evaluate_images(&model, &rigs, 20, &ranges, 4).unwrap();
+    let b = evaluate_images(&model, &rigs, 20, &ranges, 4).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.frames, 20);
+    // A root mean square is at least the mean; the neutral baseline does not depend on the
+    // model and is positive for random expressions.
+    assert!(a.geometry_rms_mm >= a.geometry_mean_mm, "{a:?}");
+    assert!(
+        a.neutral_baseline_rms_mm >= a.neutral_baseline_mean_mm,
+        "{a:?}"
+    );
+    assert!(a.neutral_baseline_mean_mm > 0.0 && a.neutral_baseline_lip_max_mm > 0.0);
+    assert!(a.rotation_median_deg <= a.rotation_p95_deg);
+    for v in [
+        a.rotation_mean_deg,
+        a.translation_mean_mm,
+        a.landmark_mean_px,
+    ] {
+        assert!(v.is_finite() && v > 0.0, "{a:?}");
+    }
+    let c = evaluate_images(&model, &rigs, 20, &ranges, 5).unwrap();
+    assert_ne!(a, c, "another seed, other crops");
 }
