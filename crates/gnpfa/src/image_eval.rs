@@ -83,7 +83,7 @@ fn batch_errors(model: &Gnpfa, enc: &ImageEncoders, batch: &ImageBatch) -> Resul
     let b = batch.poses.len();
     let z = enc.encode_expression(&batch.pixels)?;
     let d_hat = model.decode(&batch.neutral, &z)?;
-    let (rotation, translation) = enc.encode_pose(&batch.pixels)?;
+    let (rotation, translation) = enc.estimate_pose(&batch.pixels)?;
     let lips = &model.template.regions.lips;
     let pred = d_hat.flatten_all()?.to_vec1::<f32>()?;
     let truth = batch.displacement.flatten_all()?.to_vec1::<f32>()?;

@@ -298,7 +298,7 @@ impl Gnpfa {
         }
         let pixels = images_to_tensor(images, enc.config.image_size, "image", &self.device)?;
         let latents = enc.encode_expression(&pixels)?.to_vec2::<f32>()?;
-        let (rotation, translation) = enc.encode_pose(&pixels)?;
+        let (rotation, translation) = enc.estimate_pose(&pixels)?;
         let poses = tensors_to_poses(&rotation, &translation)?;
         Ok(latents
             .into_iter()

@@ -442,3 +442,36 @@ fn image_evaluation_is_deterministic_and_consistent() {
     let c = evaluate_images(&model, &rigs, 20, &ranges, 5).unwrap();
     assert_ne!(a, c, "another seed, other crops");
 }
+
+#[test]
+fn mirrored_pose_reading_is_the_mirror_of_the_pose() {
+    // E_pose on a crop and on its mirror image: the two answers, the second mirrored back,
+    // average to estimate_pose's answer; a crop that is its own mirror gives a pose with no
+    // yaw or roll.
+    let (_dir, ckpt) = geometry_checkpoint();
+    let (model, _, _) = init_with_geometry(&ckpt, &tiny_image_config(), &Device::Cpu, 0).unwrap();
+    let enc = model.image.as_ref().unwrap();
+    let s = enc.config.image_size;
+    let half: Vec<f32> = (0..s * (s / 2) * 3)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    // A left-right symmetric image: each row is its first half followed by its mirror.
+    let mut data = vec![0f32; s * s * 3];
+    for y in 0..s {
+        for x in 0..s / 2 {
+            for c in 0..3 {
+                let v = half[(y * (s / 2) + x) * 3 + c];
+                data[(y * s + x) * 3 + c] = v;
+                data[(y * s + (s - 1 - x)) * 3 + c] = v;
+            }
+        }
+    }
+    let pixels = Tensor::from_vec(data, (1, s, s, 3), &Device::Cpu).unwrap();
+    let (r, t) = enc.estimate_pose(&pixels).unwrap();
+    let pose = gnpfa::projection::tensors_to_poses(&r, &t).unwrap()[0];
+    let m = pose.rotation_matrix();
+    // A mirror-symmetric pose: R = M R M, i.e. R[0][1], R[0][2], R[1][0], R[2][0] vanish.
+    for v in [m[0][1], m[0][2], m[1][0], m[2][0], pose.translation[0]] {
+        assert!(v.abs() < 1e-5, "{m:?} {:?}", pose.translation);
+    }
+}
