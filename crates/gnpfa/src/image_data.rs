@@ -191,6 +191,8 @@ pub struct ImageBatch {
     /// Neutral [B, V*3] and expression displacement [B, V*3], metres.
     pub neutral: Tensor,
     pub displacement: Tensor,
+    /// The rig weights of the expressions [B, K].
+    pub weights: Tensor,
     /// True head pose: rotation matrices [B, 3, 3] and translations [B, 3].
     pub rotation: Tensor,
     pub translation: Tensor,
@@ -288,6 +290,7 @@ pub fn render_rows(
         pixels,
         neutral: geometry.neutral,
         displacement: geometry.displacement,
+        weights: geometry.weights,
         rotation,
         translation,
         poses,

@@ -99,6 +99,11 @@ pub struct ImageEncoderConfig {
     pub geometry_weight: f64,
     pub posed_geometry_weight: f64,
     pub landmark_weight: f64,
+    /// Weight of ‖E_exp(I) − μ(E_geo(G))‖²: keeps `E_exp`'s latents where `E_geo` puts them,
+    /// in the directions `G_geo` ignores too (there the geometry loss is blind, and `M′` and
+    /// the diffusion model would read whatever `E_exp` left).
+    #[serde(default)]
+    pub latent_weight: f64,
 }
 
 impl ImageEncoderConfig {
@@ -115,6 +120,7 @@ impl ImageEncoderConfig {
             geometry_weight: 1.0,
             posed_geometry_weight: 1.0,
             landmark_weight: 0.01,
+            latent_weight: 0.1,
         }
     }
 
@@ -174,6 +180,7 @@ impl ImageEncoderConfig {
             self.geometry_weight,
             self.posed_geometry_weight,
             self.landmark_weight,
+            self.latent_weight,
         ];
         if !weights.iter().all(|w| w.is_finite() && *w >= 0.0) {
             return bad(format!(

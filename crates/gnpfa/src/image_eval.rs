@@ -31,6 +31,11 @@ pub struct ImageEvalReport {
     pub neutral_baseline_mean_mm: f64,
     pub neutral_baseline_rms_mm: f64,
     pub neutral_baseline_lip_max_mm: f64,
+    /// Mean |E_exp(crop) − μ(E_geo(truth))| over latent dimensions: how far `E_exp`'s latents
+    /// are from the geometry encoder's.
+    pub latent_mae: f64,
+    /// Mean |M′(E_exp(crop)) − true rig weights|: the crop read as ARKit weights.
+    pub weights_mae: f64,
     /// Angle between the estimated and the true head rotation, degrees.
     pub rotation_mean_deg: f64,
     pub rotation_median_deg: f64,
@@ -49,6 +54,9 @@ struct CropErrors {
     geometry: (f64, f64, f64),
     /// The same for the neutral ("no expression").
     baseline: (f64, f64, f64),
+    /// Mean absolute latent error and rig-weight error (through `M′`).
+    latent: f64,
+    weights: f64,
     /// Rotation angle error, radians; translation error, metres; landmark error, pixels.
     rotation: f64,
     translation: f64,
@@ -83,6 +91,12 @@ fn batch_errors(model: &Gnpfa, enc: &ImageEncoders, batch: &ImageBatch) -> Resul
     let b = batch.poses.len();
     let z = enc.encode_expression(&batch.pixels)?;
     let d_hat = model.decode(&batch.neutral, &z)?;
+    let (mu, _) = model.encode(&batch.displacement)?;
+    let per_row_mae = |a: &Tensor, b: &Tensor| -> Result<Vec<f32>> {
+        Ok((a - b)?.abs()?.mean(1)?.to_vec1::<f32>()?)
+    };
+    let latent = per_row_mae(&z, &mu)?;
+    let weights = per_row_mae(&model.latent_to_weights(&z)?, &batch.weights)?;
     let (rotation, translation) = enc.estimate_pose(&batch.pixels)?;
     let lips = &model.template.regions.lips;
     let pred = d_hat.flatten_all()?.to_vec1::<f32>()?;
@@ -127,6 +141,8 @@ fn batch_errors(model: &Gnpfa, enc: &ImageEncoders, batch: &ImageBatch) -> Resul
             CropErrors {
                 geometry: geometry[i],
                 baseline: baseline[i],
+                latent: latent[i] as f64,
+                weights: weights[i] as f64,
                 rotation: poses[i].rotation_distance(&batch.poses[i]) as f64,
                 translation: dt,
                 landmarks: lmk[i] as f64,
@@ -218,6 +234,8 @@ fn summarise(errors: &[CropErrors]) -> ImageEvalReport {
         neutral_baseline_mean_mm: mean(&|e| e.baseline.0) * 1e3,
         neutral_baseline_rms_mm: mean(&|e| e.baseline.2).sqrt() * 1e3,
         neutral_baseline_lip_max_mm: mean(&|e| e.baseline.1) * 1e3,
+        latent_mae: mean(&|e| e.latent),
+        weights_mae: mean(&|e| e.weights),
         rotation_mean_deg: rot.iter().sum::<f64>() / n,
         rotation_median_deg: quantile(0.5),
         rotation_p95_deg: quantile(0.95),

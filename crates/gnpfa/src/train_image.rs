@@ -58,6 +58,8 @@ pub struct ImageLosses {
     /// `E_exp` plus ‖π(pose(n + G, θ̂)) − π(pose(n + G, θ))‖² for `E_pose`, in percent of the
     /// crop side, squared.
     pub landmarks: Tensor,
+    /// `E_exp`: ‖E_exp(I) − μ(E_geo(G))‖² per latent dimension.
+    pub latent: Tensor,
 }
 
 /// The image encoders' losses on `batch` (the model must have image encoders).
@@ -83,6 +85,8 @@ pub fn image_losses(model: &Gnpfa, batch: &ImageBatch) -> Result<ImageLosses> {
     let z = enc.encode_expression(&batch.pixels)?;
     let d_hat = model.decode(&batch.neutral, &z)?;
     let geometry = mse(&(&d_hat / s)?, &(&batch.displacement / s)?)?;
+    let (mu, _) = model.encode(&batch.displacement)?;
+    let latent = mse(&z, &mu.detach())?;
     let (rotation, translation) = enc.encode_pose(&batch.pixels)?;
     let shape = (&batch.neutral + &batch.displacement)?.reshape((b, v, 3))?;
     let shape_hat = (&batch.neutral + &d_hat)?.reshape((b, v, 3))?;
@@ -94,12 +98,13 @@ pub fn image_losses(model: &Gnpfa, batch: &ImageBatch) -> Result<ImageLosses> {
     let landmarks = (mse(&pixels(&posed_shape_hat)?, &px)? + mse(&pixels(&posed_pose_hat)?, &px)?)?;
     let total = (((&geometry * cfg.geometry_weight)?
         + (&posed_geometry * cfg.posed_geometry_weight)?)?
-        + (&landmarks * cfg.landmark_weight)?)?;
+        + ((&landmarks * cfg.landmark_weight)? + (&latent * cfg.latent_weight)?)?)?;
     Ok(ImageLosses {
         total,
         geometry,
         posed_geometry,
         landmarks,
+        latent,
     })
 }
 
@@ -186,6 +191,7 @@ impl Trainee for ImageRun<'_> {
                 ("geometry", l.geometry),
                 ("posed_geometry", l.posed_geometry),
                 ("landmarks", l.landmarks),
+                ("latent", l.latent),
             ],
         })
     }
