@@ -120,7 +120,7 @@ impl ImageEncoderConfig {
             geometry_weight: 1.0,
             posed_geometry_weight: 1.0,
             landmark_weight: 0.01,
-            latent_weight: 0.1,
+            latent_weight: 0.0,
         }
     }
 

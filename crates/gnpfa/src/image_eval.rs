@@ -89,7 +89,8 @@ fn geometry_errors(
 
 fn batch_errors(model: &Gnpfa, enc: &ImageEncoders, batch: &ImageBatch) -> Result<Vec<CropErrors>> {
     let b = batch.poses.len();
-    let z = enc.encode_expression(&batch.pixels)?;
+    // What `Gnpfa::encode_images` returns: canonical latents, mirror-averaged poses.
+    let z = model.canonical_latents(&enc.encode_expression(&batch.pixels)?)?;
     let d_hat = model.decode(&batch.neutral, &z)?;
     let (mu, _) = model.encode(&batch.displacement)?;
     let per_row_mae = |a: &Tensor, b: &Tensor| -> Result<Vec<f32>> {

@@ -284,8 +284,23 @@ impl Gnpfa {
         Ok(Tensor::from_vec(flat, (latents.len(), zd), &self.device)?)
     }
 
-    /// `E_exp` and `E_pose` on face crops: each crop's expression latent and head pose. Crops
-    /// must be `image_size` pixels square and framed by the checkpoint's crop camera.
+    /// Latents made `E_geo`'s own: decoded on the template neutral and encoded again (μ).
+    /// z [B, Z] → [B, Z]. `E_exp` is trained through `G_geo`, which ignores some latent
+    /// directions (those the KL term left nearly empty), so its raw latents can decode well
+    /// and still lie where `M′` and the diffusion model never saw a latent; the round trip
+    /// puts them back (z carries no identity, so the template's face serves for every face).
+    pub fn canonical_latents(&self, z: &Tensor) -> Result<Tensor> {
+        let b = z.dim(0)?;
+        let neutral = vertices_tensor(&self.template.mesh.vertices, &self.device)?
+            .unsqueeze(0)?
+            .repeat((b, 1))?;
+        Ok(self.encode(&self.decode(&neutral, z)?)?.0)
+    }
+
+    /// `E_exp` and `E_pose` on face crops: each crop's expression latent (made canonical,
+    /// [`Gnpfa::canonical_latents`]) and head pose (read from the crop and its mirror image,
+    /// [`ImageEncoders::estimate_pose`]). Crops must be `image_size` pixels square and framed
+    /// by the checkpoint's crop camera.
     pub fn encode_images(&self, images: &[&image::RgbImage]) -> Result<Vec<ImageEstimate>> {
         let Some(enc) = &self.image else {
             return Err(GnpfaError::invalid(
@@ -297,7 +312,9 @@ impl Gnpfa {
             return Ok(Vec::new());
         }
         let pixels = images_to_tensor(images, enc.config.image_size, "image", &self.device)?;
-        let latents = enc.encode_expression(&pixels)?.to_vec2::<f32>()?;
+        let latents = self
+            .canonical_latents(&enc.encode_expression(&pixels)?)?
+            .to_vec2::<f32>()?;
         let (rotation, translation) = enc.estimate_pose(&pixels)?;
         let poses = tensors_to_poses(&rotation, &translation)?;
         Ok(latents
