@@ -33,6 +33,8 @@ export M2F_MINILM_DIR="$minilm_dir"
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 ldconfig -p 2>/dev/null | grep -q 'libespeak-ng.so.1' || need+=(libespeak-ng1 espeak-ng-data)
+# libflite1 holds libflite and its voices (libflite_cmu_us_slt.so.1, ...), all loaded at run time.
+ldconfig -p 2>/dev/null | grep -q 'libflite_cmu_us_slt.so.1' || need+=(libflite1)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]}"

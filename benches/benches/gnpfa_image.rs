@@ -9,8 +9,8 @@ use gnpfa::data::{flat_neutral, mirror_partners, TrainData};
 use gnpfa::image_data::{image_batch_at, RenderRanges};
 use gnpfa::train_image::{image_losses, init_with_geometry};
 use gnpfa::ImageEncoderConfig;
-use m2f_mesh::{arkit_rig, FaceTemplate};
-use m2f_synth::identity::IdentityParams;
+use m2f_mesh::FaceTemplate;
+use m2f_synth::identity::identity_rig;
 
 const BATCH: usize = 64;
 
@@ -21,12 +21,7 @@ fn gnpfa_image(c: &mut Criterion) {
     let dev = Device::Cpu;
     let (model, _, _) = init_with_geometry(&dir, &cfg, &dev, 0).expect("weights/gnpfa");
     let train: Vec<_> = (0..8)
-        .map(|id| {
-            let n = IdentityParams::sample(1, id)
-                .neutral(&template)
-                .expect("identity");
-            arkit_rig(&n, &template.regions).expect("rig")
-        })
+        .map(|id| identity_rig(1, id, &template).expect("identity rig"))
         .collect();
     let neutrals: Vec<Vec<f32>> = train.iter().map(flat_neutral).collect();
     let data = TrainData {

@@ -2,7 +2,7 @@
 //!
 //! Decoding is done by symphonia (WAV, FLAC, MP3, Ogg/Vorbis, AAC in MP4/M4A or ADTS).
 //! Encoder priming is removed so that sample 0 of the result is sample 0 of what was encoded
-//! (DESIGN §4: a shift here shifts lip sync):
+//! (a shift here shifts lip sync):
 //! - MP3: the LAME/Xing gapless tag (delay and padding), trimmed by symphonia's decoder;
 //! - Ogg/Vorbis: granule positions, trimmed by symphonia;
 //! - AAC in MP4/M4A: the edit list (`elst`) of the audio track, which symphonia 0.6 does not

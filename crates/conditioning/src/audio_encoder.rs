@@ -6,7 +6,7 @@ use candle_core::{Tensor, D};
 use crate::audio::SAMPLE_RATE;
 use crate::error::{ConditioningError, Result};
 
-/// The animation frame rate (DESIGN §4).
+/// The animation frame rate: 30 fps, as Media2Face.
 pub const DEFAULT_FPS: f64 = 30.0;
 
 /// Turns 16 kHz mono audio into per-animation-frame features.
@@ -50,9 +50,9 @@ pub struct FrameTiming {
 }
 
 /// Linearly interpolates native features [T, D] to [`frames_for`]`(n_samples, fps)` frames
-/// (DESIGN §2: wav2vec2's ~50 Hz to 30 fps). Output frame i takes the value at time i / fps,
-/// mapped through `timing` to a fractional native frame and clamped to the ends. Built from
-/// `index_select` and multiplies, so gradients flow to the features.
+/// (as Media2Face does for wav2vec2: ~50 Hz to 30 fps). Output frame i takes the value at
+/// time i / fps, mapped through `timing` to a fractional native frame and clamped to the ends.
+/// Built from `index_select` and multiplies, so gradients flow to the features.
 ///
 /// # Errors
 /// [`ConditioningError::Invalid`] for a non-positive or non-finite `fps`, empty features or

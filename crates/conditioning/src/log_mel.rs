@@ -11,7 +11,7 @@
 //!
 //! Learned part ([`LogMelEncoder`]): two 1-D convolutions (the second with stride 2, 100 → 50 Hz)
 //! with exact GELU and layer norm, then a linear projection; trainable with candle-nn (layer norm
-//! through `ops::layer_norm_slow`, which has a backward pass; DESIGN §7).
+//! through `ops::layer_norm_slow`, which has a backward pass).
 
 use std::sync::Arc;
 
@@ -409,7 +409,8 @@ mod tests {
         assert_eq!(enc.feature_dim(), 8);
     }
 
-    /// Every trainable variable gets a non-zero gradient (DESIGN §7).
+    /// Every trainable variable gets a non-zero gradient (candle-nn 0.11.1 has fused ops
+    /// without a backward pass).
     #[test]
     fn every_variable_gets_a_gradient() {
         let vm = VarMap::new();

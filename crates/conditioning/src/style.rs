@@ -1,7 +1,7 @@
 //! The style encoder interface: a text or image prompt in, one L2-normalised embedding out.
 //!
 //! The denoiser's style slot takes one vector per clip; which encoder fills it (CLIP text, CLIP
-//! image, sentence-BERT) is the checkpoint's choice (DESIGN §6).
+//! image, sentence-BERT) is the checkpoint's choice (`docs/conditioning.md`).
 
 use candle_core::Tensor;
 

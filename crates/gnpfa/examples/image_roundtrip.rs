@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use gnpfa::data::{flat_neutral, mirror_partners, rig_rows};
 use gnpfa::image_data::{render_crop, RenderRanges};
 use gnpfa::Gnpfa;
-use m2f_mesh::{arkit_rig, write_png};
-use m2f_synth::identity::IdentityParams;
+use m2f_mesh::write_png;
 use m2f_synth::voices::Split;
 use m2f_synth::world::WorldConfig;
 use rand::SeedableRng;
@@ -30,14 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: 1,
         ..WorldConfig::default()
     };
-    let rigs: Vec<_> = (0..world.identities)
-        .filter(|&id| world.identity_split(id) == Split::Test)
-        .take(8)
-        .map(|id| -> Result<_, Box<dyn std::error::Error>> {
-            let n = IdentityParams::sample(world.seed, id).neutral(template)?;
-            Ok(arkit_rig(&n, &template.regions)?)
-        })
-        .collect::<Result<_, _>>()?;
+    let mut rigs = world.identity_rigs(Split::Test, template)?;
+    rigs.truncate(8);
     let neutrals: Vec<Vec<f32>> = rigs.iter().map(flat_neutral).collect();
     let partners = mirror_partners(&model.config.blendshape_names);
     let mut rng = ChaCha8Rng::seed_from_u64(7);

@@ -219,7 +219,7 @@ pub struct ImageEncoder {
 }
 
 /// Layer norm over the last dimension through `ops::layer_norm_slow`: candle-nn's fused
-/// layer norm has no backward pass, so its parameters would never learn (DESIGN §7).
+/// layer norm has no backward pass, so its parameters would never learn.
 #[derive(Debug, Clone)]
 struct Norm {
     weight: Tensor,

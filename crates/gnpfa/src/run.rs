@@ -327,7 +327,7 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
 }
 
 /// Names of the variables that got no gradient, or an all-zero or non-finite one: parameters
-/// behind an op without a backward pass (candle's fused layer norm and softmax, DESIGN §7)
+/// behind an op without a backward pass (candle-nn 0.11.1: the fused layer norm and softmax)
 /// silently stop learning, and every trainer's tests check this is empty.
 pub fn variables_without_gradient(
     grads: &GradStore,

@@ -50,6 +50,10 @@ pub struct TrainOptions {
     pub progress: bool,
     /// The command line, for provenance.
     pub command: String,
+    /// Start from this checkpoint's weights instead of the seeded initialisation (fine-tuning;
+    /// its architecture must match). The geometry trainer takes the VAE and bridge from it,
+    /// the image trainer the image encoders. A resume from `out/last` takes precedence.
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainOptions {
@@ -70,6 +74,7 @@ impl Default for TrainOptions {
             resume: true,
             progress: true,
             command: String::new(),
+            init: None,
         }
     }
 }
@@ -312,6 +317,9 @@ pub fn train(
         ));
     }
     let (model, varmap) = Gnpfa::init(config, template, device, opts.seed)?;
+    if let Some(dir) = &opts.init {
+        init_from(&varmap, dir, device, |n| !n.starts_with("image."))?;
+    }
     let vars = varmap.all_vars();
     let mut trainee = GeometryRun {
         neutrals: data.train.iter().map(flat_neutral).collect(),
@@ -338,4 +346,16 @@ pub fn train(
         last_val: trainee.last_val,
     };
     Ok((trainee.model, trainee.varmap, report))
+}
+
+/// Copies the variables of `varmap` that pass `select` from the checkpoint at `dir`; each must be
+/// there with the same shape, else the error names it.
+pub fn init_from(
+    varmap: &VarMap,
+    dir: &Path,
+    device: &Device,
+    select: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let (_, tensors, path) = crate::model::read_checkpoint(dir, device)?;
+    crate::model::copy_into_vars(varmap, &tensors, &path, select)
 }

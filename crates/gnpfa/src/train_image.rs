@@ -276,6 +276,9 @@ pub fn train_images(
     }
     let (model, varmap, geometry_provenance) =
         init_with_geometry(geometry_dir, image, device, opts.train.seed)?;
+    if let Some(dir) = &opts.train.init {
+        crate::train::init_from(&varmap, dir, device, |n| n.starts_with(IMAGE_PREFIX))?;
+    }
     let vars: Vec<Var> = image_vars(&varmap)?.into_iter().map(|(_, v)| v).collect();
     let mut trainee = ImageRun {
         neutrals: data.train.iter().map(flat_neutral).collect(),

@@ -6,8 +6,7 @@ use gnpfa::model::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use gnpfa::run::variables_without_gradient;
 use gnpfa::train::{clip_grad_norm, losses, lr_at};
 use gnpfa::{evaluate, train, Gnpfa, GnpfaConfig, GnpfaError, TrainOptions};
-use m2f_mesh::{arkit_rig, FaceTemplate, Rig};
-use m2f_synth::identity::IdentityParams;
+use m2f_mesh::{FaceTemplate, Rig};
 
 mod common;
 use common::rigs;
@@ -423,13 +422,7 @@ fn test_split_rigs() -> Vec<Rig> {
         identities: 400,
         ..Default::default()
     };
-    (0..world.identities)
-        .filter(|&id| world.identity_split(id) == m2f_synth::voices::Split::Test)
-        .map(|id| {
-            let neutral = IdentityParams::sample(world.seed, id)
-                .neutral(&template)
-                .unwrap();
-            arkit_rig(&neutral, &template.regions).unwrap()
-        })
-        .collect()
+    world
+        .identity_rigs(m2f_synth::voices::Split::Test, &template)
+        .unwrap()
 }

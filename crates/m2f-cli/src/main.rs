@@ -8,10 +8,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use m2f_synth::dataset::write_dataset;
-use m2f_synth::espeak::Espeak;
 use m2f_synth::preview::write_clip_preview;
+use m2f_synth::speech::{Engine, Speech};
 use m2f_synth::world::WorldConfig;
 
+mod extract;
 mod inspect;
 mod report;
 mod train_gnpfa;
@@ -35,6 +36,8 @@ enum Command {
     Synth(SynthArgs),
     /// Train a model (`m2f train gnpfa --data DIR --out DIR`).
     Train(TrainArgs),
+    /// Turn a dataset into training records (`m2f extract synth --data DIR --out SHARDS`).
+    Extract(extract::ExtractArgs),
     /// Print what a checkpoint directory holds; fails clearly on a damaged one.
     Inspect {
         /// The checkpoint directory (config.json + model.safetensors).
@@ -101,6 +104,15 @@ struct GenerateArgs {
     /// Also render the first clip to this file (.mp4 with audio, .gif or .png).
     #[arg(long)]
     preview: Option<PathBuf>,
+    /// Speech engines to speak with, comma-separated: espeak-ng, flite. With both (the
+    /// default) Flite speaks about 35 % of the clips; each engine named must be installed
+    /// (libespeak-ng1, libflite1). The choice is part of the dataset's settings.
+    #[arg(long, value_delimiter = ',', default_value = "espeak-ng,flite", value_parser = parse_engine)]
+    engines: Vec<Engine>,
+}
+
+fn parse_engine(s: &str) -> Result<Engine, String> {
+    s.parse::<Engine>().map_err(|e| e.to_string())
 }
 
 fn main() -> Result<()> {
@@ -119,6 +131,7 @@ fn main() -> Result<()> {
             TrainModel::Gnpfa(a) => train_gnpfa::run(a),
             TrainModel::GnpfaImage(a) => train_gnpfa_image::run(a),
         },
+        Command::Extract(args) => extract::run(args),
         Command::Inspect { dir } => inspect::run(&dir),
     }
 }
@@ -136,10 +149,16 @@ fn synth(args: GenerateArgs) -> Result<()> {
             .build_global()
             .context("setting up worker threads")?;
     }
-    let espeak = Espeak::load()?;
+    let mut engines = args.engines;
+    engines.sort_unstable();
+    engines.dedup();
+    // Every engine asked for must load: a missing libflite is an error with the install hint,
+    // never a quiet fall-back to espeak-ng alone.
+    let speech = Speech::load(&engines)?;
     let config = WorldConfig {
         seed: args.seed,
         identities: args.identities,
+        engines,
         ..WorldConfig::default()
     };
     let bar = ProgressBar::new(args.clips);
@@ -151,7 +170,7 @@ fn synth(args: GenerateArgs) -> Result<()> {
     );
     let frames = AtomicU64::new(0);
     let started = Instant::now();
-    let manifest = write_dataset(&out, &config, args.clips, espeak, |entry| {
+    let manifest = write_dataset(&out, &config, args.clips, &speech, |entry| {
         frames.fetch_add(entry.num_frames as u64, Ordering::Relaxed);
         bar.inc(1);
     })

@@ -13,3 +13,12 @@ pub fn write_report(path: &Path, title: &str, report: &impl Serialize) -> Result
     println!("{title}:\n{json}");
     Ok(())
 }
+
+/// The command line as the user would retype it, for provenance: `m2f` and the arguments, not
+/// the path of this machine's binary.
+pub fn command_line() -> String {
+    std::iter::once("m2f".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -60,6 +60,9 @@ pub struct GnpfaArgs {
     /// Start afresh even when OUT/last exists.
     #[arg(long)]
     no_resume: bool,
+    /// Fine-tune: start the VAE and bridge from this checkpoint instead of the seeded initialisation.
+    #[arg(long)]
+    init: Option<PathBuf>,
 }
 
 fn widths(s: &str) -> Result<Vec<usize>> {
@@ -95,7 +98,8 @@ pub fn run(a: GnpfaArgs) -> Result<()> {
         out: a.out.clone(),
         resume: !a.no_resume,
         progress: true,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: crate::report::command_line(),
+        init: a.init.clone(),
         ..TrainOptions::default()
     };
     let device = candle_core::Device::Cpu;

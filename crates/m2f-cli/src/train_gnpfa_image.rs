@@ -45,6 +45,9 @@ pub struct GnpfaImageArgs {
     /// Start afresh even when OUT/last exists.
     #[arg(long)]
     no_resume: bool,
+    /// Fine-tune: start the image encoders from this checkpoint instead of the seeded initialisation.
+    #[arg(long)]
+    init: Option<PathBuf>,
 }
 
 pub fn run(a: GnpfaImageArgs) -> Result<()> {
@@ -69,7 +72,8 @@ pub fn run(a: GnpfaImageArgs) -> Result<()> {
             out: a.out.clone(),
             resume: !a.no_resume,
             progress: true,
-            command: std::env::args().collect::<Vec<_>>().join(" "),
+            command: crate::report::command_line(),
+            init: a.init.clone(),
             ..TrainOptions::default()
         },
         ..ImageTrainOptions::default()

@@ -8,6 +8,45 @@
 //!
 //! ARKit's eye-gaze shapes (`eyeLook*`) and `tongueOut` are left out: the topology has no
 //! eyeballs and no tongue.
+//!
+//! # Magnitudes
+//!
+//! The expression shapes of the brows, eyes, cheeks, nose and mouth corners move as far at
+//! weight 1 as a real face does at a strong, deliberate contraction (largest vertex
+//! displacement on the canonical face; a test holds them to these ranges):
+//!
+//! | shape | moves | real face |
+//! | --- | --- | --- |
+//! | `browInnerUp`, `browOuterUp*` | 10.1, 9.5 mm at the brow, up | brow raise 6.0–13.1 mm, mean 10.6 (a) |
+//! | `browDown*` | 8.5 mm at the inner brow (8 down, 3 in), 2 mm down at the tail | chosen: 5–8 mm down, and in (AU4) |
+//! | `eyeWide*` | 3.8 mm, upper lid up | chosen: 3–4 mm (AU5) |
+//! | `eyeSquint*` | 2.7 mm, lower lid up (upper lid 1 mm down) | chosen: 2–3 mm (AU7) |
+//! | `cheekSquint*` | 4.7 mm, cheek up and forward under the eye | chosen: 4–6 mm (AU6) |
+//! | `noseSneer*` | 5.0 mm, nostril wing up | chosen: 4–6 mm (AU9) |
+//! | `mouthSmile*` | 8.8 mm at the corner, up and out at 47° and back | corner 6.5–12.1 mm, mean 9.3 (a), up and out at about 47° (b) |
+//! | `mouthFrown*` | 6.5 mm at the corner, down | chosen: 5–8 mm (AU15) |
+//! | `mouthDimple*` | 4.7 mm at the corner, back and out | chosen: 3–6 mm (AU14) |
+//! | `cheekPuff` | 8.9 mm, cheek out | chosen: 8–10 mm |
+//!
+//! (a) reflective markers tracked by a Vicon system on 12 healthy adults, rest to maximal
+//! contraction (Braz. J. Otorhinolaryngol., "Objective computorized evaluation of normal
+//! patterns of facial muscles contraction"). (b) spontaneous smiles filmed frame by frame
+//! (Am. J. Orthod. Dentofacial Orthop. 2005;128:8–15): the corners travel up and out at about
+//! 47° and the mouth widens by 27 %. "Chosen" ranges are not measurements: they are the
+//! sizes at which the action unit's appearance change, as the FACS manual describes it, is
+//! plain on a face at conversational distance, and they keep each shape within its
+//! neighbours' room (a lid never passes the other lid, the lips stay sealed). On a brow
+//! raise the skin of the lower forehead rises and the upper forehead does not (Cotofana et
+//! al., Plast. Reconstr. Surg., "The bidirectional movement of the frontalis muscle": the
+//! two meet about 61 % of the way up the forehead), so the brow fields fade out within
+//! about 3 cm above the brow.
+//!
+//! The brows move the brow and the upper lid's skin above the fold, never the lid margins,
+//! and the eye shapes move each lid vertex in proportion to the eye's opening there, so the
+//! eye corners stay put. The mouth and jaw shapes speech uses (`jawOpen`, `mouthClose`,
+//! `mouthFunnel`, `mouthPucker`, `mouthRoll*`, `mouthPress*`, `mouthStretch*`,
+//! `mouthUpperUp*`, `mouthLowerDown*`) keep the sizes the lip-sync measurements were made
+//! with.
 
 use crate::error::Result;
 use crate::face_mesh::{dot, sub, FaceMesh};
@@ -420,51 +459,101 @@ impl<'a> FaceFrame<'a> {
         }
     }
 
-    fn brow_points(&self, side: Side) -> ([f32; 3], [f32; 3], [f32; 3]) {
-        let idx = self.brow(side);
-        let pts: Vec<[f32; 3]> = idx.iter().map(|&i| self.vertex(i)).collect();
-        let n = pts.len() as f32;
-        let centre = [0, 1, 2].map(|k| pts.iter().map(|p| p[k]).sum::<f32>() / n);
-        let by_x = |a: &&[f32; 3], b: &&[f32; 3]| a[0].abs().total_cmp(&b[0].abs());
-        let inner = *pts.iter().min_by(by_x).unwrap_or(&centre);
-        let outer = *pts.iter().max_by(by_x).unwrap_or(&centre);
-        (inner, centre, outer)
+    /// Brow vertices of `sides`, ordered by x, each with its lateral position t along its own
+    /// brow (0 at the inner end, 1 at the tail) and its side's sign.
+    fn brow_chain(&self, sides: &[Side]) -> Vec<(u32, f32, f32)> {
+        let mut chain = Vec::new();
+        for &side in sides {
+            let idx = self.brow(side);
+            let ax = |i: u32| self.vertex(i)[0].abs();
+            let inner = idx.iter().map(|&i| ax(i)).fold(f32::INFINITY, f32::min);
+            let outer = idx.iter().map(|&i| ax(i)).fold(0.0f32, f32::max);
+            let span = (outer - inner).max(1e-6);
+            chain.extend(
+                idx.iter()
+                    .map(|&i| (i, ((ax(i) - inner) / span).clamp(0.0, 1.0), side.sign())),
+            );
+        }
+        chain.sort_by(|a, b| self.vertex(a.0)[0].total_cmp(&self.vertex(b.0)[0]));
+        chain
     }
 
+    /// 0 at and below the upper-lid margin, rising smoothly to 1 three quarters of the way up
+    /// to the brow: the brow muscles move the brow and the skin of the upper lid above the
+    /// fold, not the lid margin, which belongs to the eye shapes (so that brows never push a
+    /// lid through the other one).
+    fn above_lids(&self) -> Vec<f32> {
+        let guard = |side: Side| -> Vec<f32> {
+            let (up, _) = self.eyelids(side);
+            let lid: Vec<[f32; 3]> = up.iter().map(|&i| self.vertex(i)).collect();
+            let brow = self.brow(side);
+            let brow_y =
+                brow.iter().map(|&i| self.vertex(i)[1]).sum::<f32>() / brow.len().max(1) as f32;
+            let lid_y = lid.iter().map(|p| p[1]).fold(f32::NEG_INFINITY, f32::max);
+            let ramp = (0.75 * (brow_y - lid_y)).max(0.3 * self.u);
+            self.v
+                .iter()
+                .map(|p| {
+                    let y0 = contour_y_at(&lid, p[0]);
+                    smoothstep(y0, y0 + ramp, p[1])
+                })
+                .collect()
+        };
+        let (l, r) = (guard(Side::Left), guard(Side::Right));
+        self.left
+            .iter()
+            .zip(l.iter().zip(&r))
+            .map(|(s, (a, b))| s * a + (1.0 - s) * b)
+            .collect()
+    }
+
+    /// A field carried by the brows of `sides`: each brow vertex moves by `disp(t)` (cm, x
+    /// pointing away from the midline on its side) where t runs from 0 at the brow's inner end
+    /// to 1 at its tail; the skin around follows with falloff `radius_cm` (up into the
+    /// forehead) and [`Self::above_lids`] (down toward the eye).
+    fn brow_field(
+        &self,
+        sides: &[Side],
+        disp: impl Fn(f32) -> [f32; 3],
+        radius_cm: f32,
+    ) -> Vec<[f32; 3]> {
+        let chain = self.brow_chain(sides);
+        let contour: Vec<u32> = chain.iter().map(|c| c.0).collect();
+        let moves: Vec<[f32; 3]> = chain
+            .iter()
+            .map(|&(_, t, sign)| {
+                let d = disp(t);
+                self.cm([d[0] * sign, d[1], d[2]])
+            })
+            .collect();
+        let mut mask = self.above_lids();
+        if let [side] = sides {
+            for (m, s) in mask.iter_mut().zip(self.side(*side)) {
+                *m *= s;
+            }
+        }
+        contour_field(self.v, &contour, &moves, radius_cm * self.u, &mask)
+    }
+
+    /// Corrugator and depressors: the brow drawn down and toward the midline, most at its
+    /// inner half, bunching slightly forward.
     fn brow_down(&self, side: Side) -> Vec<[f32; 3]> {
-        let (inner, centre, _) = self.brow_points(side);
-        let mid = [0, 1, 2].map(|k| 0.5 * (inner[k] + centre[k]));
-        point_field(
-            self.v,
-            mid,
-            self.cm([-0.15 * side.sign(), -0.45, 0.05]),
-            1.5 * self.u,
-            &self.side(side),
-        )
+        self.brow_field(&[side], |t| [-0.3 * (1.0 - t), -0.8 + 0.6 * t, 0.1], 1.3)
     }
 
+    /// Medial frontalis: the inner brows and the centre of the forehead lifted, the tails much
+    /// less (the oblique brow of sadness and fear).
     fn brow_inner_up(&self) -> Vec<[f32; 3]> {
-        let (l, _, _) = self.brow_points(Side::Left);
-        let (r, _, _) = self.brow_points(Side::Right);
-        let mid = [0, 1, 2].map(|k| 0.5 * (l[k] + r[k]));
-        point_field(
-            self.v,
-            mid,
-            self.cm([0.0, 0.55, 0.05]),
-            1.6 * self.u,
-            &self.ones(),
+        self.brow_field(
+            &[Side::Left, Side::Right],
+            |t| [-0.1 * (1.0 - t), 1.0 - 0.85 * t, 0.05],
+            1.4,
         )
     }
 
+    /// Lateral frontalis: the brow's tail lifted and arched, its inner end a little.
     fn brow_outer_up(&self, side: Side) -> Vec<[f32; 3]> {
-        let (_, _, outer) = self.brow_points(side);
-        point_field(
-            self.v,
-            outer,
-            self.cm([0.05 * side.sign(), 0.5, 0.0]),
-            1.3 * self.u,
-            &self.side(side),
-        )
+        self.brow_field(&[side], |t| [0.05 * t, 0.3 + 0.65 * t, 0.0], 1.4)
     }
 
     fn eyelids(&self, side: Side) -> (&[u32], &[u32]) {
@@ -509,6 +598,9 @@ impl<'a> FaceFrame<'a> {
         contour_field(self.v, up, &disp, 0.35 * self.u, &above)
     }
 
+    /// The lids moved by `upper` and `lower` (cm) at the widest point of the eye, each lid
+    /// vertex in proportion to the eye's opening there, so the corners stay put and no
+    /// combination of the eye shapes at weights ≤ 1 pushes one lid through the other.
     fn eye_lid_shift(
         &self,
         side: Side,
@@ -518,29 +610,71 @@ impl<'a> FaceFrame<'a> {
     ) -> Vec<[f32; 3]> {
         let (up, lo) = self.eyelids(side);
         let (above, below) = self.eye_masks(side);
-        let mut field = contour_field(
-            self.v,
-            up,
-            &vec![self.cm(upper); up.len()],
-            radius_cm * self.u,
-            &above,
-        );
+        let opening: Vec<f32> = up
+            .iter()
+            .zip(lo)
+            .map(|(&a, &b)| {
+                let d = sub(self.vertex(a), self.vertex(b));
+                dot(d, d).sqrt()
+            })
+            .collect();
+        let widest = opening.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+        let along = |d: [f32; 3]| -> Vec<[f32; 3]> {
+            opening
+                .iter()
+                .map(|o| self.cm(d).map(|c| c * o / widest))
+                .collect()
+        };
+        let mut field = contour_field(self.v, up, &along(upper), radius_cm * self.u, &above);
         add_into(
             &mut field,
-            &contour_field(
-                self.v,
-                lo,
-                &vec![self.cm(lower); lo.len()],
-                radius_cm * self.u,
-                &below,
-            ),
+            &contour_field(self.v, lo, &along(lower), radius_cm * self.u, &below),
         );
         field
     }
 
+    /// Orbicularis oculi (orbital part) with the cheek raiser: the cheek's apple lifted and
+    /// pushed forward, bulging under the eye. The lower lid margin rises only a quarter as
+    /// much (eyeSquint narrows the eye): a lid raised as far as the cheek would cross the
+    /// upper lid during a blink.
+    fn cheek_squint(&self, side: Side) -> Vec<[f32; 3]> {
+        let (_, lo) = self.eyelids(side);
+        let lid: Vec<[f32; 3]> = lo.iter().map(|&i| self.vertex(i)).collect();
+        let s = self.side(side);
+        let mask: Vec<f32> = self
+            .v
+            .iter()
+            .zip(&s)
+            .map(|(p, sm)| {
+                let y0 = contour_y_at(&lid, p[0]);
+                sm * (0.25 + 0.75 * smoothstep(y0, y0 - self.u, p[1]))
+            })
+            .collect();
+        let i = match side {
+            Side::Left => UNDER_EYE.0,
+            Side::Right => UNDER_EYE.1,
+        };
+        let c = self.vertex(i);
+        point_field(
+            self.v,
+            [c[0], c[1] - 0.2 * self.u, c[2]],
+            self.cm([0.0, 0.45, 0.15]),
+            1.3 * self.u,
+            &mask,
+        )
+    }
+
+    /// Zygomaticus major: the corner drawn up and out at about 47° and back, the cheek
+    /// beside the nose–mouth fold lifted with it.
+    fn smile(&self, side: Side) -> Vec<[f32; 3]> {
+        let mut f = self.corner(side, [0.55, 0.6, -0.3], 1.35);
+        add_into(&mut f, &self.at(CHEEK, side, [0.05, 0.2, 0.15], 1.2));
+        f
+    }
+
     fn cheek_puff(&self) -> Vec<[f32; 3]> {
-        let mut f = self.at(CHEEK, Side::Left, [0.45, 0.0, 0.3], 1.6);
-        add_into(&mut f, &self.at(CHEEK, Side::Right, [0.45, 0.0, 0.3], 1.6));
+        let mut f = self.at(CHEEK, Side::Left, [0.6, 0.0, 0.65], 1.7);
+        add_into(&mut f, &self.at(CHEEK, Side::Right, [0.6, 0.0, 0.65], 1.7));
         f
     }
 }
@@ -577,12 +711,12 @@ pub fn arkit_rig(neutral: &FaceMesh, regions: &FaceRegions) -> Result<Rig> {
         ),
         f.mouth_side(l),
         f.mouth_side(r),
-        f.corner(l, [0.35, 0.5, -0.15], 1.3),
-        f.corner(r, [0.35, 0.5, -0.15], 1.3),
-        f.corner(l, [0.05, -0.45, 0.0], 1.2),
-        f.corner(r, [0.05, -0.45, 0.0], 1.2),
-        f.corner(l, [0.2, 0.0, -0.3], 1.0),
-        f.corner(r, [0.2, 0.0, -0.3], 1.0),
+        f.smile(l),
+        f.smile(r),
+        f.corner(l, [0.05, -0.65, -0.05], 1.2),
+        f.corner(r, [0.05, -0.65, -0.05], 1.2),
+        f.corner(l, [0.25, 0.05, -0.4], 1.0),
+        f.corner(r, [0.25, 0.05, -0.4], 1.0),
         f.corner(l, [0.45, -0.15, -0.1], 1.4),
         f.corner(r, [0.45, -0.15, -0.1], 1.4),
         // Roll: a lip turns in over the teeth (the labiodental f and v).
@@ -602,16 +736,16 @@ pub fn arkit_rig(neutral: &FaceMesh, regions: &FaceRegions) -> Result<Rig> {
         f.brow_outer_up(l),
         f.brow_outer_up(r),
         f.cheek_puff(),
-        f.at(UNDER_EYE, l, [0.0, 0.3, 0.1], 1.2),
-        f.at(UNDER_EYE, r, [0.0, 0.3, 0.1], 1.2),
-        f.at(NOSE_WING, l, [0.0, 0.3, 0.05], 0.8),
-        f.at(NOSE_WING, r, [0.0, 0.3, 0.05], 0.8),
+        f.cheek_squint(l),
+        f.cheek_squint(r),
+        f.at(NOSE_WING, l, [0.05, 0.5, 0.05], 0.9),
+        f.at(NOSE_WING, r, [0.05, 0.5, 0.05], 0.9),
         f.eye_blink(l),
         f.eye_blink(r),
-        f.eye_lid_shift(l, [0.0, -0.08, 0.0], [0.0, 0.18, 0.03], 0.4),
-        f.eye_lid_shift(r, [0.0, -0.08, 0.0], [0.0, 0.18, 0.03], 0.4),
-        f.eye_lid_shift(l, [0.0, 0.22, 0.02], [0.0, -0.03, 0.0], 0.45),
-        f.eye_lid_shift(r, [0.0, 0.22, 0.02], [0.0, -0.03, 0.0], 0.45),
+        f.eye_lid_shift(l, [0.0, -0.1, 0.0], [0.0, 0.27, 0.03], 0.45),
+        f.eye_lid_shift(r, [0.0, -0.1, 0.0], [0.0, 0.27, 0.03], 0.45),
+        f.eye_lid_shift(l, [0.0, 0.38, 0.03], [0.0, -0.05, 0.0], 0.55),
+        f.eye_lid_shift(r, [0.0, 0.38, 0.03], [0.0, -0.05, 0.0], 0.55),
     ];
     let names = ARKIT_BLENDSHAPES.iter().map(|s| s.to_string()).collect();
     Rig::new(neutral.clone(), names, shapes)
@@ -694,6 +828,106 @@ mod tests {
         w[rig.index_of("mouthClose").unwrap()] = 0.5;
         let sealed = rig.apply(&w).unwrap();
         assert!((t.regions.inner_lip_gap(&sealed) - gap0).abs() < 5e-4);
+    }
+
+    /// Largest displacement (mm) of shape `name` at weight 1 over `idx`.
+    fn peak_mm(rig: &Rig, name: &str, idx: &[u32]) -> f32 {
+        1e3 * max_disp(rig.delta(rig.index_of(name).unwrap()), idx)
+    }
+
+    #[test]
+    fn upper_face_and_cheek_shapes_move_as_far_as_a_real_face() {
+        let t = FaceTemplate::mediapipe();
+        let rig = arkit_rig(&t.mesh, &t.regions).unwrap();
+        let r = &t.regions;
+        let lm = r.landmarks;
+        let inner = |c: &[u32]| c[1..c.len() - 1].to_vec();
+        let brows = [r.left_brow.clone(), r.right_brow.clone()].concat();
+        let upper_lid = inner(&r.left_upper_eyelid);
+        let lower_lid = inner(&r.left_lower_eyelid);
+        let corners = [lm.mouth_corner_left, lm.mouth_corner_right];
+        let all: Vec<u32> = (0..t.mesh.num_vertices() as u32).collect();
+        // (shape, where it is read, range in mm at weight 1).
+        let targets: [(&str, &[u32], f32, f32); 11] = [
+            ("browInnerUp", &brows, 8.0, 12.0),
+            ("browOuterUpLeft", &brows, 8.0, 12.0),
+            ("browDownLeft", &brows, 5.0, 9.0),
+            ("eyeWideLeft", &upper_lid, 3.0, 4.5),
+            ("eyeSquintLeft", &lower_lid, 2.0, 3.2),
+            ("cheekSquintLeft", &all, 4.0, 6.0),
+            ("noseSneerLeft", &all, 4.0, 6.0),
+            ("mouthSmileLeft", &corners, 8.0, 12.0),
+            ("mouthFrownLeft", &corners, 5.0, 8.0),
+            ("mouthDimpleLeft", &corners, 3.0, 6.0),
+            ("cheekPuff", &all, 8.0, 10.0),
+        ];
+        for (name, idx, lo, hi) in targets {
+            let mm = peak_mm(&rig, name, idx);
+            assert!((lo..=hi).contains(&mm), "{name} moves {mm:.2} mm");
+        }
+        // The brows carry the forehead, not the eyes: the lid margins stay where they were.
+        for name in ["browInnerUp", "browOuterUpLeft", "browDownLeft"] {
+            let lids = [upper_lid.clone(), lower_lid.clone()].concat();
+            let mm = peak_mm(&rig, name, &lids);
+            assert!(mm < 0.2, "{name} moves the eyelids {mm:.2} mm");
+        }
+    }
+
+    #[test]
+    fn expression_shapes_keep_the_lids_apart_and_the_lips_sealed() {
+        let t = FaceTemplate::mediapipe();
+        let sealed = seal_lips(&t.mesh, &t.regions, 0.0003).unwrap();
+        let rig = arkit_rig(&sealed, &t.regions).unwrap();
+        let r = &t.regions;
+        let rest = sealed.vertices.clone();
+        let gaps = |v: &[[f32; 3]]| -> Vec<f32> {
+            let n = r.upper_inner_lip.len();
+            r.upper_inner_lip[1..n - 1]
+                .iter()
+                .zip(&r.lower_inner_lip[1..n - 1])
+                .map(|(&a, &b)| {
+                    let d = sub(v[a as usize], v[b as usize]);
+                    dot(d, d).sqrt()
+                })
+                .collect()
+        };
+        let gaps0 = gaps(&rest);
+        let open0 = t.regions.eyelid_openings(&rest);
+        // Every shape that is not about the mouth opening, each side at weight 1, and the eye
+        // narrowing ones together, as the emotions combine them.
+        let face_shapes = [
+            "mouthSmileLeft",
+            "mouthFrownLeft",
+            "mouthDimpleLeft",
+            "mouthStretchLeft",
+            "browDownLeft",
+            "browInnerUp",
+            "browOuterUpLeft",
+            "cheekPuff",
+            "cheekSquintLeft",
+            "noseSneerLeft",
+            "eyeSquintLeft",
+            "eyeWideLeft",
+        ];
+        let mut combos: Vec<Vec<&str>> = face_shapes.iter().map(|s| vec![*s]).collect();
+        combos.push(vec!["browDownLeft", "eyeSquintLeft", "cheekSquintLeft"]);
+        combos.push(vec!["browInnerUp", "browOuterUpLeft", "eyeWideLeft"]);
+        for combo in &combos {
+            let mut w = vec![0.0; rig.num_blendshapes()];
+            for name in combo {
+                w[rig.index_of(name).unwrap()] = 1.0;
+            }
+            let v = rig.apply(&w).unwrap();
+            for (g, g0) in gaps(&v).iter().zip(&gaps0) {
+                assert!(
+                    (g - g0).abs() < 2e-4,
+                    "{combo:?} parts the lips: {g0} → {g} m"
+                );
+            }
+            for (o, o0) in t.regions.eyelid_openings(&v).iter().zip(&open0) {
+                assert!(*o > 0.25 * o0, "{combo:?} closes the eye: {o0} → {o} m");
+            }
+        }
     }
 
     #[test]

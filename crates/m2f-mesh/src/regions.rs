@@ -217,4 +217,24 @@ impl FaceRegions {
         let d = crate::face_mesh::sub(a, b);
         crate::face_mesh::dot(d, d).sqrt()
     }
+
+    /// Signed vertical openings (m) between paired upper and lower eyelid vertices of both
+    /// eyes, the corners left out: negative where the upper lid has passed below the lower one.
+    pub fn eyelid_openings(&self, vertices: &[[f32; 3]]) -> Vec<f32> {
+        [
+            (&self.left_upper_eyelid, &self.left_lower_eyelid),
+            (&self.right_upper_eyelid, &self.right_lower_eyelid),
+        ]
+        .iter()
+        .flat_map(|(up, lo)| {
+            let inner = up.len().min(lo.len()).saturating_sub(1);
+            up.iter()
+                .zip(lo.iter())
+                .take(inner)
+                .skip(1)
+                .map(|(&a, &b)| vertices[a as usize][1] - vertices[b as usize][1])
+                .collect::<Vec<_>>()
+        })
+        .collect()
+    }
 }

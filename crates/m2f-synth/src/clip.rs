@@ -5,7 +5,8 @@
 //! - `tensors.safetensors`: `vertices` [T, V, 3] f32 metres in the face's own frame (head
 //!   pose not applied), `neutral` [V, 3], `rig_weights` [T, K], `head_pose` [T, 6]
 //!   (axis-angle radians, translation metres), `articulation` [T, 6];
-//! - `meta.json`: [`ClipMeta`]: text, voice, labels, style sentence, phoneme and word timings.
+//! - `meta.json`: [`ClipMeta`]: text, engine and voice, labels, style sentence, phoneme and word
+//!   timings.
 //!
 //! The directory is written under a temporary name and renamed into place, so a reader never
 //! sees half a clip.
@@ -18,17 +19,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::emotion::{Emotion, Intensity};
 use crate::error::SynthError;
+use crate::espeak::VoiceSettings;
 use crate::identity::IdentityParams;
+use crate::speech::SpeechSettings;
 use crate::viseme::Viseme;
-use crate::voices::{Split, Voice};
+use crate::voices::Split;
 
 /// Version of the on-disk clip format; bumped on any incompatible change.
-pub const CLIP_FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 added the speech engine: `spoken_with` is the engine's settings tagged with
+/// `"engine"`, its voice a plain name. Version 1 clips (all espeak-ng) are still read.
+pub const CLIP_FORMAT_VERSION: u32 = 2;
+
+/// Clip format versions [`Clip::read`] accepts.
+pub const READABLE_FORMAT_VERSIONS: &[u32] = &[1, 2];
 
 /// Sample rate of clip audio.
 pub const SAMPLE_RATE: u32 = 16_000;
 
-/// A phoneme as espeak-ng spoke it, with the visemes it maps to. Times in seconds.
+/// A phoneme as the engine spoke it (IPA, Flite's phones mapped to it), with the visemes it
+/// maps to. Times in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhonemeTiming {
     pub ipa: String,
@@ -48,14 +58,46 @@ pub struct WordTiming {
     pub stressed: bool,
 }
 
-/// The espeak-ng settings a clip was spoken with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpokenWith {
-    pub voice: Voice,
-    pub rate_wpm: u32,
-    pub pitch: u32,
-    pub pitch_range: u32,
-    pub volume: u32,
+/// The engine, voice and settings a clip was spoken with: `meta.json`'s `spoken_with`.
+pub type SpokenWith = SpeechSettings;
+
+/// `spoken_with` of a format version 1 clip: always espeak-ng, the voice as accent and variant,
+/// no word gap recorded.
+#[derive(Deserialize)]
+struct SpokenWithV1 {
+    voice: VoiceV1,
+    rate_wpm: u32,
+    pitch: u32,
+    pitch_range: u32,
+    volume: u32,
+}
+
+#[derive(Deserialize)]
+struct VoiceV1 {
+    accent: String,
+    variant: String,
+}
+
+/// Reads `spoken_with` of either format version: with an `engine` field (version 2) or
+/// without (version 1, espeak-ng; its word gap, which version 1 did not record, reads as 0).
+fn spoken_with_any_version<'de, D>(d: D) -> Result<SpeechSettings, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let value = serde_json::Value::deserialize(d)?;
+    if value.get("engine").is_some() {
+        return SpeechSettings::deserialize(value).map_err(D::Error::custom);
+    }
+    let v1 = SpokenWithV1::deserialize(value).map_err(D::Error::custom)?;
+    Ok(SpeechSettings::EspeakNg(VoiceSettings {
+        voice: format!("{}+{}", v1.voice.accent, v1.voice.variant),
+        rate_wpm: v1.rate_wpm,
+        pitch: v1.pitch,
+        pitch_range: v1.pitch_range,
+        volume: v1.volume,
+        word_gap_10ms: 0,
+    }))
 }
 
 /// Everything about a clip except its arrays.
@@ -68,6 +110,8 @@ pub struct ClipMeta {
     pub seed: u64,
     pub index: u64,
     pub text: String,
+    /// The engine, voice and settings that spoke `text`.
+    #[serde(deserialize_with = "spoken_with_any_version")]
     pub spoken_with: SpokenWith,
     pub emotion: Emotion,
     pub intensity: Intensity,
@@ -201,22 +245,31 @@ impl Clip {
             .map_err(|e| SynthError::invalid("clip tensors", e.to_string()))
     }
 
-    /// Reads a clip directory written by [`Clip::write`].
+    /// Reads a clip directory written by [`Clip::write`], of any of the
+    /// [`READABLE_FORMAT_VERSIONS`]. `meta.format_version` stays the version read.
     pub fn read(dir: &Path) -> Result<Clip, SynthError> {
         let meta_path = dir.join("meta.json");
         let meta_text =
             std::fs::read_to_string(&meta_path).map_err(|e| SynthError::io(&meta_path, e))?;
-        let meta: ClipMeta = serde_json::from_str(&meta_text)
-            .map_err(|e| SynthError::invalid(meta_path.display().to_string(), e.to_string()))?;
-        if meta.format_version != CLIP_FORMAT_VERSION {
+        let bad_meta = |e: serde_json::Error| {
+            SynthError::invalid(meta_path.display().to_string(), e.to_string())
+        };
+        let value: serde_json::Value = serde_json::from_str(&meta_text).map_err(bad_meta)?;
+        // The version first: a newer format may not parse as this one.
+        let version = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64);
+        if !version.is_some_and(|v| READABLE_FORMAT_VERSIONS.iter().any(|&r| u64::from(r) == v)) {
             return Err(SynthError::invalid(
                 meta_path.display().to_string(),
                 format!(
-                    "clip format version {} is not the supported version {CLIP_FORMAT_VERSION}",
-                    meta.format_version
+                    "clip format version {} is not one of the supported versions {:?}",
+                    version.map_or_else(|| "(missing)".to_owned(), |v| v.to_string()),
+                    READABLE_FORMAT_VERSIONS
                 ),
             ));
         }
+        let meta: ClipMeta = serde_json::from_value(value).map_err(bad_meta)?;
         let tensor_path = dir.join("tensors.safetensors");
         let bytes = std::fs::read(&tensor_path).map_err(|e| SynthError::io(&tensor_path, e))?;
         let st = safetensors::SafeTensors::deserialize(&bytes)

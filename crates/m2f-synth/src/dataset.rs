@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use crate::clip::{Clip, CLIP_FORMAT_VERSION};
 use crate::emotion::{Emotion, Intensity};
 use crate::error::SynthError;
-use crate::espeak::Espeak;
+use crate::speech::Speech;
 use crate::voices::Split;
 use crate::world::WorldConfig;
 
 /// One line of the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ManifestEntry {
     pub id: String,
     pub split: Split,
@@ -27,6 +28,7 @@ pub struct ManifestEntry {
 
 /// `manifest.json` at the dataset root: what was generated and how to regenerate it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub format_version: u32,
     pub generator: String,
@@ -62,7 +64,7 @@ pub fn write_dataset(
     root: &Path,
     config: &WorldConfig,
     count: u64,
-    espeak: &Espeak,
+    speech: &Speech,
     on_clip: impl Fn(&ManifestEntry) + Sync,
 ) -> Result<Manifest, SynthError> {
     let clips_dir = root.join("clips");
@@ -70,15 +72,30 @@ pub fn write_dataset(
     // Fail before any work if the directory cannot be written.
     tempfile::NamedTempFile::new_in(&clips_dir).map_err(|e| SynthError::io(&clips_dir, e))?;
     let template = FaceTemplate::mediapipe();
+    if root.join("manifest.json").exists() {
+        let old = Manifest::read(root)?;
+        if old.config != *config {
+            return Err(SynthError::invalid(
+                root.join("manifest.json").display().to_string(),
+                format!(
+                    "the dataset here was made with {:?}, this run asks for {config:?}: \
+                     write to another directory or delete this one",
+                    old.config
+                ),
+            ));
+        }
+    }
     let entries: Vec<ManifestEntry> = (0..count)
         .into_par_iter()
         .map(|i| {
             let id = format!("clip_{i:07}");
             let existing = clips_dir.join(&id);
             let entry = if existing.join("meta.json").exists() {
-                entry_of(&Clip::read(&existing)?)
+                let clip = Clip::read(&existing)?;
+                check_resumed_clip(&clip, config, i, &existing)?;
+                entry_of(&clip)
             } else {
-                let clip = config.generate(i, &template, espeak)?;
+                let clip = config.generate(i, &template, speech)?;
                 clip.write(&clips_dir)?;
                 entry_of(&clip)
             };
@@ -101,6 +118,54 @@ pub fn write_dataset(
     Ok(manifest)
 }
 
+/// A clip found on disk is kept only if this run would have made it: same seed and index,
+/// and the same plan (sentence, identity, split, emotion). Anything else is an error, never
+/// silently kept under a manifest that names other settings.
+fn check_resumed_clip(
+    clip: &Clip,
+    config: &WorldConfig,
+    index: u64,
+    dir: &Path,
+) -> Result<(), SynthError> {
+    let m = &clip.meta;
+    let plan = config.plan(index)?;
+    let mismatch = if m.seed != config.seed {
+        Some(format!("seed {} (this run: {})", m.seed, config.seed))
+    } else if m.index != index {
+        Some(format!("index {} (expected {index})", m.index))
+    } else if m.fps != config.fps {
+        Some(format!("{} fps (this run: {})", m.fps, config.fps))
+    } else if m.spoken_with.voice_id() != plan.voice_id {
+        // The engine is drawn apart from the rest of the plan: only the voice tells a clip of
+        // another engine set (`WorldConfig::engines`) from this run's.
+        Some(format!(
+            "voice {} (this run: {})",
+            m.spoken_with.voice_id().id(),
+            plan.voice_id.id()
+        ))
+    } else if m.text != plan.text
+        || m.identity != plan.identity
+        || m.split != plan.split
+        || m.emotion != plan.emotion
+        || m.intensity != plan.intensity
+    {
+        Some(format!(
+            "another plan (identity {}, {:?} {:?}, {:?}) than this run's (identity {}, {:?} {:?}, {:?}): \
+             the identity pool or the generator differs",
+            m.identity, m.emotion, m.intensity, m.text, plan.identity, plan.emotion, plan.intensity, plan.text
+        ))
+    } else {
+        None
+    };
+    match mismatch {
+        Some(what) => Err(SynthError::invalid(
+            dir.join("meta.json").display().to_string(),
+            format!("this clip was made with {what}; write to another directory or delete it"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn entry_of(clip: &Clip) -> ManifestEntry {
     ManifestEntry {
         id: clip.meta.id.clone(),
@@ -109,6 +174,6 @@ fn entry_of(clip: &Clip) -> ManifestEntry {
         emotion: clip.meta.emotion,
         intensity: clip.meta.intensity,
         identity: clip.meta.identity,
-        voice: clip.meta.spoken_with.voice.espeak_name(),
+        voice: clip.meta.spoken_with.voice_id().id(),
     }
 }

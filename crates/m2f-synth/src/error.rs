@@ -7,6 +7,12 @@ pub const ESPEAK_INSTALL_HINT: &str = "install the libespeak-ng1 package \
 (Debian/Ubuntu: apt-get install libespeak-ng1; Fedora: dnf install espeak-ng; \
 macOS: brew install espeak-ng), or point M2F_ESPEAK_LIB at the shared library";
 
+/// What to tell a user whose system lacks libflite or one of its voices.
+pub const FLITE_INSTALL_HINT: &str = "install the libflite1 package, which holds libflite and \
+its voices (Debian/Ubuntu: apt-get install libflite1; Fedora: dnf install flite; \
+macOS: brew install flite), or point M2F_FLITE_DIR at a directory holding libflite and its \
+voice libraries; or leave Flite out (`m2f synth --engines espeak-ng`)";
+
 /// Everything that can go wrong in `m2f-synth`.
 ///
 /// Each variant names the input, file or library call at fault so that a user can act on the
@@ -59,6 +65,47 @@ pub enum SynthError {
     UnknownVoice {
         /// The voice name as given.
         voice: String,
+    },
+
+    /// libflite, or the shared library of one of its voices, could not be loaded (or lacks a
+    /// symbol we need).
+    #[error("libflite could not be loaded (tried: {}); {hint}", tried.join("; "))]
+    FliteMissing {
+        /// Each library name tried, with the loader's reason for refusing it.
+        tried: Vec<String>,
+        /// How to install the library.
+        hint: String,
+    },
+
+    /// libflite was loaded but a call into it failed.
+    #[error("flite call {call} failed: {message}")]
+    Flite {
+        /// The C function that failed.
+        call: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// Flite has no voice of the requested name.
+    #[error("unknown flite voice {voice:?}: give one of {}", known.join(", "))]
+    UnknownFliteVoice {
+        /// The voice name as given.
+        voice: String,
+        /// The voice names the wrapper knows.
+        known: Vec<String>,
+    },
+
+    /// Settings ask for a speech engine this process has not loaded.
+    #[error(
+        "the {engine} speech engine is not loaded (loaded: {}): load it (Speech::load), or \
+         make a world that does not use it (WorldConfig::engines, `m2f synth --engines`)",
+        if loaded.is_empty() { "none".to_owned() } else { loaded.join(", ") }
+    )]
+    EngineNotLoaded {
+        /// The engine asked for.
+        engine: String,
+        /// The engines that are loaded.
+        loaded: Vec<String>,
     },
 
     /// The text to synthesise is empty or only whitespace.

@@ -2,19 +2,21 @@
 //!
 //! The workspace must build on machines without the espeak-ng development headers, so the shared
 //! library is opened with `libloading` at run time instead of being linked. libespeak-ng keeps
-//! all of its state in globals and is not thread-safe: one process-wide [`Espeak`] serialises
-//! every call through a mutex, and reloads the library per utterance so that output is
-//! deterministic. In synchronous mode the library hands audio and events to a callback on the
+//! all of its state in globals and is not thread-safe: every call goes through the process-wide
+//! synthesis lock (shared with Flite, [`crate::speech`]), and the library is reloaded per
+//! utterance so that output is deterministic. In synchronous mode the library hands audio and events to a callback on the
 //! calling thread, which collects them in a thread-local buffer.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_short, c_uint, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use libloading::Library;
 
 use crate::error::{Result, SynthError, ESPEAK_INSTALL_HINT};
+use crate::speech::{seed_c_rand, synthesis_lock};
+pub use crate::speech::{PhonemeEvent, Utterance, WordEvent};
 
 /// Environment variable naming a libespeak-ng shared library to try before the default names.
 pub const LIB_ENV: &str = "M2F_ESPEAK_LIB";
@@ -72,13 +74,10 @@ struct RawEvent {
 const _: () = assert!(std::mem::size_of::<RawEvent>() == 24 + 2 * std::mem::size_of::<usize>());
 
 type SynthCallback = extern "C" fn(*mut c_short, c_int, *mut RawEvent) -> c_int;
-unsafe extern "C" {
-    /// libc's seed for rand(), which espeak-ng's breath noise draws from.
-    fn srand(seed: std::ffi::c_uint);
-}
 
-/// The seed given to libc's rand() before every utterance.
-const NOISE_SEED: std::ffi::c_uint = 0x6d32_6600;
+/// The seed given to libc's rand(), which espeak-ng's breath noise draws from, before every
+/// utterance.
+const NOISE_SEED: c_uint = 0x6d32_6600;
 
 type InitializeFn = unsafe extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int;
 type SetSynthCallbackFn = unsafe extern "C" fn(SynthCallback);
@@ -168,62 +167,18 @@ impl VoiceSettings {
     }
 }
 
-/// One phoneme (or pause) of an [`Utterance`], timed in samples.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PhonemeEvent {
-    /// IPA symbol(s) as espeak-ng names them, without stress marks; `""` for a pause.
-    pub ipa: String,
-    /// First sample of the phoneme.
-    pub start: usize,
-    /// One past its last sample: the start of the next phoneme, or the end of the audio.
-    pub end: usize,
-    /// Index into [`Utterance::words`] of the word it belongs to; `None` for pauses and
-    /// phonemes outside any word.
-    pub word: Option<usize>,
-}
-
-/// One word of an [`Utterance`].
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WordEvent {
-    /// Sample at which espeak-ng starts speaking the word.
-    pub start: usize,
-    /// The word as it appears in the input text.
-    pub text: String,
-}
-
-/// Audio and timing of one synthesised text.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Utterance {
-    /// Sample rate of `samples` and of every sample index below (22 050 Hz for espeak-ng).
-    pub sample_rate: u32,
-    /// Mono audio in [-1, 1].
-    pub samples: Vec<f32>,
-    /// Phonemes in time order; they tile `0..samples.len()` from the first phoneme on.
-    pub phonemes: Vec<PhonemeEvent>,
-    /// Words in time order.
-    pub words: Vec<WordEvent>,
-}
-
-impl Utterance {
-    /// Length of the audio in seconds.
-    pub fn duration_s(&self) -> f64 {
-        self.samples.len() as f64 / f64::from(self.sample_rate)
-    }
-}
-
 /// The process-wide handle to libespeak-ng. Obtain it with [`Espeak::load`].
 ///
 /// libespeak-ng keeps hidden state between utterances (the phase of its pitch "flutter", some
 /// clause state), so the same text synthesised twice in one loaded library differs by a few
 /// samples per phoneme. To make output a pure function of the input, every
 /// [`synthesize`](Espeak::synthesize) loads the library afresh, initialises it, synthesises,
-/// terminates it and unloads it again. That costs about 5 ms per call; the mutex serialises it,
-/// as the library is a global singleton and not thread-safe.
+/// terminates it and unloads it again. That costs about 5 ms per call; the process-wide
+/// synthesis lock serialises it, as the library is a global singleton and not thread-safe.
 pub struct Espeak {
     /// The library name or path that loaded successfully.
     library: String,
     sample_rate: u32,
-    lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for Espeak {
@@ -285,7 +240,6 @@ impl Espeak {
                     return Ok(Espeak {
                         sample_rate: session.sample_rate,
                         library: name,
-                        lock: Mutex::new(()),
                     })
                 }
                 Err(LoadFailure::Missing(why)) => {
@@ -309,7 +263,8 @@ impl Espeak {
 
     /// Synthesises `text` (plain UTF-8, not SSML) with `voice`.
     ///
-    /// Blocks while another thread is synthesising. The output depends only on `text` and
+    /// Blocks while another thread is synthesising (with either engine). The output depends
+    /// only on `text` and
     /// `voice` (see [`Espeak`] for how).
     ///
     /// # Errors
@@ -326,11 +281,11 @@ impl Espeak {
         let c_voice = CString::new(voice.voice.as_str())
             .map_err(|_| SynthError::invalid("voice", "contains a NUL character"))?;
 
-        // The guarded data is `()`, so a panic while it was held cannot have left it
-        // inconsistent, and the library is reloaded below anyway.
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        // A panic while the lock was held cannot have left the library inconsistent: it is
+        // reloaded below anyway.
+        let lock = synthesis_lock();
         let session = Session::open(&self.library)?;
-        let capture = session.synthesize(&c_text, &c_voice, voice)?;
+        let capture = session.synthesize(&c_text, &c_voice, voice, &lock)?;
         drop(session);
         Ok(capture.into_utterance(text, self.sample_rate))
     }
@@ -338,7 +293,7 @@ impl Espeak {
 
 /// libespeak-ng loaded and initialised; terminated and unloaded on drop.
 ///
-/// Only ever alive while the [`Espeak`] lock is held (or during the one-time probe inside
+/// Only ever alive while the synthesis lock is held (or during the one-time probe inside
 /// `OnceLock` initialisation), so no two threads call into the library at once.
 struct Session {
     // `Drop::drop` terminates first, then this field drops and unloads the library, which also
@@ -399,7 +354,13 @@ impl Session {
         })
     }
 
-    fn synthesize(&self, text: &CStr, c_voice: &CStr, voice: &VoiceSettings) -> Result<Capture> {
+    fn synthesize(
+        &self,
+        text: &CStr,
+        c_voice: &CStr,
+        voice: &VoiceSettings,
+        lock: &std::sync::MutexGuard<'static, ()>,
+    ) -> Result<Capture> {
         // SAFETY: `c_voice` is a valid NUL-terminated string.
         let code = unsafe { (self.set_voice_by_name)(c_voice.as_ptr()) };
         match code {
@@ -438,9 +399,7 @@ impl Session {
         // Voice variants with breathiness ("+f1".."+f5" and others) mix in noise from the C
         // library's process-wide rand(), which reloading espeak-ng does not reset: seed it so
         // the same text and voice always give the same samples.
-        // SAFETY: srand only sets libc's generator state; we hold the global espeak lock, the
-        // one place in this process that relies on that state.
-        unsafe { srand(NOISE_SEED) };
+        seed_c_rand(lock, NOISE_SEED);
         let bytes = text.to_bytes_with_nul();
         // SAFETY: `bytes` is NUL-terminated and outlives the call (synchronous mode returns only
         // after all audio was delivered); the callback writes only to this thread's CAPTURE.

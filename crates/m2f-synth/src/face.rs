@@ -20,6 +20,8 @@ pub struct FaceAnimator {
     upper_up: [usize; 2],
     lower_down: [usize; 2],
     blink: [usize; 2],
+    /// eyeSquint and eyeWide, left then right: they yield to a blink.
+    lids: [[usize; 2]; 2],
     brow_inner_up: usize,
     /// Shapes that part the lips: a bilabial seal overrides them.
     opening: Vec<usize>,
@@ -52,6 +54,10 @@ impl FaceAnimator {
             upper_up,
             lower_down,
             blink: pair("eyeBlinkLeft", "eyeBlinkRight")?,
+            lids: [
+                pair("eyeSquintLeft", "eyeWideLeft")?,
+                pair("eyeSquintRight", "eyeWideRight")?,
+            ],
             brow_inner_up: i("browInnerUp")?,
             opening: vec![
                 upper_up[0],
@@ -97,9 +103,81 @@ impl FaceAnimator {
         }
         // The seal holds the lower lip against the opened jaw (ARKit's mouthClose).
         w[self.mouth_close] = (a.closure * w[self.jaw_open]).clamp(0.0, 1.0);
-        for s in self.blink {
+        for (side, &s) in self.blink.iter().enumerate() {
             w[s] = w[s].max(blink);
+            // An emotion's lid shapes hold the lids apart (a squint raises the lower lid, a
+            // wide eye the upper one): added to a blink they would push the closing upper lid
+            // through the lower one, so they let go while the eye closes.
+            for l in self.lids[side] {
+                w[l] *= 1.0 - w[s];
+            }
         }
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use m2f_mesh::{arkit_rig, seal_lips, FaceTemplate};
+
+    #[test]
+    fn no_emotion_pushes_one_lip_through_the_other() {
+        let t = FaceTemplate::mediapipe();
+        let neutral = seal_lips(&t.mesh, &t.regions, 0.0003).unwrap();
+        let rig = arkit_rig(&neutral, &t.regions).unwrap();
+        let lm = t.regions.landmarks;
+        // Upper minus lower inner lip centre, m: negative when the lips have crossed.
+        let signed_gap =
+            |v: &[[f32; 3]]| v[lm.upper_inner_lip as usize][1] - v[lm.lower_inner_lip as usize][1];
+        let bilabial = Articulation {
+            jaw: 0.2,
+            closure: 1.0,
+            ..Articulation::default()
+        };
+        for e in Emotion::ALL {
+            let a = FaceAnimator::new(&rig, e, Intensity::High).unwrap();
+            let rest = rig
+                .apply(&a.weights(&Articulation::default(), 0.0, 0.0))
+                .unwrap();
+            let closed = rig.apply(&a.weights(&bilabial, 0.0, 0.0)).unwrap();
+            assert!(
+                signed_gap(&rest) > 0.0,
+                "{}: lips crossed by {} m at rest",
+                e.name(),
+                -signed_gap(&rest)
+            );
+            let g = t.regions.inner_lip_gap(&closed);
+            assert!(g < 5e-4, "{}: a bilabial leaves {g} m", e.name());
+        }
+    }
+
+    #[test]
+    fn every_emotion_blinks_shut_without_the_lids_crossing() {
+        let t = FaceTemplate::mediapipe();
+        let neutral = seal_lips(&t.mesh, &t.regions, 0.0003).unwrap();
+        let rig = arkit_rig(&neutral, &t.regions).unwrap();
+        let rest = Articulation::default();
+        for e in Emotion::ALL {
+            let a = FaceAnimator::new(&rig, e, Intensity::High).unwrap();
+            let open = rig.apply(&a.weights(&rest, 0.0, 0.0)).unwrap();
+            let shut = rig.apply(&a.weights(&rest, 1.0, 0.0)).unwrap();
+            let o = t
+                .regions
+                .eyelid_openings(&open)
+                .into_iter()
+                .fold(f32::INFINITY, f32::min);
+            let s = t
+                .regions
+                .eyelid_openings(&shut)
+                .into_iter()
+                .fold(f32::INFINITY, f32::min);
+            assert!(o > 0.001, "{} narrows the eye to {o} m", e.name());
+            assert!(
+                s.abs() < 4e-4,
+                "{} blinks to {s} m between the lids",
+                e.name()
+            );
+        }
     }
 }

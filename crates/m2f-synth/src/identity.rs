@@ -1,11 +1,13 @@
 //! Identities: a smooth shape model that turns the canonical face into many distinct neutrals.
 
-use m2f_mesh::{seal_lips, FaceMesh, FaceTemplate};
+use m2f_mesh::{arkit_rig, seal_lips, FaceMesh, FaceTemplate, Rig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SynthError;
+use crate::voices::Split;
+use crate::world::WorldConfig;
 
 /// The parameters of one synthetic face, each a smooth deformation of the canonical face.
 /// Values are factors (1 = canonical) or offsets in centimetres of the canonical face.
@@ -148,6 +150,30 @@ impl IdentityParams {
     }
 }
 
+/// Identity `id` of the world seeded `seed`: its neutral on `template` and the procedural ARKit
+/// rig built on it. Every trainer, test and benchmark that needs faces goes through here, so
+/// they all see the same identities.
+pub fn identity_rig(seed: u64, id: u32, template: &FaceTemplate) -> Result<Rig, SynthError> {
+    let neutral = IdentityParams::sample(seed, id).neutral(template)?;
+    Ok(arkit_rig(&neutral, &template.regions)?)
+}
+
+// Kept beside `identity_rig` rather than in `world.rs`: it is the identity pool seen through
+// the world's split rule.
+impl WorldConfig {
+    /// The rigs of this world's identities that belong to `split`, in identity order.
+    pub fn identity_rigs(
+        &self,
+        split: Split,
+        template: &FaceTemplate,
+    ) -> Result<Vec<Rig>, SynthError> {
+        (0..self.identities)
+            .filter(|&id| self.identity_split(id) == split)
+            .map(|id| identity_rig(self.seed, id, template))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +200,28 @@ mod tests {
         );
         let gap = t.regions.inner_lip_gap(&a.vertices);
         assert!(gap < 0.0012, "rest gap {gap}");
+    }
+
+    #[test]
+    fn split_rigs_are_the_identities_of_that_split() {
+        let t = FaceTemplate::mediapipe();
+        let world = WorldConfig {
+            seed: 3,
+            identities: 40,
+            ..WorldConfig::default()
+        };
+        let mut total = 0;
+        for split in Split::ALL {
+            let rigs = world.identity_rigs(split, &t).unwrap();
+            let ids: Vec<u32> = (0..40)
+                .filter(|&i| world.identity_split(i) == split)
+                .collect();
+            assert_eq!(rigs.len(), ids.len());
+            if let (Some(rig), Some(&id)) = (rigs.first(), ids.first()) {
+                assert_eq!(rig, &identity_rig(3, id, &t).unwrap());
+            }
+            total += rigs.len();
+        }
+        assert_eq!(total, 40);
     }
 }

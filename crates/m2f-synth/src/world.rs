@@ -3,6 +3,11 @@
 //! Every random choice of clip `i` comes from a generator seeded by (dataset seed, i), so
 //! clips can be made in any order, on any number of threads or machines, and come out
 //! byte-identical.
+//!
+//! A share of the clips ([`FLITE_SHARE`]) is spoken by Flite, the rest by espeak-ng. Which
+//! engine speaks clip `i` is drawn from a stream of its own, after every other choice, so a
+//! clip spoken by Flite keeps the sentence, face, emotion and prosody it would have had with
+//! espeak-ng, and a world with espeak-ng alone plans the clips it always planned.
 
 use m2f_mesh::{arkit_rig, FaceTemplate, HeadPose};
 use rand::seq::IndexedRandom;
@@ -11,29 +16,57 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::blink::blink_track;
-use crate::clip::{
-    Clip, ClipMeta, PhonemeTiming, SpokenWith, WordTiming, CLIP_FORMAT_VERSION, SAMPLE_RATE,
-};
+use crate::clip::{Clip, ClipMeta, PhonemeTiming, WordTiming, CLIP_FORMAT_VERSION, SAMPLE_RATE};
 use crate::coarticulation::{Coarticulation, VisemeSegment};
 use crate::emotion::{style_sentence, Emotion, Intensity};
 use crate::error::SynthError;
-use crate::espeak::{Espeak, Utterance, VoiceSettings};
+use crate::espeak::VoiceSettings;
 use crate::face::FaceAnimator;
+use crate::flite::{voice_info, FliteSettings};
 use crate::head_motion::{head_motion, WordBeat};
 use crate::identity::IdentityParams;
+use crate::speech::{Engine, Speech, SpeechSettings, Utterance};
 use crate::text::sentence;
 use crate::viseme::visemes_of;
-use crate::voices::{stable_hash, voices_of, Split, Voice};
+use crate::voices::{engine_voices_of, stable_hash, Split, Voice};
 use m2f_audio::resample;
+
+/// Share of clips spoken by Flite when both engines are in the world; the rest are spoken by
+/// espeak-ng. Flite has five voices to espeak-ng's 448, but they are recordings of real
+/// speakers, unlike any espeak-ng voice: a third of the clips keeps the model from learning
+/// espeak-ng's formant sound as "speech".
+pub const FLITE_SHARE: f64 = 0.35;
+
+/// Gain on each Flite voice's output that brings its loudness near espeak-ng's at the same
+/// volume, so loudness does not give the engine away: measured as the RMS over four sentences,
+/// espeak-ng's voices give 0.075..0.13 (about 0.09 typical), Flite's kal 0.094, kal16 0.041,
+/// awb 0.10, rms 0.093, slt 0.17.
+const FLITE_LEVELS: &[(&str, f32)] = &[
+    ("cmu_us_kal", 1.0),
+    ("cmu_us_kal16", 2.2),
+    ("cmu_us_awb", 0.9),
+    ("cmu_us_rms", 1.0),
+    ("cmu_us_slt", 0.55),
+];
 
 /// Settings of a synthetic dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorldConfig {
+    /// Dataset seed: every random choice of every clip derives from it.
     pub seed: u64,
     /// Animation frame rate.
     pub fps: f32,
     /// Size of the identity pool the splits are cut from.
     pub identities: u32,
+    /// The speech engines clips are spoken with: both ([`Engine::ALL`], the default; Flite
+    /// speaks [`FLITE_SHARE`] of the clips) or one of them. A manifest written before engines
+    /// were recorded reads as espeak-ng alone, the only engine there was.
+    #[serde(default = "espeak_only")]
+    pub engines: Vec<Engine>,
+}
+
+fn espeak_only() -> Vec<Engine> {
+    vec![Engine::EspeakNg]
 }
 
 impl Default for WorldConfig {
@@ -42,6 +75,7 @@ impl Default for WorldConfig {
             seed: 0,
             fps: 30.0,
             identities: 400,
+            engines: Engine::ALL.to_vec(),
         }
     }
 }
@@ -49,18 +83,29 @@ impl Default for WorldConfig {
 /// What clip `index` will be: every random choice except the ones made while animating.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipPlan {
+    /// The clip's index in the dataset.
     pub index: u64,
+    /// The split of the clip, its voice and its identity.
     pub split: Split,
+    /// The sentence spoken.
     pub text: String,
-    pub voice: VoiceSettings,
+    /// The engine, voice and its settings.
+    pub voice: SpeechSettings,
+    /// The voice as the catalogue names it.
     pub voice_id: Voice,
+    /// The emotion acted.
     pub emotion: Emotion,
+    /// Its intensity.
     pub intensity: Intensity,
+    /// A sentence describing the speaking style.
     pub style: String,
+    /// The identity (index in the pool).
     pub identity: u32,
 }
 
 impl WorldConfig {
+    /// The generator of one stream of clip `index`: 0 plans, 1 animates, 2 picks the engine,
+    /// 3 picks the Flite voice.
     fn rng(&self, index: u64, stream: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(index.wrapping_mul(8).wrapping_add(stream));
@@ -76,11 +121,21 @@ impl WorldConfig {
     }
 
     /// Plans clip `index`.
+    ///
+    /// # Errors
+    /// [`SynthError::Invalid`] if [`WorldConfig::engines`] is empty or the identity pool has no
+    /// identity in the clip's split.
     pub fn plan(&self, index: u64) -> Result<ClipPlan, SynthError> {
+        if self.engines.is_empty() {
+            return Err(SynthError::invalid(
+                "engines",
+                "the world needs at least one speech engine (espeak-ng, flite)",
+            ));
+        }
         let mut rng = self.rng(index, 0);
         let split = Split::of_hash(rng.random::<u64>());
-        let voices = voices_of(split);
-        let voice_id = voices
+        // Drawn whatever the engine, so that the choices after it do not depend on the engine.
+        let espeak_voice = engine_voices_of(Engine::EspeakNg, split)
             .choose(&mut rng)
             .cloned()
             .ok_or_else(|| SynthError::invalid("voice catalogue", "a split has no voices"))?;
@@ -108,17 +163,40 @@ impl WorldConfig {
         let dynamics = emotion.dynamics().scaled(intensity.scale());
         let text = sentence(&mut rng);
         let style = style_sentence(emotion, intensity, &mut rng);
+        // Prosody on espeak-ng's scales (rate in words per minute, pitch and range 0..100 with
+        // 50 the voice's own, volume in percent); Flite takes the same choices as factors.
         let rate = 175.0 * dynamics.rate_factor * rng.random_range(0.8f32..1.25);
         let pitch = 50.0 + dynamics.pitch_offset + rng.random_range(-18.0f32..18.0);
         let range = 50.0 + dynamics.pitch_range_offset + rng.random_range(-20.0f32..20.0);
         let volume = 100.0 * dynamics.volume_factor * rng.random_range(0.75f32..1.2);
-        let voice = VoiceSettings {
-            voice: voice_id.espeak_name(),
-            rate_wpm: rate.round().clamp(80.0, 450.0) as u32,
-            pitch: pitch.round().clamp(0.0, 100.0) as u32,
-            pitch_range: range.round().clamp(0.0, 100.0) as u32,
-            volume: volume.round().clamp(10.0, 200.0) as u32,
-            word_gap_10ms: rng.random_range(0..3),
+        let word_gap_10ms = rng.random_range(0..3);
+
+        let (voice, voice_id) = match self.engine_of(index) {
+            Engine::EspeakNg => (
+                SpeechSettings::EspeakNg(VoiceSettings {
+                    voice: espeak_voice.name.clone(),
+                    rate_wpm: rate.round().clamp(80.0, 450.0) as u32,
+                    pitch: pitch.round().clamp(0.0, 100.0) as u32,
+                    pitch_range: range.round().clamp(0.0, 100.0) as u32,
+                    volume: volume.round().clamp(10.0, 200.0) as u32,
+                    word_gap_10ms,
+                }),
+                espeak_voice,
+            ),
+            Engine::Flite => {
+                let mut rng = self.rng(index, 3);
+                let voice_id = engine_voices_of(Engine::Flite, split)
+                    .choose(&mut rng)
+                    .cloned()
+                    .ok_or_else(|| {
+                        SynthError::invalid(
+                            "voice catalogue",
+                            format!("the {} split has no flite voice", split.name()),
+                        )
+                    })?;
+                let settings = flite_settings(&voice_id.name, rate, pitch, range, volume)?;
+                (SpeechSettings::Flite(settings), voice_id)
+            }
         };
         Ok(ClipPlan {
             index,
@@ -133,15 +211,38 @@ impl WorldConfig {
         })
     }
 
+    /// The engine that speaks clip `index`: with both engines in the world, Flite with
+    /// probability [`FLITE_SHARE`], drawn from a stream of its own.
+    pub fn engine_of(&self, index: u64) -> Engine {
+        let flite = self.engines.contains(&Engine::Flite);
+        let espeak = self.engines.contains(&Engine::EspeakNg);
+        match (espeak, flite) {
+            (true, true) => {
+                if self.rng(index, 2).random::<f64>() < FLITE_SHARE {
+                    Engine::Flite
+                } else {
+                    Engine::EspeakNg
+                }
+            }
+            (false, true) => Engine::Flite,
+            _ => Engine::EspeakNg,
+        }
+    }
+
     /// Speaks and animates clip `index`.
+    ///
+    /// # Errors
+    /// [`SynthError::EngineNotLoaded`] if `speech` lacks the engine the clip is planned for,
+    /// the engine's own errors, and those of [`WorldConfig::plan`] and
+    /// [`WorldConfig::animate`].
     pub fn generate(
         &self,
         index: u64,
         template: &FaceTemplate,
-        espeak: &Espeak,
+        speech: &Speech,
     ) -> Result<Clip, SynthError> {
         let plan = self.plan(index)?;
-        let utterance = espeak.synthesize(&plan.text, &plan.voice)?;
+        let utterance = speech.synthesize(&plan.text, &plan.voice)?;
         self.animate(&plan, &utterance, template)
     }
 
@@ -254,13 +355,7 @@ impl WorldConfig {
             seed: self.seed,
             index: plan.index,
             text: plan.text.clone(),
-            spoken_with: SpokenWith {
-                voice: plan.voice_id.clone(),
-                rate_wpm: plan.voice.rate_wpm,
-                pitch: plan.voice.pitch,
-                pitch_range: plan.voice.pitch_range,
-                volume: plan.voice.volume,
-            },
+            spoken_with: plan.voice.clone(),
             emotion: plan.emotion,
             intensity: plan.intensity,
             style: plan.style.clone(),
@@ -284,6 +379,41 @@ impl WorldConfig {
             articulation: articulation.iter().map(|a| a.to_array()).collect(),
         })
     }
+}
+
+/// Flite settings for prosody drawn on espeak-ng's scales: rate as a factor of espeak-ng's
+/// 175 words per minute, pitch as 2^((pitch - 50) / 100) (the 0..100 scale spanning about an
+/// octave), range as a factor of 50 (0 a monotone), volume in percent times the voice's level
+/// gain ([`FLITE_LEVELS`]). Voices without pitch control keep their own pitch. Factors are
+/// rounded to 1/1000 so `meta.json` shows what the engine was given.
+fn flite_settings(
+    voice: &str,
+    rate_wpm: f32,
+    pitch: f32,
+    range: f32,
+    volume: f32,
+) -> Result<FliteSettings, SynthError> {
+    let info = voice_info(voice)?;
+    let level = FLITE_LEVELS
+        .iter()
+        .find(|(name, _)| *name == voice)
+        .map_or(1.0, |(_, level)| *level);
+    let r3 = |x: f32| (x * 1000.0).round() / 1000.0;
+    let (pitch, pitch_range) = if info.pitch_control {
+        (
+            r3(2f32.powf((pitch - 50.0) / 100.0).clamp(0.5, 2.0)),
+            r3((range / 50.0).clamp(0.0, 3.0)),
+        )
+    } else {
+        (1.0, 1.0)
+    };
+    Ok(FliteSettings {
+        voice: voice.to_owned(),
+        rate: r3((rate_wpm / 175.0).clamp(0.5, 2.0)),
+        pitch,
+        pitch_range,
+        volume: r3((volume / 100.0 * level).clamp(0.0, 4.0)),
+    })
 }
 
 /// Word spans with loudness (RMS over the word, relative to the clip's mean word RMS).

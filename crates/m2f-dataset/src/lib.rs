@@ -1,0 +1,64 @@
+//! Training data for media2face (Media2Face's M2F-D): sources → GNPFA latents + head pose +
+//! labels → records on a store, audio-augmented variants, and the window reader trainers use.
+//!
+//! The flow: a source ([`SyntheticSource`], an `m2f synth` dataset whose clips carry the true
+//! face of every frame) → GNPFA's `E_geo` over every frame ([`encode_clip`]) → a [`Record`]
+//! per clip and augmented variant on a [`ShardStore`] (local directory, memory or cloud
+//! bucket), listed in JSON-lines manifests ([`extract_synthetic`], one `--shard i/n` part at a
+//! time) → a [`Dataset`] that checks every record came from one GNPFA checkpoint, keeps
+//! normalisation statistics ([`NormStats`]) and serves seeded [`WindowBatch`]es
+//! ([`WindowSampler`]). The format is in `docs/dataset-format.md`.
+//!
+//! ```no_run
+//! use m2f_dataset::{Dataset, LoadOptions, ShardStore, WindowConfig, WindowSampler};
+//! use m2f_synth::voices::Split;
+//!
+//! # fn main() -> Result<(), m2f_dataset::DatasetError> {
+//! let dataset = Dataset::open(ShardStore::open_read("out/shards")?, None)?;
+//! let options = LoadOptions { audio: true, ..LoadOptions::default() };
+//! let train = dataset.load(Split::Train, &options)?;
+//! let config = WindowConfig { len: 200, stride: 50, batch: 32, with_audio: true };
+//! let mut sampler = WindowSampler::new(&train, dataset.stats(), config, 0)?;
+//! let batch = sampler.next_batch();
+//! assert_eq!(batch.motion.len(), 32 * 200 * train.motion_dim);
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+mod extract;
+mod features;
+mod fingerprint;
+mod gnpfa_data;
+mod manifest;
+mod reader;
+mod record;
+mod shard_spec;
+mod stats;
+mod store;
+mod synthetic;
+
+pub use error::{DatasetError, Result};
+// Making records.
+pub use extract::{extract_synthetic, ClipOutcome, ExtractOptions, ExtractReport};
+pub use features::{ensure_features, features_key, AudioFeatures, FeatureInfo, StoredFeatures};
+pub use fingerprint::{gnpfa_fingerprint, load_gnpfa, sha256_hex};
+pub use shard_spec::ShardSpec;
+pub use synthetic::{encode_clip, SourceClip, SyntheticSource};
+// The format.
+pub use manifest::{read_manifests, Failure, ManifestLine, FAILURE_DIR, MANIFEST_DIR};
+pub use record::{
+    meta_key, tensors_key, Labels, Record, RecordMeta, SourceInfo, EXTRACTOR_REVISION,
+    RECORD_FORMAT, SHARD_FORMAT_VERSION,
+};
+pub use stats::{NormStats, MIN_STD, STATS_KEY};
+pub use store::ShardStore;
+// GNPFA's training data.
+pub use gnpfa_data::{test_frames, WorldData, WorldSource};
+// Reading for training.
+pub use reader::{
+    ClipData, Dataset, LoadOptions, SplitData, Variants, WindowBatch, WindowConfig, WindowSampler,
+    WindowSource,
+};
