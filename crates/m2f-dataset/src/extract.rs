@@ -203,6 +203,8 @@ struct VariantPlan {
     variant: u32,
     recipe: Option<AugmentRecipe>,
     babble: Vec<String>,
+    /// The talkers' audio, read once for the hash and the mix.
+    babble_audio: Vec<Vec<f32>>,
     inputs: String,
 }
 
@@ -298,14 +300,14 @@ impl Job<'_> {
         outcome: &mut ClipOutcome,
     ) -> Result<RecordMeta> {
         let plan = self.plan(entry, src, variant, id)?;
-        let meta = match existing {
+        let record = match existing {
             Some(old) if old.inputs == plan.inputs => {
                 // Same inputs: keep it if its tensors are whole and match (a record half-written
                 // by two jobs running the same part at once is made again).
                 match Record::read(self.store, &plan.id) {
-                    Ok(_) => {
+                    Ok(record) => {
                         outcome.skipped += 1;
-                        old.clone()
+                        record
                     }
                     Err(_) => self.make(entry, src, &plan, latents, outcome)?,
                 }
@@ -323,8 +325,8 @@ impl Job<'_> {
             None => self.make(entry, src, &plan, latents, outcome)?,
         };
         if let Some(features) = self.features {
-            // The audio is read back from the record: features see exactly what is stored.
-            let record = Record::read(self.store, &meta.id)?;
+            // The record's own 16-bit audio: features see exactly what is stored.
+            let meta = &record.meta;
             let made = ensure_features(
                 self.store,
                 features,
@@ -338,7 +340,7 @@ impl Job<'_> {
                 outcome.features_written += 1;
             }
         }
-        Ok(meta)
+        Ok(record.meta)
     }
 
     fn make(
@@ -348,7 +350,7 @@ impl Job<'_> {
         plan: &VariantPlan,
         latents: &mut Option<Vec<f32>>,
         outcome: &mut ClipOutcome,
-    ) -> Result<RecordMeta> {
+    ) -> Result<Record> {
         let z = match latents {
             Some(z) => z,
             None => latents.insert(encode_clip(self.gnpfa, &src.clip)?),
@@ -356,7 +358,7 @@ impl Job<'_> {
         let mut record = self.build(entry, src, z, plan)?;
         record.write(self.store)?;
         outcome.written += 1;
-        Ok(record.meta)
+        Ok(record)
     }
 
     fn plan(
@@ -376,9 +378,12 @@ impl Job<'_> {
         };
         let recipe_json = serde_json::to_vec(&recipe)
             .map_err(|e| DatasetError::invalid("augmentation recipe", e.to_string()))?;
+        let mut babble_audio = Vec::new();
         let mut babble_hashes = Vec::new();
         for talker in &babble {
-            babble_hashes.push(self.source.read_audio(talker)?.1);
+            let (audio, hash) = self.source.read_audio(talker)?;
+            babble_audio.push(audio);
+            babble_hashes.push(hash);
         }
         let revision = EXTRACTOR_REVISION.to_le_bytes();
         let mut parts: Vec<&[u8]> = vec![
@@ -394,6 +399,7 @@ impl Job<'_> {
             variant,
             recipe,
             babble,
+            babble_audio,
             inputs: sha256_parts(parts),
         })
     }
@@ -437,12 +443,7 @@ impl Job<'_> {
         let (audio, speed, latents, pose) = match &plan.recipe {
             None => (clip.audio.clone(), 1.0, latents.to_vec(), pose),
             Some(recipe) => {
-                let babble: Vec<Vec<f32>> = plan
-                    .babble
-                    .iter()
-                    .map(|id| self.source.read_audio(id).map(|(a, _)| a))
-                    .collect::<Result<_>>()?;
-                let refs: Vec<&[f32]> = babble.iter().map(|b| b.as_slice()).collect();
+                let refs: Vec<&[f32]> = plan.babble_audio.iter().map(|b| b.as_slice()).collect();
                 if refs.len() < recipe.babble_talkers() {
                     return Err(DatasetError::invalid(
                         format!("clip {}", entry.id),
