@@ -4,12 +4,14 @@
 pub mod audio;
 pub mod audio_encoder;
 pub mod clip;
+pub mod ctranslate2;
 pub mod error;
 pub mod log_mel;
 pub mod sentence;
 pub mod style;
 pub mod wav2vec2;
 pub mod weights;
+pub mod whisper;
 
 pub use error::{ConditioningError, Result};
 pub use style::{StyleEncoder, StylePrompt};

@@ -28,7 +28,7 @@ use crate::error::{ConditioningError, Result};
 pub const N_FFT: usize = 400;
 /// Hop between frames: 10 ms at 16 kHz.
 pub const HOP: usize = 160;
-/// Number of mel bands.
+/// Number of mel bands of [`LogMel::new`] (Whisper before large-v3; large-v3 uses 128).
 pub const N_MELS: usize = 80;
 
 fn hz_to_mel_slaney(f: f64) -> f64 {
@@ -90,6 +90,7 @@ pub struct LogMel {
     /// [n_bins, n_mels], row-major, so that power [T, n_bins] × filters = mel [T, n_mels].
     filters: Vec<f32>,
     n_bins: usize,
+    n_mels: usize,
 }
 
 impl std::fmt::Debug for LogMel {
@@ -97,7 +98,7 @@ impl std::fmt::Debug for LogMel {
         f.debug_struct("LogMel")
             .field("n_fft", &N_FFT)
             .field("hop", &HOP)
-            .field("n_mels", &N_MELS)
+            .field("n_mels", &self.n_mels)
             .finish()
     }
 }
@@ -109,7 +110,13 @@ impl Default for LogMel {
 }
 
 impl LogMel {
+    /// The 80-band front end.
     pub fn new() -> Self {
+        Self::with_bands(N_MELS)
+    }
+
+    /// The front end with `n_mels` bands (128 for Whisper large-v3).
+    pub fn with_bands(n_mels: usize) -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
         // Periodic Hann, as torch.hann_window(N_FFT).
         let window = (0..N_FFT)
@@ -118,11 +125,11 @@ impl LogMel {
             })
             .collect();
         let n_bins = N_FFT / 2 + 1;
-        let bank = mel_filterbank(N_MELS, N_FFT, SAMPLE_RATE);
-        let mut filters = vec![0.0f32; n_bins * N_MELS];
+        let bank = mel_filterbank(n_mels, N_FFT, SAMPLE_RATE);
+        let mut filters = vec![0.0f32; n_bins * n_mels];
         for (m, row) in bank.iter().enumerate() {
             for (k, &w) in row.iter().enumerate() {
-                filters[k * N_MELS + m] = w;
+                filters[k * n_mels + m] = w;
             }
         }
         Self {
@@ -130,7 +137,13 @@ impl LogMel {
             window,
             filters,
             n_bins,
+            n_mels,
         }
+    }
+
+    /// Number of mel bands.
+    pub fn n_mels(&self) -> usize {
+        self.n_mels
     }
 
     /// Frames for `n` samples: `n / HOP + 1` (centred frames).
@@ -138,11 +151,27 @@ impl LogMel {
         n / HOP + 1
     }
 
-    /// 16 kHz samples → log-mel [N_MELS, T] with T = [`LogMel::num_frames`]`(n)`.
+    /// 16 kHz samples → log-mel [n_mels, T] with T = [`LogMel::num_frames`]`(n)`.
     ///
     /// # Errors
     /// [`ConditioningError::Invalid`] for empty or non-finite input.
     pub fn compute(&self, samples: &[f32], device: &Device) -> Result<Tensor> {
+        self.compute_frames(samples, Self::num_frames(samples.len()), device)
+    }
+
+    /// The first `n_frames` frames of [`LogMel::compute`], with the level clamp taken over
+    /// those frames only. Whisper's feature extractor keeps `n / HOP` of the `n / HOP + 1`
+    /// centred frames (it drops the last), so its log-mel is `compute_frames(x, x.len() / HOP)`.
+    ///
+    /// # Errors
+    /// [`ConditioningError::Invalid`] for empty or non-finite input, or `n_frames` of 0 or
+    /// more than [`LogMel::num_frames`]`(n)`.
+    pub fn compute_frames(
+        &self,
+        samples: &[f32],
+        n_frames: usize,
+        device: &Device,
+    ) -> Result<Tensor> {
         if samples.is_empty() {
             return Err(ConditioningError::invalid("audio", "no samples"));
         }
@@ -166,7 +195,16 @@ impl LogMel {
             }
             samples[j as usize]
         };
-        let t = Self::num_frames(n);
+        if n_frames == 0 || n_frames > Self::num_frames(n) {
+            return Err(ConditioningError::invalid(
+                "log-mel frames",
+                format!(
+                    "{n_frames} frames asked of {n} samples, which give 1..={}",
+                    Self::num_frames(n)
+                ),
+            ));
+        }
+        let t = n_frames;
         let mut power = vec![0.0f32; t * self.n_bins];
         let mut input = self.fft.make_input_vec();
         let mut spec = self.fft.make_output_vec();
@@ -193,7 +231,7 @@ impl LogMel {
             }
         }
         let power = Tensor::from_vec(power, (t, self.n_bins), &Device::Cpu)?;
-        let filters = Tensor::from_slice(&self.filters, (self.n_bins, N_MELS), &Device::Cpu)?;
+        let filters = Tensor::from_slice(&self.filters, (self.n_bins, self.n_mels), &Device::Cpu)?;
         let mel = power.matmul(&filters)?.clamp(1e-10f32, f32::MAX)?.log()?;
         let log10 = (mel / std::f64::consts::LN_10)?;
         let max = log10.max_keepdim(0)?.max_keepdim(1)?;

@@ -12,6 +12,7 @@ use m2f_synth::preview::write_clip_preview;
 use m2f_synth::speech::{Engine, Speech};
 use m2f_synth::world::WorldConfig;
 
+mod convert;
 mod extract;
 mod inspect;
 mod report;
@@ -38,6 +39,8 @@ enum Command {
     Train(TrainArgs),
     /// Turn a dataset into training records (`m2f extract synth --data DIR --out SHARDS`).
     Extract(extract::ExtractArgs),
+    /// Convert another engine's checkpoint (`m2f convert whisper-ct2 model.bin --out DIR`).
+    Convert(convert::ConvertArgs),
     /// Print what a checkpoint directory holds; fails clearly on a damaged one.
     Inspect {
         /// The checkpoint directory (config.json + model.safetensors).
@@ -132,6 +135,7 @@ fn main() -> Result<()> {
             TrainModel::GnpfaImage(a) => train_gnpfa_image::run(a),
         },
         Command::Extract(args) => extract::run(args),
+        Command::Convert(args) => convert::run(args),
         Command::Inspect { dir } => inspect::run(&dir),
     }
 }

@@ -1,0 +1,359 @@
+//! The Whisper audio encoder network (Radford et al. 2022), numerically equal to HF
+//! transformers' `WhisperEncoder`: two 1-D convolutions over the log-mel (the second with
+//! stride 2, 100 → 50 Hz), added position embeddings, pre-norm transformer layers, a final
+//! layer norm.
+//!
+//! Why not candle-transformers' `whisper::model::AudioEncoder`: it can only be built through
+//! `Whisper::load`, which needs the decoder's weights; its `forward` takes `&mut self` (a KV
+//! cache used by the decoder), so one encoder could not serve many threads; it applies the tanh
+//! approximation of GELU where Whisper uses the exact (erf) one, which moves tiny.en's output by
+//! about 1e-3; and it computes the sinusoidal positions instead of reading the checkpoint's
+//! `embed_positions`.
+
+use std::path::Path;
+
+use candle_core::{Module, Tensor};
+use candle_nn::{conv1d, linear, linear_no_bias, Activation, Conv1d, Conv1dConfig, LayerNorm};
+use candle_nn::{Linear, VarBuilder};
+use serde::Deserialize;
+
+use crate::error::{ConditioningError, Result};
+
+fn default_mels() -> usize {
+    80
+}
+fn default_positions() -> usize {
+    1500
+}
+fn default_model_type() -> String {
+    "whisper".into()
+}
+
+/// The HF `WhisperConfig` fields the encoder needs (read from `config.json`; decoder fields
+/// and unknown fields are ignored).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Config {
+    /// Must be `whisper`.
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    /// Mel bands of the input: 80, or 128 for large-v3.
+    #[serde(default = "default_mels")]
+    pub num_mel_bins: usize,
+    /// Width of the encoder.
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub encoder_attention_heads: usize,
+    pub encoder_ffn_dim: usize,
+    /// Encoder positions: 1500 (30 s at 50 Hz).
+    #[serde(default = "default_positions")]
+    pub max_source_positions: usize,
+    /// Activation of the convolutions and feed-forward blocks (`gelu`: exact GELU).
+    #[serde(default)]
+    pub activation_function: Activation,
+}
+
+impl Config {
+    /// Whisper tiny / tiny.en.
+    pub fn tiny() -> Self {
+        Self {
+            model_type: default_model_type(),
+            num_mel_bins: 80,
+            d_model: 384,
+            encoder_layers: 4,
+            encoder_attention_heads: 6,
+            encoder_ffn_dim: 1536,
+            max_source_positions: 1500,
+            activation_function: Activation::Gelu,
+        }
+    }
+
+    /// Reads and checks an HF `config.json`.
+    ///
+    /// # Errors
+    /// I/O errors naming the file; [`ConditioningError::Invalid`] naming the file when it does
+    /// not parse, is not a Whisper config, or has inconsistent sizes.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ConditioningError::io(path, e))?;
+        let cfg: Self = serde_json::from_str(&text)
+            .map_err(|e| ConditioningError::invalid(path.display().to_string(), format!("{e}")))?;
+        cfg.validate()
+            .map_err(|why| ConditioningError::invalid(path.display().to_string(), why))?;
+        Ok(cfg)
+    }
+
+    /// Checks the architecture and that the sizes fit together.
+    ///
+    /// # Errors
+    /// A sentence saying which field is wrong.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.model_type != "whisper" {
+            return Err(format!(
+                "model_type is {:?}, expected \"whisper\" (a checkpoint of another architecture)",
+                self.model_type
+            ));
+        }
+        if self.encoder_attention_heads == 0 || self.d_model % self.encoder_attention_heads != 0 {
+            return Err(format!(
+                "d_model {} is not a multiple of encoder_attention_heads {}",
+                self.d_model, self.encoder_attention_heads
+            ));
+        }
+        if self.num_mel_bins == 0 || self.max_source_positions == 0 || self.encoder_ffn_dim == 0 {
+            return Err(
+                "num_mel_bins, max_source_positions and encoder_ffn_dim must be positive"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Mel frames of one full window: 3000 (30 s at 100 Hz).
+    pub fn window_mel_frames(&self) -> usize {
+        2 * self.max_source_positions
+    }
+
+    /// Encoder frames for `mel_frames` log-mel frames: `ceil(mel_frames / 2)`.
+    pub fn output_frames(&self, mel_frames: usize) -> usize {
+        mel_frames.div_ceil(2)
+    }
+}
+
+fn layer_norm(size: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
+    // HF's WhisperEncoderLayer uses torch's nn.LayerNorm default eps.
+    candle_nn::layer_norm(size, 1e-5, vb)
+}
+
+/// Multi-head self-attention; `k_proj` has no bias, as in Whisper.
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        Ok(Self {
+            q_proj: linear(d, d, vb.pp("q_proj"))?,
+            k_proj: linear_no_bias(d, d, vb.pp("k_proj"))?,
+            v_proj: linear(d, d, vb.pp("v_proj"))?,
+            out_proj: linear(d, d, vb.pp("out_proj"))?,
+            heads: cfg.encoder_attention_heads,
+            head_dim: d / cfg.encoder_attention_heads,
+        })
+    }
+
+    /// [B, T, d] → [B, T, d]
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, d) = xs.dims3()?;
+        let split = |x: Tensor| -> candle_core::Result<Tensor> {
+            x.reshape((b, t, self.heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        // HF scales the queries by head_dim^-0.5 before the product.
+        let q = split((self.q_proj.forward(xs)? * (self.head_dim as f64).powf(-0.5))?)?;
+        let k = split(self.k_proj.forward(xs)?)?;
+        let v = split(self.v_proj.forward(xs)?)?;
+        let scores = q.matmul(&k.t()?)?;
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
+        self.out_proj.forward(&ctx)
+    }
+}
+
+/// One pre-norm transformer layer: `x + attn(ln(x))`, then `x + fc2(act(fc1(ln(x))))`.
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    final_layer_norm: LayerNorm,
+    act: Activation,
+}
+
+impl EncoderLayer {
+    fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Self {
+            self_attn: Attention::new(cfg, vb.pp("self_attn"))?,
+            self_attn_layer_norm: layer_norm(cfg.d_model, vb.pp("self_attn_layer_norm"))?,
+            fc1: linear(cfg.d_model, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
+            fc2: linear(cfg.encoder_ffn_dim, cfg.d_model, vb.pp("fc2"))?,
+            final_layer_norm: layer_norm(cfg.d_model, vb.pp("final_layer_norm"))?,
+            act: cfg.activation_function,
+        })
+    }
+
+    /// [B, T, d] → [B, T, d]
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self
+            .self_attn
+            .forward(&self.self_attn_layer_norm.forward(xs)?)?;
+        let xs = (xs + h)?;
+        let h = self.final_layer_norm.forward(&xs)?;
+        let h = self
+            .fc2
+            .forward(&self.act.forward(&self.fc1.forward(&h)?)?)?;
+        xs + h
+    }
+}
+
+/// The encoder network. Weights under `vb` (HF `WhisperModel` names below `encoder.`):
+/// `conv1`, `conv2`, `embed_positions.weight` [max_source_positions, d_model],
+/// `layers.{i}.{self_attn.{q,k,v,out}_proj, self_attn_layer_norm, fc1, fc2, final_layer_norm}`,
+/// `layer_norm`.
+#[derive(Debug, Clone)]
+pub struct WhisperEncoderModel {
+    conv1: Conv1d,
+    conv2: Conv1d,
+    embed_positions: Tensor,
+    layers: Vec<EncoderLayer>,
+    layer_norm: LayerNorm,
+    cfg: Config,
+}
+
+impl WhisperEncoderModel {
+    /// Builds the encoder from the tensors under `vb` (see the type's documentation).
+    ///
+    /// # Errors
+    /// Candle errors naming a missing or mis-shaped tensor.
+    pub fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        let c1 = Conv1dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        let c2 = Conv1dConfig {
+            padding: 1,
+            stride: 2,
+            ..Default::default()
+        };
+        Ok(Self {
+            conv1: conv1d(cfg.num_mel_bins, d, 3, c1, vb.pp("conv1"))?,
+            conv2: conv1d(d, d, 3, c2, vb.pp("conv2"))?,
+            embed_positions: vb
+                .pp("embed_positions")
+                .get((cfg.max_source_positions, d), "weight")?,
+            layers: (0..cfg.encoder_layers)
+                .map(|i| EncoderLayer::new(cfg, vb.pp(format!("layers.{i}"))))
+                .collect::<candle_core::Result<_>>()?,
+            layer_norm: layer_norm(d, vb.pp("layer_norm"))?,
+            cfg: cfg.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Log-mel [B, num_mel_bins, M] with M ≤ 3000 → hidden states [B, ceil(M / 2), d_model]
+    /// at 50 Hz; frame j is centred on mel frame 2j.
+    ///
+    /// Unlike HF (which insists on M = 3000), any M from 1 to 3000 is accepted: the positions
+    /// are the first ceil(M / 2) rows of `embed_positions`.
+    ///
+    /// # Errors
+    /// If the mel has the wrong number of bands or is longer than the position table.
+    pub fn forward(&self, mel: &Tensor) -> candle_core::Result<Tensor> {
+        let (_, bands, m) = mel.dims3()?;
+        if bands != self.cfg.num_mel_bins {
+            candle_core::bail!(
+                "Whisper encoder: log-mel has {bands} bands, the checkpoint expects {}",
+                self.cfg.num_mel_bins
+            );
+        }
+        let t = self.cfg.output_frames(m);
+        if t == 0 || t > self.cfg.max_source_positions {
+            candle_core::bail!(
+                "Whisper encoder: {m} mel frames give {t} positions, the checkpoint has 1..={}",
+                self.cfg.max_source_positions
+            );
+        }
+        let act = self.cfg.activation_function;
+        let xs = act.forward(&self.conv1.forward(mel)?)?;
+        let xs = act.forward(&self.conv2.forward(&xs)?)?;
+        let xs = xs.transpose(1, 2)?;
+        let mut xs = xs.broadcast_add(&self.embed_positions.narrow(0, 0, t)?)?;
+        for layer in &self.layers {
+            xs = layer.forward(&xs)?;
+        }
+        self.layer_norm.forward(&xs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, D};
+    use candle_nn::VarMap;
+
+    /// RMS of each frame [B, T, d] → [B, T].
+    fn frame_norms(xs: &Tensor) -> candle_core::Result<Tensor> {
+        xs.sqr()?.mean(D::Minus1)?.sqrt()
+    }
+
+    fn small() -> Config {
+        Config {
+            d_model: 16,
+            encoder_layers: 2,
+            encoder_attention_heads: 4,
+            encoder_ffn_dim: 32,
+            max_source_positions: 50,
+            num_mel_bins: 8,
+            ..Config::tiny()
+        }
+    }
+
+    #[test]
+    fn shapes_any_length() {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let m = WhisperEncoderModel::new(&small(), vb).unwrap();
+        for frames in [1, 2, 7, 100] {
+            let mel = Tensor::randn(0f32, 1.0, (1, 8, frames), &Device::Cpu).unwrap();
+            let y = m.forward(&mel).unwrap();
+            assert_eq!(y.dims(), &[1, frames.div_ceil(2), 16]);
+            let norms: Vec<f32> = frame_norms(&y)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert!(norms.iter().all(|n| n.is_finite() && *n > 0.0));
+        }
+        let too_long = Tensor::zeros((1, 8, 101), DType::F32, &Device::Cpu).unwrap();
+        let err = m.forward(&too_long).unwrap_err().to_string();
+        assert!(err.contains("1..=50"), "{err}");
+        let wrong_bands = Tensor::zeros((1, 9, 10), DType::F32, &Device::Cpu).unwrap();
+        let err = m.forward(&wrong_bands).unwrap_err().to_string();
+        assert!(
+            err.contains("9 bands") && err.contains("expects 8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn config_rejects_other_architectures() {
+        let mut c = Config::tiny();
+        c.model_type = "wav2vec2".into();
+        assert!(c.validate().unwrap_err().contains("another architecture"));
+        let mut c = Config::tiny();
+        c.encoder_attention_heads = 5;
+        assert!(c.validate().unwrap_err().contains("multiple"));
+    }
+
+    #[test]
+    fn config_reads_hf_json() {
+        let json = r#"{"model_type":"whisper","d_model":384,"encoder_layers":4,
+            "encoder_attention_heads":6,"encoder_ffn_dim":1536,"num_mel_bins":80,
+            "max_source_positions":1500,"activation_function":"gelu","vocab_size":51864}"#;
+        let c: Config = serde_json::from_str(json).unwrap();
+        assert_eq!(c, Config::tiny());
+    }
+}
