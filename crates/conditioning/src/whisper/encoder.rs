@@ -294,16 +294,16 @@ impl WhisperEncoder {
 
 /// Where the windows of a long clip start and which of their frames are kept.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct WindowPlan {
-    windows: usize,
+pub(crate) struct WindowPlan {
+    pub(crate) windows: usize,
     /// Samples between window starts (two thirds of a window: 20 s).
-    stride: usize,
+    pub(crate) stride: usize,
     /// Native frames of context each kept frame has at least (5 s).
-    margin_frames: usize,
+    pub(crate) margin_frames: usize,
 }
 
 impl WindowPlan {
-    fn new(n: usize, window: usize) -> Self {
+    pub(crate) fn new(n: usize, window: usize) -> Self {
         // Multiples of FRAME_SAMPLES keep every window on the same frame grid.
         let stride = (window * 2 / 3) / FRAME_SAMPLES * FRAME_SAMPLES;
         let windows = if n <= window {
@@ -315,6 +315,17 @@ impl WindowPlan {
             windows,
             stride,
             margin_frames: (window - stride) / 2 / FRAME_SAMPLES,
+        }
+    }
+
+    /// The window that gives native frame `t` when the audio goes on past it (a stream):
+    /// window k keeps frames up to `k * stride + stride + margin`.
+    pub(crate) fn open_window_of(&self, t: usize) -> usize {
+        let first_end = self.stride / FRAME_SAMPLES + self.margin_frames;
+        if t < first_end {
+            0
+        } else {
+            (t - first_end) / (self.stride / FRAME_SAMPLES) + 1
         }
     }
 

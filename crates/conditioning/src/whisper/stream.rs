@@ -1,21 +1,27 @@
-//! Whisper features for a live stream fed in chunks: each chunk re-encodes a short window of
-//! recent audio and emits the frames that have become final.
+//! Whisper features for a live stream fed in chunks.
+//!
+//! A stream cuts the audio into the same 30 s windows, on the same 20 s grid, as
+//! [`WhisperEncoder::native_features`] does for a whole recording, so every frame is computed
+//! by the same window, at the same positions, as offline. The only difference is the future:
+//! a frame is emitted once `lookahead_s` of audio after it has arrived, and the rest of its
+//! window is then still zeros (or absent, with [`WindowPolicy::Exact`]). With enough
+//! lookahead the streamed features are the offline ones; `docs/whisper.md` gives the drift and
+//! cost of each choice.
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::encoder::{WhisperEncoder, WindowPolicy, FRAME_SAMPLES};
+use super::encoder::{WhisperEncoder, WindowPlan, WindowPolicy, FRAME_SAMPLES};
 use crate::error::{ConditioningError, Result};
 
 /// How a [`WhisperStream`] trades latency and compute for agreement with offline features.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StreamConfig {
-    /// Seconds of past audio re-encoded with each chunk, before the first new frame.
-    pub context_s: f64,
-    /// Seconds of audio after a frame that must have arrived before it is emitted: the added
-    /// latency, bought for frames that see some future, as offline frames do.
+    /// Seconds of audio after a frame that must have arrived before it is emitted: latency
+    /// bought for frames that see some of their future, as offline frames do.
     pub lookahead_s: f64,
-    /// How each window is fed: [`WindowPolicy::Exact`] costs only its own length.
+    /// How each window is fed: [`WindowPolicy::Padded`] matches offline features (and costs a
+    /// full 30 s window per push); [`WindowPolicy::Exact`] costs only the audio so far.
     pub policy: WindowPolicy,
 }
 
@@ -23,19 +29,18 @@ impl Default for StreamConfig {
     /// The choice measured in `docs/whisper.md`.
     fn default() -> Self {
         Self {
-            context_s: 5.0,
-            lookahead_s: 0.2,
+            lookahead_s: 0.5,
             policy: WindowPolicy::Exact,
         }
     }
 }
 
-/// The state of one stream: the audio still needed and how many frames were emitted. Owned by
-/// the caller; the encoder itself stays shared and immutable.
+/// The state of one stream: the audio its current window needs and how many frames were
+/// emitted. Owned by the caller; the encoder itself stays shared and immutable.
 #[derive(Debug, Clone)]
 pub struct WhisperStream {
     cfg: StreamConfig,
-    /// Samples from `buffer_start` (absolute sample index, a multiple of 320) on.
+    /// Samples from `buffer_start` (absolute sample index, a window start) on.
     buffer: Vec<f32>,
     buffer_start: usize,
     /// Native (50 Hz) frames emitted so far.
@@ -47,18 +52,16 @@ impl WhisperStream {
     /// A new, empty stream.
     ///
     /// # Errors
-    /// [`ConditioningError::Invalid`] for negative or non-finite seconds.
+    /// [`ConditioningError::Invalid`] for a negative or non-finite lookahead.
     pub fn new(cfg: StreamConfig) -> Result<Self> {
-        for (name, v) in [
-            ("context_s", cfg.context_s),
-            ("lookahead_s", cfg.lookahead_s),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(ConditioningError::invalid(
-                    format!("stream {name}"),
-                    format!("must be a non-negative number of seconds, got {v}"),
-                ));
-            }
+        if !(cfg.lookahead_s.is_finite() && cfg.lookahead_s >= 0.0) {
+            return Err(ConditioningError::invalid(
+                "stream lookahead_s",
+                format!(
+                    "must be a non-negative number of seconds, got {}",
+                    cfg.lookahead_s
+                ),
+            ));
         }
         Ok(Self {
             cfg,
@@ -78,8 +81,8 @@ impl WhisperStream {
     /// be 0).
     ///
     /// # Errors
-    /// [`ConditioningError::Invalid`] after [`WhisperStream::finish`], for non-finite samples,
-    /// or when context + lookahead + the chunk exceed one 30 s window.
+    /// [`ConditioningError::Invalid`] after [`WhisperStream::finish`] or for non-finite
+    /// samples.
     pub fn push(&mut self, encoder: &WhisperEncoder, samples: &[f32]) -> Result<Tensor> {
         if self.finished {
             return Err(ConditioningError::invalid(
@@ -89,7 +92,7 @@ impl WhisperStream {
         }
         self.buffer.extend_from_slice(samples);
         let total = self.buffer_start + self.buffer.len();
-        let lookahead = seconds_to_samples(self.cfg.lookahead_s);
+        let lookahead = (self.cfg.lookahead_s * crate::audio::SAMPLE_RATE as f64).round() as usize;
         // Frame j is final once its 20 ms and the lookahead after it have arrived.
         let ready = total.saturating_sub(lookahead) / FRAME_SAMPLES;
         self.emit(encoder, ready)
@@ -101,51 +104,50 @@ impl WhisperStream {
     /// As [`WhisperStream::push`].
     pub fn finish(&mut self, encoder: &WhisperEncoder) -> Result<Tensor> {
         let total = self.buffer_start + self.buffer.len();
-        let all = encoder.native_frames(total);
-        let out = self.emit(encoder, all);
+        let out = self.emit(encoder, encoder.native_frames(total));
         self.finished = true;
         out
     }
 
     fn emit(&mut self, encoder: &WhisperEncoder, ready: usize) -> Result<Tensor> {
-        let dim = encoder.model().config().d_model;
-        let device = encoder.model_device();
         let total = self.buffer_start + self.buffer.len();
         let ready = ready.min(encoder.native_frames(total));
-        if ready <= self.emitted {
-            return Ok(Tensor::zeros((0, dim), candle_core::DType::F32, device)?);
+        let window = encoder.window_samples();
+        let plan = WindowPlan::new(usize::MAX, window);
+        let mut parts = Vec::new();
+        while self.emitted < ready {
+            let k = plan.open_window_of(self.emitted);
+            let start = k * plan.stride;
+            let window_end = plan.open_window_of(ready - 1).max(k) == k;
+            // Frames of window k emitted now: up to `ready` or where window k + 1 takes over.
+            let upto = if window_end {
+                ready
+            } else {
+                (k + 1) * plan.stride / FRAME_SAMPLES + plan.margin_frames
+            };
+            let end = total.min(start + window);
+            let feats = encoder.encode_window(
+                &self.buffer[start - self.buffer_start..end - self.buffer_start],
+                self.cfg.policy,
+            )?;
+            let local = self.emitted - start / FRAME_SAMPLES;
+            parts.push(feats.narrow(0, local, upto - self.emitted)?);
+            self.emitted = upto;
         }
-        let context = seconds_to_samples(self.cfg.context_s);
-        let first_new = self.emitted * FRAME_SAMPLES;
-        let start = first_new.saturating_sub(context) / FRAME_SAMPLES * FRAME_SAMPLES;
-        let start = start.max(self.buffer_start);
-        let window = &self.buffer[start - self.buffer_start..];
-        if window.len() > encoder.window_samples() {
-            return Err(ConditioningError::invalid(
-                "stream",
-                format!(
-                    "{:.2} s of context, chunk and lookahead exceed Whisper's {} s window; \
-                     push smaller chunks or use less context",
-                    window.len() as f64 / crate::audio::SAMPLE_RATE as f64,
-                    encoder.window_samples() / crate::audio::SAMPLE_RATE as usize
-                ),
-            ));
-        }
-        let feats = encoder.encode_window(window, self.cfg.policy)?;
-        let local = self.emitted - start / FRAME_SAMPLES;
-        let out = feats.narrow(0, local, ready - self.emitted)?;
-        self.emitted = ready;
-        // Keep only what the next window can need.
-        let keep_from =
-            (self.emitted * FRAME_SAMPLES).saturating_sub(context) / FRAME_SAMPLES * FRAME_SAMPLES;
+        // Keep only the audio of the window the next frame belongs to.
+        let keep_from = plan.open_window_of(self.emitted) * plan.stride;
         if keep_from > self.buffer_start {
             self.buffer.drain(..keep_from - self.buffer_start);
             self.buffer_start = keep_from;
         }
-        Ok(out)
+        if parts.is_empty() {
+            let dim = encoder.model().config().d_model;
+            return Ok(Tensor::zeros(
+                (0, dim),
+                candle_core::DType::F32,
+                encoder.model_device(),
+            )?);
+        }
+        Ok(Tensor::cat(&parts, 0)?)
     }
-}
-
-fn seconds_to_samples(s: f64) -> usize {
-    (s * crate::audio::SAMPLE_RATE as f64).round() as usize
 }
