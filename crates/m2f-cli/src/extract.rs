@@ -46,6 +46,8 @@ struct SynthArgs {
     #[arg(long, default_value = "weights/gnpfa")]
     gnpfa: PathBuf,
     /// Also store audio features of this encoder beside each record:
+    /// `whisper:DIR_OR_HUB_REPO[@REVISION][#padded|#exact]` (an HF Whisper checkpoint, or a
+    /// directory with a CTranslate2 `model.bin`) or
     /// `wav2vec2:DIR_OR_HUB_REPO[@REVISION][#LAYER]`.
     #[arg(long)]
     audio_features: Option<String>,

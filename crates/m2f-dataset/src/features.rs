@@ -6,8 +6,10 @@ use std::collections::HashMap;
 
 use candle_core::Device;
 use conditioning::audio_encoder::{frames_for, AudioEncoder};
+use conditioning::ctranslate2::Ct2Model;
 use conditioning::wav2vec2::Wav2Vec2Encoder;
 use conditioning::weights::ModelSource;
+use conditioning::whisper::{convert_ct2_encoder, WhisperEncoder, WindowPolicy};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +21,7 @@ use crate::store::ShardStore;
 /// Which encoder made a feature file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureInfo {
-    /// Encoder kind: `wav2vec2`.
+    /// Encoder kind: `whisper` or `wav2vec2`.
     pub kind: String,
     /// Model name: a hub repository (`facebook/wav2vec2-base-960h`) or a local directory's name.
     pub name: String,
@@ -67,9 +69,14 @@ impl std::fmt::Debug for AudioFeatures {
 }
 
 impl AudioFeatures {
-    /// Loads the encoder named by `spec`: `wav2vec2:SOURCE[@REVISION][#LAYER]` where SOURCE is
-    /// a local directory or a hub repository (`facebook/wav2vec2-base-960h`), from the hub
-    /// cache when offline. (The Whisper encoder joins here when it lands in `conditioning`.)
+    /// Loads the encoder named by `spec`, `KIND:SOURCE[@REVISION][#OPTION]`, where SOURCE is a
+    /// local directory or a hub repository, from the hub cache when offline:
+    ///
+    /// - `wav2vec2:facebook/wav2vec2-base-960h[#LAYER]`: an HF wav2vec2 checkpoint, its last
+    ///   hidden state or hidden state LAYER;
+    /// - `whisper:openai/whisper-tiny.en[#padded|#exact]`: the encoder of an HF Whisper
+    ///   checkpoint, or a directory holding a CTranslate2 Whisper `model.bin` (converted in
+    ///   memory), with its window policy (`padded`, Whisper's own, by default).
     ///
     /// # Errors
     /// [`DatasetError::Invalid`] naming `--audio-features` for a spec that does not parse;
@@ -77,16 +84,14 @@ impl AudioFeatures {
     pub fn load(spec: &str, device: &Device) -> Result<Self> {
         let bad = |why: String| DatasetError::invalid(format!("--audio-features {spec:?}"), why);
         let (kind, rest) = spec.split_once(':').ok_or_else(|| {
-            bad("expected KIND:SOURCE, e.g. wav2vec2:facebook/wav2vec2-base-960h".into())
+            bad(
+                "expected KIND:SOURCE, e.g. whisper:openai/whisper-tiny.en or \
+                 wav2vec2:facebook/wav2vec2-base-960h"
+                    .into(),
+            )
         })?;
-        let (rest, layer) = match rest.rsplit_once('#') {
-            Some((r, l)) => (
-                r,
-                Some(
-                    l.parse::<usize>()
-                        .map_err(|_| bad(format!("layer {l:?} is not a number")))?,
-                ),
-            ),
+        let (rest, option) = match rest.rsplit_once('#') {
+            Some((r, o)) => (r, Some(o)),
             None => (rest, None),
         };
         let local = std::path::Path::new(rest).is_dir();
@@ -112,32 +117,73 @@ impl AudioFeatures {
                 rev.to_string(),
             )
         };
-        match kind {
-            "wav2vec2" => {
-                let mut parts = Vec::new();
-                for file in ["config.json", "model.safetensors"] {
-                    let path = source.file(file)?;
-                    let bytes = std::fs::read(&path).map_err(|e| DatasetError::io(&path, e))?;
-                    parts.push(sha256_hex(&bytes));
-                }
-                parts.push(format!("layer={layer:?}"));
-                let encoder = Wav2Vec2Encoder::load_from(&source, layer, device)?;
-                let info = FeatureInfo {
-                    kind: kind.to_string(),
-                    name,
-                    revision,
-                    config_hash: sha256_parts(parts.iter().map(|p| p.as_bytes()))[..16].to_string(),
-                    dim: encoder.feature_dim(),
-                };
-                Ok(Self {
-                    encoder: Box::new(encoder),
-                    info,
-                })
+        let hash_files = |files: &[&str], extra: String| -> Result<String> {
+            let mut parts = Vec::new();
+            for file in files {
+                let path = source.file(file)?;
+                let bytes = std::fs::read(&path).map_err(|e| DatasetError::io(&path, e))?;
+                parts.push(sha256_hex(&bytes));
             }
-            other => Err(bad(format!(
-                "unknown encoder kind {other:?}; known: wav2vec2"
-            ))),
-        }
+            parts.push(extra);
+            Ok(sha256_parts(parts.iter().map(|p| p.as_bytes()))[..16].to_string())
+        };
+        let (encoder, config_hash): (Box<dyn AudioEncoder>, String) = match kind {
+            "wav2vec2" => {
+                let layer = option
+                    .map(|l| {
+                        l.parse::<usize>()
+                            .map_err(|_| bad(format!("layer {l:?} is not a number")))
+                    })
+                    .transpose()?;
+                let hash = hash_files(
+                    &["config.json", "model.safetensors"],
+                    format!("layer={layer:?}"),
+                )?;
+                let encoder = Wav2Vec2Encoder::load_from(&source, layer, device)?;
+                (Box::new(encoder), hash)
+            }
+            "whisper" => {
+                let policy = match option {
+                    None | Some("padded") => WindowPolicy::Padded,
+                    Some("exact") => WindowPolicy::Exact,
+                    Some(other) => {
+                        return Err(bad(format!(
+                            "window policy {other:?}: expected #padded or #exact"
+                        )))
+                    }
+                };
+                let ct2 = local && std::path::Path::new(rest).join("model.bin").is_file();
+                let (encoder, hash) = if ct2 {
+                    let hash = hash_files(&["model.bin"], format!("policy={policy:?}"))?;
+                    let model = Ct2Model::read(rest)?;
+                    let converted = convert_ct2_encoder(&model, &format!("{rest}/model.bin"))?;
+                    let bytes = converted.safetensors_bytes()?;
+                    let encoder =
+                        WhisperEncoder::from_safetensors(converted.config, &bytes, rest, device)?;
+                    (encoder, hash)
+                } else {
+                    let hash = hash_files(
+                        &["config.json", "model.safetensors"],
+                        format!("policy={policy:?}"),
+                    )?;
+                    (WhisperEncoder::load_from(&source, device)?, hash)
+                };
+                (Box::new(encoder.with_policy(policy)), hash)
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown encoder kind {other:?}; known: whisper, wav2vec2"
+                )))
+            }
+        };
+        let info = FeatureInfo {
+            kind: kind.to_string(),
+            name,
+            revision,
+            config_hash,
+            dim: encoder.feature_dim(),
+        };
+        Ok(Self { encoder, info })
     }
 
     /// Wraps any encoder under a name of the caller's choosing.

@@ -124,12 +124,11 @@ fn layer_norm(size: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
     candle_nn::layer_norm(size, 1e-5, vb)
 }
 
-/// Multi-head self-attention; `k_proj` has no bias, as in Whisper.
+/// Multi-head self-attention; `k_proj` has no bias, as in Whisper. The three projections are
+/// read under their checkpoint names and run as one [3d, d] matmul.
 #[derive(Debug, Clone)]
 struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
+    qkv: Linear,
     out_proj: Linear,
     heads: usize,
     head_dim: usize,
@@ -138,10 +137,17 @@ struct Attention {
 impl Attention {
     fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
         let d = cfg.d_model;
+        let q = linear(d, d, vb.pp("q_proj"))?;
+        let k = linear_no_bias(d, d, vb.pp("k_proj"))?;
+        let v = linear(d, d, vb.pp("v_proj"))?;
+        let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
+        let (qb, vb_) = (q.bias(), v.bias());
+        let bias = match (qb, vb_) {
+            (Some(qb), Some(vb_)) => Tensor::cat(&[qb, &qb.zeros_like()?, vb_], 0)?,
+            _ => candle_core::bail!("Whisper attention: q_proj and v_proj need biases"),
+        };
         Ok(Self {
-            q_proj: linear(d, d, vb.pp("q_proj"))?,
-            k_proj: linear_no_bias(d, d, vb.pp("k_proj"))?,
-            v_proj: linear(d, d, vb.pp("v_proj"))?,
+            qkv: Linear::new(weight, Some(bias)),
             out_proj: linear(d, d, vb.pp("out_proj"))?,
             heads: cfg.encoder_attention_heads,
             head_dim: d / cfg.encoder_attention_heads,
@@ -151,19 +157,27 @@ impl Attention {
     /// [B, T, d] → [B, T, d]
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, d) = xs.dims3()?;
-        let split = |x: Tensor| -> candle_core::Result<Tensor> {
-            x.reshape((b, t, self.heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        // HF scales the queries by head_dim^-0.5 before the product.
-        let q = split((self.q_proj.forward(xs)? * (self.head_dim as f64).powf(-0.5))?)?;
-        let k = split(self.k_proj.forward(xs)?)?;
-        let v = split(self.v_proj.forward(xs)?)?;
-        let scores = q.matmul(&k.t()?)?;
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        self.out_proj.forward(&ctx)
+        // [B, T, 3, H, Dh] → three [B, H, T, Dh]
+        let qkv = self
+            .qkv
+            .forward(xs)?
+            .reshape((b, t, 3, self.heads, self.head_dim))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        // HF scales the queries by head_dim^-0.5; the fused kernel scales the scores.
+        let scale = (self.head_dim as f64).powf(-0.5);
+        let ctx = crate::kernels::attention(&q, &k, &v, scale)?;
+        self.out_proj
+            .forward(&ctx.transpose(1, 2)?.reshape((b, t, d))?)
+    }
+}
+
+/// The activation, through the parallel CPU kernel for exact GELU.
+fn activate(act: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
+    match act {
+        Activation::Gelu => crate::kernels::gelu_erf(xs),
+        other => other.forward(xs),
     }
 }
 
@@ -276,8 +290,8 @@ impl WhisperEncoderModel {
             );
         }
         let act = self.cfg.activation_function;
-        let xs = act.forward(&self.conv1.forward(mel)?)?;
-        let xs = act.forward(&self.conv2.forward(&xs)?)?;
+        let xs = activate(act, &self.conv1.forward(mel)?)?;
+        let xs = activate(act, &self.conv2.forward(&xs)?)?;
         let xs = xs.transpose(1, 2)?;
         let mut xs = xs.broadcast_add(&self.embed_positions.narrow(0, 0, t)?)?;
         for layer in &self.layers {
