@@ -53,6 +53,19 @@ fn main() -> candle_core::Result<()> {
     let qkv = candle_nn::linear(d, 3 * d, vb.pp("qkv"))?;
     let fc1 = candle_nn::linear(d, 1536, vb.pp("fc1"))?;
     let fc2 = candle_nn::linear(1536, d, vb.pp("fc2"))?;
+    for layers in 0..=4 {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let cfg = Config {
+            encoder_layers: layers,
+            ..Config::tiny()
+        };
+        let m = WhisperEncoderModel::new(&cfg, vb)?;
+        let mel = Tensor::randn(0f32, 1.0, (1, 80, 1000), &dev)?;
+        time(&format!("{layers} layers, 10 s"), || {
+            m.forward(&mel).unwrap()
+        });
+    }
     for frames in [1000usize, 3000] {
         let t = frames / 2;
         println!("--- {frames} mel frames");

@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::exp::exp_in_place;
+use super::exp::softmax_rows;
 
 /// Query rows per task.
 const ROWS: usize = 64;
@@ -117,13 +117,7 @@ impl CustomOp3 for FusedAttention {
                             gemm::Parallelism::None,
                         );
                     }
-                    for row in scores.chunks_exact_mut(tk) {
-                        let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                        row.iter_mut().for_each(|x| *x -= max);
-                        exp_in_place(row);
-                        let inv = 1.0 / row.iter().sum::<f32>();
-                        row.iter_mut().for_each(|x| *x *= inv);
-                    }
+                    softmax_rows(scores, tk);
                     // SAFETY: as above.
                     unsafe {
                         gemm::gemm(

@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::exp::exp;
+use super::exp::{exp, with_simd};
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -34,6 +34,14 @@ fn erf(x: f32) -> f32 {
     y.copysign(x)
 }
 
+/// GELU of every element in place, in parallel (the epilogue of a fused linear layer).
+pub(crate) fn gelu_in_place(xs: &mut [f32]) {
+    xs.par_chunks_mut(CHUNK).for_each(|chunk| {
+        let src = chunk.to_vec();
+        gelu_slice(&src, chunk);
+    });
+}
+
 #[inline(always)]
 fn gelu_loop(src: &[f32], dst: &mut [f32]) {
     for (d, &x) in dst.iter_mut().zip(src) {
@@ -42,20 +50,7 @@ fn gelu_loop(src: &[f32], dst: &mut [f32]) {
 }
 
 fn gelu_slice(src: &[f32], dst: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { gelu_avx2(src, dst) };
-        return;
-    }
-    gelu_loop(src, dst);
-}
-
-/// [`gelu_loop`] compiled for AVX2 + FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_avx2(src: &[f32], dst: &mut [f32]) {
-    gelu_loop(src, dst);
+    with_simd(|| gelu_loop(src, dst))
 }
 
 struct GeluErf;

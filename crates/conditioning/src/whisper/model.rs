@@ -13,11 +13,12 @@
 use std::path::Path;
 
 use candle_core::{Module, Tensor};
+use candle_nn::VarBuilder;
 use candle_nn::{conv1d, linear, linear_no_bias, Activation, Conv1d, Conv1dConfig, LayerNorm};
-use candle_nn::{Linear, VarBuilder};
 use serde::Deserialize;
 
 use crate::error::{ConditioningError, Result};
+use crate::kernels::{self, Epilogue};
 
 fn default_mels() -> usize {
     80
@@ -119,6 +120,29 @@ impl Config {
     }
 }
 
+/// A linear layer with bias, run through the fused CPU kernel (bias and GELU in the product).
+#[derive(Debug, Clone)]
+struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    /// `weight` [out, in] and `bias` [out] under `vb`, as HF names them.
+    fn new(d_in: usize, d_out: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let l = linear(d_in, d_out, vb)?;
+        Ok(Self {
+            weight: l.weight().clone(),
+            bias: l.bias().expect("candle_nn::linear has a bias").clone(),
+        })
+    }
+
+    /// [..., in] → [..., out]
+    fn forward(&self, xs: &Tensor, epilogue: Epilogue) -> candle_core::Result<Tensor> {
+        kernels::linear(xs, &self.weight, &self.bias, epilogue)
+    }
+}
+
 fn layer_norm(size: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
     // HF's WhisperEncoderLayer uses torch's nn.LayerNorm default eps.
     candle_nn::layer_norm(size, 1e-5, vb)
@@ -128,8 +152,8 @@ fn layer_norm(size: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
 /// read under their checkpoint names and run as one [3d, d] matmul.
 #[derive(Debug, Clone)]
 struct Attention {
-    qkv: Linear,
-    out_proj: Linear,
+    qkv: Dense,
+    out_proj: Dense,
     heads: usize,
     head_dim: usize,
 }
@@ -147,8 +171,8 @@ impl Attention {
             _ => candle_core::bail!("Whisper attention: q_proj and v_proj need biases"),
         };
         Ok(Self {
-            qkv: Linear::new(weight, Some(bias)),
-            out_proj: linear(d, d, vb.pp("out_proj"))?,
+            qkv: Dense { weight, bias },
+            out_proj: Dense::new(d, d, vb.pp("out_proj"))?,
             heads: cfg.encoder_attention_heads,
             head_dim: d / cfg.encoder_attention_heads,
         })
@@ -160,23 +184,23 @@ impl Attention {
         // [B, T, 3, H, Dh] → three [B, H, T, Dh]
         let qkv = self
             .qkv
-            .forward(xs)?
+            .forward(xs, Epilogue::None)?
             .reshape((b, t, 3, self.heads, self.head_dim))?
             .permute((2, 0, 3, 1, 4))?
             .contiguous()?;
         let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
         // HF scales the queries by head_dim^-0.5; the fused kernel scales the scores.
         let scale = (self.head_dim as f64).powf(-0.5);
-        let ctx = crate::kernels::attention(&q, &k, &v, scale)?;
+        let ctx = kernels::attention(&q, &k, &v, scale)?;
         self.out_proj
-            .forward(&ctx.transpose(1, 2)?.reshape((b, t, d))?)
+            .forward(&ctx.transpose(1, 2)?.reshape((b, t, d))?, Epilogue::None)
     }
 }
 
 /// The activation, through the parallel CPU kernel for exact GELU.
 fn activate(act: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
     match act {
-        Activation::Gelu => crate::kernels::gelu_erf(xs),
+        Activation::Gelu => kernels::gelu_erf(xs),
         other => other.forward(xs),
     }
 }
@@ -186,8 +210,8 @@ fn activate(act: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
 struct EncoderLayer {
     self_attn: Attention,
     self_attn_layer_norm: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     final_layer_norm: LayerNorm,
     act: Activation,
 }
@@ -197,8 +221,8 @@ impl EncoderLayer {
         Ok(Self {
             self_attn: Attention::new(cfg, vb.pp("self_attn"))?,
             self_attn_layer_norm: layer_norm(cfg.d_model, vb.pp("self_attn_layer_norm"))?,
-            fc1: linear(cfg.d_model, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
-            fc2: linear(cfg.encoder_ffn_dim, cfg.d_model, vb.pp("fc2"))?,
+            fc1: Dense::new(cfg.d_model, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
+            fc2: Dense::new(cfg.encoder_ffn_dim, cfg.d_model, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(cfg.d_model, vb.pp("final_layer_norm"))?,
             act: cfg.activation_function,
         })
@@ -211,10 +235,12 @@ impl EncoderLayer {
             .forward(&self.self_attn_layer_norm.forward(xs)?)?;
         let xs = (xs + h)?;
         let h = self.final_layer_norm.forward(&xs)?;
-        let h = self
-            .fc2
-            .forward(&self.act.forward(&self.fc1.forward(&h)?)?)?;
-        xs + h
+        // Exact GELU runs inside the fused fc1; other activations after it.
+        let h = match self.act {
+            Activation::Gelu => self.fc1.forward(&h, Epilogue::GeluErf)?,
+            act => activate(act, &self.fc1.forward(&h, Epilogue::None)?)?,
+        };
+        xs + self.fc2.forward(&h, Epilogue::None)?
     }
 }
 

@@ -1,0 +1,158 @@
+//! A fused linear layer for CPU inference: `x wᵀ + b`, optionally followed by exact GELU, in one
+//! output buffer.
+//!
+//! candle-nn's `Linear` multiplies, then adds the bias through a broadcasting binary op that
+//! costs about as much as the product itself for Whisper's shapes (1.7 ms against 1.9 ms for a
+//! [500, 384] × [384, 1536] layer on the project's VM). Here the output starts as the bias rows
+//! and the product is accumulated into it by one gemm call; GELU then runs in place.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::gelu::gelu_in_place;
+
+/// What runs on the output after the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// Nothing: `x wᵀ + b`.
+    None,
+    /// Exact (erf) GELU: `gelu(x wᵀ + b)`.
+    GeluErf,
+}
+
+/// `x wᵀ + b` (then `epilogue`) for x [..., in], w [out, in], b [out] → [..., out]. f32 on the
+/// CPU takes the fused kernel; other devices and types the same math through candle's ops.
+///
+/// # Errors
+/// Shape mismatches.
+pub fn linear(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    epilogue: Epilogue,
+) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 && x.rank() >= 1 {
+        let (x, w, b) = (x.contiguous()?, weight.contiguous()?, bias.contiguous()?);
+        x.apply_op3_no_bwd(&w, &b, &FusedLinear { epilogue })
+    } else {
+        let y = x.broadcast_matmul(&weight.t()?)?.broadcast_add(bias)?;
+        match epilogue {
+            Epilogue::None => Ok(y),
+            Epilogue::GeluErf => y.gelu_erf(),
+        }
+    }
+}
+
+struct FusedLinear {
+    epilogue: Epilogue,
+}
+
+impl CustomOp3 for FusedLinear {
+    fn name(&self) -> &'static str {
+        "fused-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+            let CpuStorage::F32(data) = s else {
+                candle_core::bail!("fused linear: f32 expected");
+            };
+            match l.contiguous_offsets() {
+                Some((a, b)) => Ok(&data[a..b]),
+                None => candle_core::bail!("fused linear: contiguous input expected"),
+            }
+        }
+        let (xd, wd, bd) = (l1.dims(), l2.dims(), l3.dims());
+        let d_in = xd[xd.len() - 1];
+        let [d_out, w_in] = wd[..] else {
+            candle_core::bail!("fused linear: weight {wd:?} is not [out, in]");
+        };
+        if w_in != d_in || bd != [d_out] {
+            candle_core::bail!("fused linear: x {xd:?}, weight {wd:?}, bias {bd:?} do not fit");
+        }
+        let (x, w, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+        let rows = x.len() / d_in.max(1);
+        let mut out = vec![0f32; rows * d_out];
+        out.par_chunks_mut(d_out)
+            .for_each(|row| row.copy_from_slice(b));
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: out is rows × d_out, x rows × d_in, w d_out × d_in (read transposed), all
+        // row-major and contiguous.
+        unsafe {
+            gemm::gemm(
+                rows,
+                d_out,
+                d_in,
+                out.as_mut_ptr(),
+                1,
+                d_out as isize,
+                true,
+                x.as_ptr(),
+                1,
+                d_in as isize,
+                w.as_ptr(),
+                d_in as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+        if self.epilogue == Epilogue::GeluErf {
+            gelu_in_place(&mut out);
+        }
+        let mut dims = xd.to_vec();
+        *dims.last_mut().expect("rank ≥ 1") = d_out;
+        Ok((CpuStorage::F32(out), Shape::from_dims(&dims)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    #[test]
+    fn equals_candle_linear_and_gelu() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 37, 24), &dev).unwrap();
+        let w = Tensor::randn(0f32, 0.3, (40, 24), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 40, &dev).unwrap();
+        let want = candle_nn::Linear::new(w.clone(), Some(b.clone()));
+        let want = candle_core::Module::forward(&want, &x).unwrap();
+        let got = linear(&x, &w, &b, Epilogue::None).unwrap();
+        assert_eq!(got.dims(), &[2, 37, 40]);
+        assert!(max_abs(&got, &want) < 1e-5);
+        let got = linear(&x, &w, &b, Epilogue::GeluErf).unwrap();
+        assert!(max_abs(&got, &want.gelu_erf().unwrap()) < 1e-5);
+    }
+}
