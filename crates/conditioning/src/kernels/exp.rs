@@ -31,32 +31,41 @@ impl Simd {
     }
 }
 
-/// Runs `f` compiled for the widest vector extension this CPU has.
-#[inline(always)]
-pub(crate) fn with_simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
+/// Defines a function whose body is compiled for SSE2, AVX2 + FMA and AVX-512, and runs the
+/// widest the CPU has. (A body passed as a closure to a `#[target_feature]` function is not
+/// reliably inlined into it, and then runs without the wide instructions.)
+macro_rules! simd_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    imp($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    imp($($arg),*)
+                }
+                match $crate::kernels::exp::Simd::detect() {
+                    // SAFETY: the CPU has the features each function is compiled for.
+                    $crate::kernels::exp::Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::kernels::exp::Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::kernels::exp::Simd::Baseline => {}
+                }
+            }
+            imp($($arg),*)
         }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        match Simd::detect() {
-            // SAFETY: the CPU has the features each function is compiled for.
-            Simd::Avx512 => return unsafe { avx512(f) },
-            Simd::Avx2 => return unsafe { avx2(f) },
-            Simd::Baseline => {}
-        }
-    }
-    f()
+    };
 }
+pub(crate) use simd_fn;
 
-/// Softmax of each `width`-long row of `xs`, in place.
-pub(crate) fn softmax_rows(xs: &mut [f32], width: usize) {
-    with_simd(|| {
+simd_fn! {
+    /// Softmax of each `width`-long row of `xs`, in place.
+    pub(crate) fn softmax_rows(xs: &mut [f32], width: usize) {
         for row in xs.chunks_exact_mut(width) {
             let max = reduce(row, f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
             for x in row.iter_mut() {
@@ -67,7 +76,7 @@ pub(crate) fn softmax_rows(xs: &mut [f32], width: usize) {
                 *x *= inv;
             }
         }
-    })
+    }
 }
 
 /// A reduction with 16 independent lanes, so that it vectorises (a single running value

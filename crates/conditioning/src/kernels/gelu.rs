@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::exp::{exp, with_simd};
+use super::exp::{exp, simd_fn};
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -49,8 +49,10 @@ fn gelu_loop(src: &[f32], dst: &mut [f32]) {
     }
 }
 
-fn gelu_slice(src: &[f32], dst: &mut [f32]) {
-    with_simd(|| gelu_loop(src, dst))
+simd_fn! {
+    fn gelu_slice(src: &[f32], dst: &mut [f32]) {
+        gelu_loop(src, dst)
+    }
 }
 
 struct GeluErf;
