@@ -413,6 +413,67 @@ mod tests {
     }
 
     #[test]
+    fn generation_checkpoints_and_mismatched_front_ends() {
+        let m = Ct2Model::parse(&tiny_ct2("WhisperSpec", 0.0), "tiny").unwrap();
+        let conv = convert_ct2_encoder(&m, "tiny").unwrap();
+        // A WhisperForConditionalGeneration checkpoint: everything under `model.`.
+        let prefixed: HashMap<String, Tensor> = conv
+            .tensors
+            .iter()
+            .map(|(k, v)| (format!("model.{k}"), v.clone()))
+            .collect();
+        let bytes = safetensors::serialize(prefixed.iter(), None).unwrap();
+        let enc =
+            WhisperEncoder::from_safetensors(conv.config.clone(), &bytes, "gen", &Device::Cpu)
+                .unwrap();
+        assert_eq!(enc.model().config().num_mel_bins, 4);
+
+        // A front end for another number of bands than the weights: named in the error.
+        let dir = tempfile::tempdir().unwrap();
+        conv.write(dir.path()).unwrap();
+        let pre = dir.path().join("preprocessor_config.json");
+        let text = std::fs::read_to_string(&pre)
+            .unwrap()
+            .replace("\"feature_size\": 4", "\"feature_size\": 80");
+        std::fs::write(&pre, text).unwrap();
+        let err = WhisperEncoder::load(dir.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("preprocessor_config.json") && err.contains("feature_size is 80"),
+            "{err}"
+        );
+        // A config for 128 bands over 4-band weights: the tensor is named.
+        std::fs::remove_file(&pre).unwrap();
+        let cfg = dir.path().join("config.json");
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("\"num_mel_bins\": 4", "\"num_mel_bins\": 128");
+        std::fs::write(&cfg, text).unwrap();
+        let err = WhisperEncoder::load(dir.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.safetensors") && err.contains("conv1"),
+            "{err}"
+        );
+        // And a wav2vec2 config is another architecture.
+        std::fs::write(
+            &cfg,
+            r#"{"model_type": "wav2vec2", "d_model": 8, "encoder_layers": 2,
+            "encoder_attention_heads": 2, "encoder_ffn_dim": 16}"#,
+        )
+        .unwrap();
+        let err = WhisperEncoder::load(dir.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.json") && err.contains("another architecture"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn other_specs_and_key_bias_are_refused() {
         let m = Ct2Model::parse(&tiny_ct2("TransformerSpec", 0.0), "model.bin").unwrap();
         let err = convert_ct2_encoder(&m, "model.bin")
