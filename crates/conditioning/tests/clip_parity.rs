@@ -1,6 +1,8 @@
 //! candle CLIP vs HF transformers on a tiny random CLIPModel (fixtures made by
 //! `tools/make_style_fixtures.py`).
 
+mod common;
+use common::max_abs_diff;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
@@ -31,20 +33,6 @@ fn load() -> Loaded {
     .unwrap();
     let reference = candle_core::safetensors::load(fixture("reference.safetensors"), &dev).unwrap();
     Loaded { cfg, vb, reference }
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 #[test]

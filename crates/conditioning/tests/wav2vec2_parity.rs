@@ -1,9 +1,11 @@
 //! Wav2Vec2 against HF transformers on tiny random models (fixtures made by
 //! `tools/make_audio_fixtures.py`; see docs/conditioning.md).
 
+mod common;
+use common::max_abs_diff;
 use std::path::PathBuf;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use conditioning::audio_encoder::AudioEncoder;
 use conditioning::wav2vec2::{normalize, Wav2Vec2Encoder};
 
@@ -13,20 +15,6 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(format!("wav2vec2_{name}"))
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn check(name: &str) {

@@ -6,6 +6,8 @@
 //! `M2F_WHISPER_CT2_DIR`. Without it these tests fail (they do not skip). The references were
 //! made by `tools/make_whisper_fixtures.py`.
 
+mod common;
+use common::max_abs_diff;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor, D};
@@ -64,28 +66,14 @@ impl Reference {
     }
 }
 
-fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
-}
-
 #[test]
 fn log_mel_matches_hf_feature_extractor() {
     let r = Reference::load();
     let enc = encoder();
     let mel = enc.log_mel(&r.audio(), Some(480_000)).unwrap();
     assert_eq!(mel.dims(), &[80, 3000]);
-    let head = max_abs(&mel.narrow(1, 0, 256).unwrap(), r.get("mel_head"));
-    let tail = max_abs(&mel.narrow(1, 3000 - 32, 32).unwrap(), r.get("mel_tail"));
+    let head = max_abs_diff(&mel.narrow(1, 0, 256).unwrap(), r.get("mel_head"));
+    let tail = max_abs_diff(&mel.narrow(1, 3000 - 32, 32).unwrap(), r.get("mel_tail"));
     eprintln!(
         "log-mel vs HF WhisperFeatureExtractor: max abs {head:.2e} (speech), {tail:.2e} (padding)"
     );
@@ -106,15 +94,15 @@ fn padded_window_matches_ctranslate2_and_hf() {
     assert_eq!(out.dims(), &[1500, 384]);
     let head = out.narrow(0, 0, 64).unwrap();
     let tail = out.narrow(0, 1500 - 32, 32).unwrap();
-    let ct2 = max_abs(&head, r.get("ct2_head")).max(max_abs(&tail, r.get("ct2_tail")));
-    let hf = max_abs(&head, r.get("hf_head")).max(max_abs(&tail, r.get("hf_tail")));
-    let scale = max_abs(&head, &head.zeros_like().unwrap());
+    let ct2 = max_abs_diff(&head, r.get("ct2_head")).max(max_abs_diff(&tail, r.get("ct2_tail")));
+    let hf = max_abs_diff(&head, r.get("hf_head")).max(max_abs_diff(&tail, r.get("hf_tail")));
+    let scale = max_abs_diff(&head, &head.zeros_like().unwrap());
     eprintln!("encoder vs CTranslate2: max abs {ct2:.2e}; vs HF WhisperEncoder: {hf:.2e} (max |x| {scale:.1})");
     assert!(ct2 < 1e-3 && hf < 1e-3, "ct2 {ct2}, hf {hf}");
     // The public path gives the same frames for the clip.
     let clip = enc.encode_window(&r.audio(), WindowPolicy::Padded).unwrap();
     assert_eq!(clip.dim(0).unwrap(), 100);
-    assert_eq!(max_abs(&clip.narrow(0, 0, 64).unwrap(), &head), 0.0);
+    assert_eq!(max_abs_diff(&clip.narrow(0, 0, 64).unwrap(), &head), 0.0);
 }
 
 #[test]
@@ -122,10 +110,10 @@ fn exact_window_matches_hf_on_the_unpadded_clip() {
     let r = Reference::load();
     let enc = encoder().with_policy(WindowPolicy::Exact);
     let mel = enc.log_mel(&r.audio(), None).unwrap();
-    let mel_err = max_abs(&mel, r.get("mel_exact"));
+    let mel_err = max_abs_diff(&mel, r.get("mel_exact"));
     eprintln!("unpadded log-mel vs HF: max abs {mel_err:.2e}");
     let out = enc.native_features(&r.audio()).unwrap();
-    let err = max_abs(&out, r.get("hf_exact"));
+    let err = max_abs_diff(&out, r.get("hf_exact"));
     let per_frame: Vec<f32> = (&out - r.get("hf_exact"))
         .unwrap()
         .abs()
@@ -175,7 +163,7 @@ fn long_audio_and_streams_give_every_frame() {
         lookahead_s: 60.0,
         policy: WindowPolicy::Padded,
     });
-    assert_eq!(max_abs(&whole, &long), 0.0);
+    assert_eq!(max_abs_diff(&whole, &long), 0.0);
     let (streamed, mut stream) = stream_all(StreamConfig::default());
     assert_eq!(streamed.dims(), long.dims());
     assert!(stream.push(&enc, &[0.0; 10]).is_err());

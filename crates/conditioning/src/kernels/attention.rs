@@ -10,6 +10,7 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::contiguous_f32;
 use super::exp::softmax_rows;
 
 /// Query rows per task.
@@ -49,15 +50,6 @@ impl CustomOp3 for FusedAttention {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-            let CpuStorage::F32(data) = s else {
-                candle_core::bail!("fused attention: f32 expected");
-            };
-            match l.contiguous_offsets() {
-                Some((a, b)) => Ok(&data[a..b]),
-                None => candle_core::bail!("fused attention: contiguous input expected"),
-            }
-        }
         let (qd, kd, vd) = (l1.dims(), l2.dims(), l3.dims());
         let r = qd.len();
         let (t, dh) = (qd[r - 2], qd[r - 1]);
@@ -72,7 +64,11 @@ impl CustomOp3 for FusedAttention {
         {
             candle_core::bail!("fused attention: q {qd:?}, k {kd:?}, v {vd:?} do not fit");
         }
-        let (q, k, v) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+        let (q, k, v) = (
+            contiguous_f32("fused attention", s1, l1)?,
+            contiguous_f32("fused attention", s2, l2)?,
+            contiguous_f32("fused attention", s3, l3)?,
+        );
         let heads: usize = qd[..r - 2].iter().product();
         let mut out = vec![0f32; heads * t * dh];
         let scale = self.scale as f32;
@@ -150,6 +146,7 @@ impl CustomOp3 for FusedAttention {
 
 #[cfg(test)]
 mod tests {
+    use super::super::max_abs_diff;
     use super::*;
     use candle_core::Device;
 
@@ -166,16 +163,7 @@ mod tests {
             .unwrap()
             .matmul(&v)
             .unwrap();
-        let err: f32 = (fused - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let err = max_abs_diff(&fused, &want);
         assert!(err < 1e-5, "{err}");
         // A transposed (non-contiguous) input gives the same.
         let kt = k
@@ -187,16 +175,7 @@ mod tests {
             .unwrap();
         let again = attention(&q, &kt, &v, 0.35).unwrap();
         let fused = attention(&q, &k, &v, 0.35).unwrap();
-        let diff: f32 = (fused - again)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = max_abs_diff(&fused, &again);
         assert_eq!(diff, 0.0);
     }
 }

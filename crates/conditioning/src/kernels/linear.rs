@@ -9,6 +9,7 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::contiguous_f32;
 use super::gelu::gelu_in_place;
 
 /// What runs on the output after the product.
@@ -61,15 +62,6 @@ impl CustomOp3 for FusedLinear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-            let CpuStorage::F32(data) = s else {
-                candle_core::bail!("fused linear: f32 expected");
-            };
-            match l.contiguous_offsets() {
-                Some((a, b)) => Ok(&data[a..b]),
-                None => candle_core::bail!("fused linear: contiguous input expected"),
-            }
-        }
         let (xd, wd, bd) = (l1.dims(), l2.dims(), l3.dims());
         let d_in = xd[xd.len() - 1];
         let [d_out, w_in] = wd[..] else {
@@ -78,7 +70,11 @@ impl CustomOp3 for FusedLinear {
         if w_in != d_in || bd != [d_out] {
             candle_core::bail!("fused linear: x {xd:?}, weight {wd:?}, bias {bd:?} do not fit");
         }
-        let (x, w, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+        let (x, w, b) = (
+            contiguous_f32("fused linear", s1, l1)?,
+            contiguous_f32("fused linear", s2, l2)?,
+            contiguous_f32("fused linear", s3, l3)?,
+        );
         let rows = x.len() / d_in.max(1);
         let mut out = vec![0f32; rows * d_out];
         out.par_chunks_mut(d_out)
@@ -125,21 +121,9 @@ impl CustomOp3 for FusedLinear {
 
 #[cfg(test)]
 mod tests {
+    use super::super::max_abs_diff;
     use super::*;
     use candle_core::Device;
-
-    fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
 
     #[test]
     fn equals_candle_linear_and_gelu() {
@@ -151,8 +135,8 @@ mod tests {
         let want = candle_core::Module::forward(&want, &x).unwrap();
         let got = linear(&x, &w, &b, Epilogue::None).unwrap();
         assert_eq!(got.dims(), &[2, 37, 40]);
-        assert!(max_abs(&got, &want) < 1e-5);
+        assert!(max_abs_diff(&got, &want) < 1e-5);
         let got = linear(&x, &w, &b, Epilogue::GeluErf).unwrap();
-        assert!(max_abs(&got, &want.gelu_erf().unwrap()) < 1e-5);
+        assert!(max_abs_diff(&got, &want.gelu_erf().unwrap()) < 1e-5);
     }
 }

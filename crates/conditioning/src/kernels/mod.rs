@@ -9,3 +9,33 @@ mod linear;
 pub use attention::attention;
 pub use gelu::gelu_erf;
 pub use linear::{linear, Epilogue};
+
+/// The contiguous f32 data of a custom op's input, or an error naming the op.
+fn contiguous_f32<'a>(
+    op: &str,
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+) -> candle_core::Result<&'a [f32]> {
+    let candle_core::CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: f32 expected");
+    };
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{op}: contiguous input expected"),
+    }
+}
+
+/// The largest absolute difference between two tensors (for the kernels' tests).
+#[cfg(test)]
+fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
+}
