@@ -67,8 +67,16 @@ simd_fn! {
     /// Softmax of each `width`-long row of `xs`, in place.
     pub(crate) fn softmax_rows(xs: &mut [f32], width: usize) {
         for row in xs.chunks_exact_mut(width) {
-            let max = reduce(row, f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
-            for x in row.iter_mut() {
+            let max = reduce(row, f32::NEG_INFINITY, f32::max);
+            // Blocks of 64 give the compiler four independent vectors per iteration, so the
+            // polynomial's dependency chains overlap instead of waiting on each other.
+            let mut blocks = row.chunks_exact_mut(64);
+            for block in &mut blocks {
+                for x in block.iter_mut() {
+                    *x = exp(*x - max);
+                }
+            }
+            for x in blocks.into_remainder() {
                 *x = exp(*x - max);
             }
             let inv = 1.0 / reduce(row, 0.0, |a, b| a + b);
@@ -105,9 +113,12 @@ pub fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let x = x.clamp(-87.336_55, 88.722_83);
-    // Round to nearest through the float adder (1.5 · 2^23): vectorises, unlike `round`.
+    // Round to nearest through the float adder (1.5 · 2^23): the low bits of `k` then hold n
+    // as an integer, read with integer ops. Unlike `round` and a float-to-int `as` cast (which
+    // saturates), all of it vectorises.
     const MAGIC: f32 = 12_582_912.0;
-    let n = (x * LOG2E + MAGIC) - MAGIC;
+    let k = x * LOG2E + MAGIC;
+    let n = k - MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
     // Taylor coefficients 1/k! to degree 6, in Horner form.
     let p = 1.0
@@ -115,7 +126,8 @@ pub fn exp(x: f32) -> f32 {
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     // 2^n through the exponent bits; n ≥ -126 after the clamp, so the result is normal.
-    let bits = ((n as i32 + 127) as u32) << 23;
+    let n_int = (k.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let bits = (n_int.wrapping_add(127) as u32) << 23;
     let y = p * f32::from_bits(bits);
     if x <= -87.336_55 {
         0.0

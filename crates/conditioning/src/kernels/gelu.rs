@@ -36,22 +36,32 @@ fn erf(x: f32) -> f32 {
 
 /// GELU of every element in place, in parallel (the epilogue of a fused linear layer).
 pub(crate) fn gelu_in_place(xs: &mut [f32]) {
-    xs.par_chunks_mut(CHUNK).for_each(|chunk| {
-        let src = chunk.to_vec();
-        gelu_slice(&src, chunk);
-    });
+    xs.par_chunks_mut(CHUNK).for_each(gelu_slice_in_place);
+}
+
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 #[inline(always)]
 fn gelu_loop(src: &[f32], dst: &mut [f32]) {
     for (d, &x) in dst.iter_mut().zip(src) {
-        *d = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+        *d = gelu(x);
     }
 }
 
 simd_fn! {
     fn gelu_slice(src: &[f32], dst: &mut [f32]) {
         gelu_loop(src, dst)
+    }
+}
+
+simd_fn! {
+    fn gelu_slice_in_place(xs: &mut [f32]) {
+        for x in xs.iter_mut() {
+            *x = gelu(*x);
+        }
     }
 }
 

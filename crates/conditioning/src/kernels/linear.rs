@@ -7,7 +7,6 @@
 //! and the product is accumulated into it by one gemm call; GELU then runs in place.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::contiguous_f32;
 use super::gelu::gelu_in_place;
@@ -76,9 +75,11 @@ impl CustomOp3 for FusedLinear {
             contiguous_f32("fused linear", s3, l3)?,
         );
         let rows = x.len() / d_in.max(1);
-        let mut out = vec![0f32; rows * d_out];
-        out.par_chunks_mut(d_out)
-            .for_each(|row| row.copy_from_slice(b));
+        // The output starts as the bias rows (no zeroing pass first).
+        let mut out = Vec::with_capacity(rows * d_out);
+        for _ in 0..rows {
+            out.extend_from_slice(b);
+        }
         let threads = rayon::current_num_threads();
         let parallelism = if threads > 1 {
             gemm::Parallelism::Rayon(threads)
