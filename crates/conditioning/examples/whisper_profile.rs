@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use conditioning::kernels;
+use conditioning::kernels::{self, Epilogue};
 use conditioning::whisper::{Config, WhisperEncoderModel};
 
 fn time<T>(name: &str, f: impl Fn() -> T) -> T {
@@ -71,14 +71,41 @@ fn main() -> candle_core::Result<()> {
         println!("--- {frames} mel frames");
         let mel = Tensor::randn(0f32, 1.0, (1, 80, frames), &dev)?;
         time("whole model", || model.forward(&mel).unwrap());
-        let h1 = time("conv1", || conv1.forward(&mel).unwrap());
-        let h1 = time("gelu [1,384,M]", || kernels::gelu_erf(&h1).unwrap());
-        let h2 = time("conv2", || conv2.forward(&h1).unwrap());
-        let x = time("transpose+contiguous", || {
-            h2.transpose(1, 2).unwrap().contiguous().unwrap()
+        let shape1 = kernels::Conv1dShape {
+            stride: 1,
+            padding: 1,
+        };
+        let shape2 = kernels::Conv1dShape {
+            stride: 2,
+            padding: 1,
+        };
+        let mel_tm = time("mel to time-major", || {
+            mel.transpose(1, 2).unwrap().contiguous().unwrap()
+        });
+        let h1 = time("conv1 + GELU (fused)", || {
+            kernels::conv1d_time_major(
+                &mel_tm,
+                conv1.weight(),
+                conv1.bias().unwrap(),
+                shape1,
+                Epilogue::GeluErf,
+            )
+            .unwrap()
+        });
+        let x = time("conv2 + GELU (fused)", || {
+            kernels::conv1d_time_major(
+                &h1,
+                conv2.weight(),
+                conv2.bias().unwrap(),
+                shape2,
+                Epilogue::GeluErf,
+            )
+            .unwrap()
         });
         let xn = time("layer_norm", || ln.forward(&x).unwrap());
-        let y = time("qkv linear", || qkv.forward(&xn).unwrap());
+        let y = time("qkv linear (fused bias)", || {
+            kernels::linear(&xn, qkv.weight(), qkv.bias().unwrap(), Epilogue::None).unwrap()
+        });
         let heads = time("split heads", || {
             y.reshape((1, t, 3, 6, 64))
                 .unwrap()
@@ -94,9 +121,12 @@ fn main() -> candle_core::Result<()> {
         let _ = time("merge heads", || {
             ctx.transpose(1, 2).unwrap().reshape((1, t, d)).unwrap()
         });
-        let a = time("fc1", || fc1.forward(&xn).unwrap());
-        let a = time("gelu [1,T,1536]", || kernels::gelu_erf(&a).unwrap());
-        let _ = time("fc2", || fc2.forward(&a).unwrap());
+        let a = time("fc1 + GELU (fused)", || {
+            kernels::linear(&xn, fc1.weight(), fc1.bias().unwrap(), Epilogue::GeluErf).unwrap()
+        });
+        let _ = time("fc2 (fused bias)", || {
+            kernels::linear(&a, fc2.weight(), fc2.bias().unwrap(), Epilogue::None).unwrap()
+        });
     }
     Ok(())
 }

@@ -1,12 +1,15 @@
-//! CPU kernels for inference where candle's composed ops are slow: fused attention, a linear
-//! layer with its bias (and GELU) fused into the product, and a parallel exact GELU. Each falls back to candle's ops off the CPU or for other types.
+//! CPU kernels for inference where candle's composed ops are slow: fused attention, linear
+//! layers and time-major convolutions with their bias (and GELU) fused into the product, and a
+//! parallel exact GELU. Each falls back to candle's ops off the CPU or for other types.
 
 mod attention;
+mod conv;
 mod exp;
 mod gelu;
 mod linear;
 
 pub use attention::attention;
+pub use conv::{conv1d_time_major, Conv1dShape};
 pub use gelu::gelu_erf;
 pub use linear::{linear, Epilogue};
 

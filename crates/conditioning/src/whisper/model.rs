@@ -18,7 +18,7 @@ use candle_nn::{conv1d, linear, linear_no_bias, Activation, Conv1d, Conv1dConfig
 use serde::Deserialize;
 
 use crate::error::{ConditioningError, Result};
-use crate::kernels::{self, Epilogue};
+use crate::kernels::{self, Conv1dShape, Epilogue};
 
 fn default_mels() -> usize {
     80
@@ -316,9 +316,22 @@ impl WhisperEncoderModel {
             );
         }
         let act = self.cfg.activation_function;
-        let xs = activate(act, &self.conv1.forward(mel)?)?;
-        let xs = activate(act, &self.conv2.forward(&xs)?)?;
-        let xs = xs.transpose(1, 2)?;
+        // The stem runs time-major ([B, M, mels] in, [B, T, d] out) with bias and GELU fused.
+        let stem = |x: &Tensor, conv: &Conv1d, stride: usize| -> candle_core::Result<Tensor> {
+            let bias = conv.bias().expect("Whisper convolutions have biases");
+            let shape = Conv1dShape { stride, padding: 1 };
+            match act {
+                Activation::Gelu => {
+                    kernels::conv1d_time_major(x, conv.weight(), bias, shape, Epilogue::GeluErf)
+                }
+                other => activate(
+                    other,
+                    &kernels::conv1d_time_major(x, conv.weight(), bias, shape, Epilogue::None)?,
+                ),
+            }
+        };
+        let xs = stem(&mel.transpose(1, 2)?, &self.conv1, 1)?;
+        let xs = stem(&xs, &self.conv2, 2)?;
         let mut xs = xs.broadcast_add(&self.embed_positions.narrow(0, 0, t)?)?;
         for layer in &self.layers {
             xs = layer.forward(&xs)?;

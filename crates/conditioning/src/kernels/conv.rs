@@ -1,0 +1,195 @@
+//! A 1-D convolution on time-major data for CPU inference: x [B, T, Cin] → [B, T', Cout], with
+//! the bias (and GELU) fused, as one gemm per kernel tap accumulated into the bias rows.
+//!
+//! candle's `conv1d` takes channel-major input, builds an im2col copy, multiplies, adds the bias
+//! through a broadcasting op, and returns channel-major output that a transformer then
+//! transposes. Whisper's stem (two convolutions of width 3) is the only place this crate
+//! convolves, and its output is wanted time-major, so the taps are multiplied directly: tap k
+//! reads the input rows `j · stride + k − padding` for output row j, a strided view gemm takes
+//! without a copy.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+
+use super::contiguous_f32;
+use super::gelu::gelu_in_place;
+use super::linear::Epilogue;
+
+/// The shape of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv1dShape {
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl Conv1dShape {
+    /// Output length for `t` input frames and kernel width `k`.
+    pub fn output_len(&self, t: usize, k: usize) -> usize {
+        (t + 2 * self.padding).saturating_sub(k) / self.stride + 1
+    }
+}
+
+/// Convolution of time-major x [B, T, Cin] with weight [Cout, Cin, K] (PyTorch's layout) and
+/// bias [Cout] → [B, T', Cout], then `epilogue`. f32 on the CPU takes the fused kernel; other
+/// devices and types candle's `conv1d` with transposes.
+///
+/// # Errors
+/// Shape mismatches, or input shorter than the kernel.
+pub fn conv1d_time_major(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    shape: Conv1dShape,
+    epilogue: Epilogue,
+) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        let (x, w, b) = (x.contiguous()?, weight.contiguous()?, bias.contiguous()?);
+        x.apply_op3_no_bwd(&w, &b, &TimeMajorConv { shape, epilogue })
+    } else {
+        let y = x
+            .transpose(1, 2)?
+            .conv1d(weight, shape.padding, shape.stride, 1, 1)?
+            .broadcast_add(&bias.reshape((1, (), 1))?)?
+            .transpose(1, 2)?;
+        match epilogue {
+            Epilogue::None => Ok(y),
+            Epilogue::GeluErf => y.gelu_erf(),
+        }
+    }
+}
+
+struct TimeMajorConv {
+    shape: Conv1dShape,
+    epilogue: Epilogue,
+}
+
+impl CustomOp3 for TimeMajorConv {
+    fn name(&self) -> &'static str {
+        "time-major-conv1d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let op = "time-major conv1d";
+        let (x, w, b) = (
+            contiguous_f32(op, s1, l1)?,
+            contiguous_f32(op, s2, l2)?,
+            contiguous_f32(op, s3, l3)?,
+        );
+        let (&[batch, t, c_in], &[c_out, w_in, k], &[b_out]) = (l1.dims(), l2.dims(), l3.dims())
+        else {
+            candle_core::bail!(
+                "{op}: x {:?}, weight {:?}, bias {:?} are not [B, T, Cin], [Cout, Cin, K], [Cout]",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
+        };
+        let Conv1dShape { stride, padding } = self.shape;
+        if w_in != c_in || b_out != c_out || stride == 0 || t + 2 * padding < k {
+            candle_core::bail!(
+                "{op}: x {:?}, weight {:?}, bias {:?}, stride {stride}, padding {padding} do not fit",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
+        }
+        let t_out = self.shape.output_len(t, k);
+        let mut out = Vec::with_capacity(batch * t_out * c_out);
+        for _ in 0..batch * t_out {
+            out.extend_from_slice(b);
+        }
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        for n in 0..batch {
+            let x = &x[n * t * c_in..(n + 1) * t * c_in];
+            let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];
+            for tap in 0..k {
+                // Output rows j whose input row j · stride + tap − padding lies in [0, t).
+                let first = padding.saturating_sub(tap).div_ceil(stride);
+                let end = (t + padding)
+                    .saturating_sub(tap)
+                    .div_ceil(stride)
+                    .min(t_out);
+                if first >= end {
+                    continue;
+                }
+                let row0 = first * stride + tap - padding;
+                // SAFETY: output rows first..end (each c_out wide) lie in `out`; their input
+                // rows row0 + (j - first) · stride < t lie in `x`; rhs[c, o] = w[o, c, tap]
+                // addresses w[(o · c_in + c) · k + tap] < c_out · c_in · k.
+                unsafe {
+                    gemm::gemm(
+                        end - first,
+                        c_out,
+                        c_in,
+                        out[first * c_out..].as_mut_ptr(),
+                        1,
+                        c_out as isize,
+                        true,
+                        x[row0 * c_in..].as_ptr(),
+                        1,
+                        (stride * c_in) as isize,
+                        w[tap..].as_ptr(),
+                        (c_in * k) as isize,
+                        k as isize,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    );
+                }
+            }
+        }
+        if self.epilogue == Epilogue::GeluErf {
+            gelu_in_place(&mut out);
+        }
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from_dims(&[batch, t_out, c_out]),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::max_abs_diff;
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn equals_candle_conv1d() {
+        let dev = Device::Cpu;
+        for (t, stride, padding) in [(11, 1, 1), (11, 2, 1), (10, 2, 1), (7, 1, 0), (5, 3, 2)] {
+            let x = Tensor::randn(0f32, 1.0, (2, 6, t), &dev).unwrap();
+            let w = Tensor::randn(0f32, 0.5, (5, 6, 3), &dev).unwrap();
+            let b = Tensor::randn(0f32, 1.0, 5, &dev).unwrap();
+            let want = x
+                .conv1d(&w, padding, stride, 1, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, 5, 1)).unwrap())
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap();
+            let x_tm = x.transpose(1, 2).unwrap();
+            let shape = Conv1dShape { stride, padding };
+            let got = conv1d_time_major(&x_tm, &w, &b, shape, Epilogue::None).unwrap();
+            assert_eq!(got.dims(), want.dims(), "t {t} stride {stride}");
+            assert!(max_abs_diff(&got, &want) < 1e-5, "t {t} stride {stride}");
+            let got = conv1d_time_major(&x_tm, &w, &b, shape, Epilogue::GeluErf).unwrap();
+            assert!(max_abs_diff(&got, &want.gelu_erf().unwrap()) < 1e-5);
+        }
+    }
+}
