@@ -77,7 +77,7 @@ fn log_mel_matches_hf_feature_extractor() {
     eprintln!(
         "log-mel vs HF WhisperFeatureExtractor: max abs {head:.2e} (speech), {tail:.2e} (padding)"
     );
-    assert!(head < 2e-4 && tail < 2e-4, "{head} {tail}");
+    assert!(head < 1e-4 && tail < 1e-4, "{head} {tail}");
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn padded_window_matches_ctranslate2_and_hf() {
     let hf = max_abs_diff(&head, r.get("hf_head")).max(max_abs_diff(&tail, r.get("hf_tail")));
     let scale = max_abs_diff(&head, &head.zeros_like().unwrap());
     eprintln!("encoder vs CTranslate2: max abs {ct2:.2e}; vs HF WhisperEncoder: {hf:.2e} (max |x| {scale:.1})");
-    assert!(ct2 < 1e-3 && hf < 1e-3, "ct2 {ct2}, hf {hf}");
+    assert!(ct2 < 2e-4 && hf < 2e-4, "ct2 {ct2}, hf {hf}");
     // The public path gives the same frames for the clip.
     let clip = enc.encode_window(&r.audio(), WindowPolicy::Padded).unwrap();
     assert_eq!(clip.dim(0).unwrap(), 100);
@@ -128,8 +128,8 @@ fn exact_window_matches_hf_on_the_unpadded_clip() {
         per_frame.len()
     );
     // One frame of this clip is ill-conditioned: PyTorch itself moves it by 3.4e-4 between
-    // float32 and float64. Every other frame agrees within 1e-4.
-    assert!(err < 3e-3 && above <= 1, "{err}, {above} frames above 1e-4");
+    // float32 and float64 (measured here: 6.6e-5). Every other frame agrees within 1e-4.
+    assert!(err < 3e-4 && above <= 1, "{err}, {above} frames above 1e-4");
 }
 
 #[test]
