@@ -3,7 +3,7 @@
 //!
 //! candle's composed version writes a [H, T, T] score tensor (54 MB for Whisper's 1500 frames
 //! and 6 heads), softmaxes it through libm's scalar `exp`, and multiplies it out again: memory
-//! traffic and page faults dominate. Here each task takes 64 query rows of one head, computes
+//! traffic and page faults dominate. Here each task takes 128 query rows of one head, computes
 //! their scores into a buffer that stays in cache, softmaxes them with a vectorisable `exp`,
 //! and multiplies by V; tasks run in parallel on rayon's pool.
 
@@ -14,7 +14,7 @@ use super::contiguous_f32;
 use super::exp::softmax_rows;
 
 /// Query rows per task.
-const ROWS: usize = 64;
+const ROWS: usize = 128;
 
 /// `softmax(q kᵀ · scale) v` over the last two dims: q, k, v [..., T, Dh] → [..., T, Dh].
 /// Inference only (no backward). f32 on the CPU takes the fused kernel; other devices and
