@@ -7,7 +7,7 @@
 //! their scores into a buffer that stays in cache, softmaxes them with a vectorisable `exp`,
 //! and multiplies by V; tasks run in parallel on rayon's pool.
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::contiguous_f32;
@@ -64,84 +64,244 @@ impl CustomOp3 for FusedAttention {
         {
             candle_core::bail!("fused attention: q {qd:?}, k {kd:?}, v {vd:?} do not fit");
         }
+        let op = "fused attention";
         let (q, k, v) = (
-            contiguous_f32("fused attention", s1, l1)?,
-            contiguous_f32("fused attention", s2, l2)?,
-            contiguous_f32("fused attention", s3, l3)?,
+            contiguous_f32(op, s1, l1)?,
+            contiguous_f32(op, s2, l2)?,
+            contiguous_f32(op, s3, l3)?,
         );
         let heads: usize = qd[..r - 2].iter().product();
         let mut out = vec![0f32; heads * t * dh];
-        let scale = self.scale as f32;
-        out.par_chunks_mut(t * dh)
-            .enumerate()
-            .flat_map(|(h, head)| {
-                head.par_chunks_mut(ROWS * dh)
-                    .enumerate()
-                    .map(move |(b, block)| (h, b * ROWS, block))
-            })
-            .for_each_init(
-                || vec![0f32; ROWS * tk],
-                |scores, (h, row0, out)| {
-                    let rows = out.len() / dh;
-                    let q = &q[(h * t + row0) * dh..];
-                    let k = &k[h * tk * dh..];
-                    let v = &v[h * tk * dh..];
-                    let scores = &mut scores[..rows * tk];
-                    // SAFETY: every pointer and stride below addresses inside the slices:
-                    // q rows × dh, k tk × dh (read transposed), scores rows × tk, v tk × dh,
-                    // out rows × dh, all row-major.
-                    unsafe {
-                        gemm::gemm(
-                            rows,
-                            tk,
-                            dh,
-                            scores.as_mut_ptr(),
-                            1,
-                            tk as isize,
-                            false,
-                            q.as_ptr(),
-                            1,
-                            dh as isize,
-                            k.as_ptr(),
-                            dh as isize,
-                            1,
-                            0.0,
-                            scale,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                    softmax_rows(scores, tk);
-                    // SAFETY: as above.
-                    unsafe {
-                        gemm::gemm(
-                            rows,
-                            dh,
-                            tk,
-                            out.as_mut_ptr(),
-                            1,
-                            dh as isize,
-                            false,
-                            scores.as_ptr(),
-                            1,
-                            tk as isize,
-                            v.as_ptr(),
-                            1,
-                            dh as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                },
-            );
+        // [..., T, Dh] contiguous: every "head" is one block of rows.
+        let plain = |rows: usize| Operand {
+            groups: 1,
+            group: rows * dh,
+            head: 0,
+            row: dh,
+        };
+        attend(
+            Dims { heads, t, tk, dh },
+            (q, plain(t)),
+            (k, plain(tk)),
+            (v, plain(tk)),
+            (&mut out, plain(t)),
+            self.scale as f32,
+        );
         Ok((CpuStorage::F32(out), Shape::from_dims(qd)))
     }
+}
+
+/// [`attention`] over the packed output of a fused QKV projection: qkv [B, T, 3 · H · Dh]
+/// (queries, then keys, then values, each H heads of Dh) → [B, T, H · Dh], with no copies to
+/// split or merge heads. f32 on the CPU takes the fused kernel; anything else candle's ops.
+///
+/// # Errors
+/// If the last dimension is not a multiple of 3 · `heads`.
+pub fn attention_packed(qkv: &Tensor, heads: usize, scale: f64) -> candle_core::Result<Tensor> {
+    let (b, t, three_d) = qkv.dims3()?;
+    if heads == 0 || three_d % (3 * heads) != 0 {
+        candle_core::bail!("packed attention: width {three_d} is not 3 × {heads} heads × Dh");
+    }
+    if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
+        qkv.contiguous()?
+            .apply_op1_no_bwd(&PackedAttention { heads, scale })
+    } else {
+        let dh = three_d / 3 / heads;
+        let split = qkv
+            .reshape((b, t, 3, heads, dh))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        let ctx = attention(&split.get(0)?, &split.get(1)?, &split.get(2)?, scale)?;
+        ctx.transpose(1, 2)?.reshape((b, t, three_d / 3))
+    }
+}
+
+struct PackedAttention {
+    heads: usize,
+    scale: f64,
+}
+
+impl CustomOp1 for PackedAttention {
+    fn name(&self) -> &'static str {
+        "packed-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = contiguous_f32("packed attention", storage, layout)?;
+        let &[b, t, three_d] = layout.dims() else {
+            candle_core::bail!(
+                "packed attention: qkv {:?} is not [B, T, 3d]",
+                layout.dims()
+            );
+        };
+        let d = three_d / 3;
+        let dh = d / self.heads;
+        let mut out = vec![0f32; b * t * d];
+        // Head (n, h) of a [B, T, 3, H, Dh] tensor: rows of width 3d, heads Dh apart.
+        let packed = |part: usize| {
+            Operand {
+                groups: self.heads,
+                group: t * three_d,
+                head: dh,
+                row: three_d,
+            }
+            .offset_by(part * d)
+        };
+        let (q, k, v) = (packed(0), packed(1), packed(2));
+        let o = Operand {
+            groups: self.heads,
+            group: t * d,
+            head: dh,
+            row: d,
+        };
+        attend(
+            Dims {
+                heads: b * self.heads,
+                t,
+                tk: t,
+                dh,
+            },
+            (&qkv[q.0..], q.1),
+            (&qkv[k.0..], k.1),
+            (&qkv[v.0..], v.1),
+            (&mut out, o),
+            self.scale as f32,
+        );
+        Ok((CpuStorage::F32(out), Shape::from_dims(&[b, t, d])))
+    }
+}
+
+/// Where the rows of head `hh` of an operand lie: heads come in groups of `groups` (the heads
+/// of one batch element); head `hh` starts at `(hh / groups) · group + (hh % groups) · head`
+/// and its rows are `row` apart.
+#[derive(Debug, Clone, Copy)]
+struct Operand {
+    groups: usize,
+    group: usize,
+    head: usize,
+    row: usize,
+}
+
+impl Operand {
+    fn start(&self, hh: usize) -> usize {
+        (hh / self.groups) * self.group + (hh % self.groups) * self.head
+    }
+
+    /// The slice offset and layout of a part that starts `offset` elements in.
+    fn offset_by(self, offset: usize) -> (usize, Self) {
+        (offset, self)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    heads: usize,
+    t: usize,
+    tk: usize,
+    dh: usize,
+}
+
+/// A raw output pointer shared by the tasks, each of which writes its own rows of one head.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint (head, row block) regions, and `attend` waits for all of them.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer; a method, so that closures capture the whole (Send) wrapper.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// softmax(q kᵀ · scale) v for every head, in parallel over (head, block of `ROWS` rows).
+fn attend(
+    dims: Dims,
+    q: (&[f32], Operand),
+    k: (&[f32], Operand),
+    v: (&[f32], Operand),
+    out: (&mut [f32], Operand),
+    scale: f32,
+) {
+    let Dims { heads, t, tk, dh } = dims;
+    if heads == 0 || t == 0 || tk == 0 || dh == 0 {
+        return;
+    }
+    let blocks = t.div_ceil(ROWS);
+    let (out, o) = out;
+    // The last element each operand's layout reaches must lie inside its slice.
+    let last = |op: &Operand, rows: usize| op.start(heads - 1) + (rows - 1) * op.row + dh;
+    assert!(
+        last(&q.1, t) <= q.0.len()
+            && last(&k.1, tk) <= k.0.len()
+            && last(&v.1, tk) <= v.0.len()
+            && last(&o, t) <= out.len(),
+        "attention operands smaller than their layouts"
+    );
+    let out_ptr = OutPtr(out.as_mut_ptr());
+    (0..heads * blocks).into_par_iter().for_each_init(
+        || vec![0f32; ROWS * tk],
+        |scores, task| {
+            let (hh, row0) = (task / blocks, (task % blocks) * ROWS);
+            let rows = ROWS.min(t - row0);
+            let scores = &mut scores[..rows * tk];
+            let q_at = q.1.start(hh) + row0 * q.1.row;
+            let (k_at, v_at) = (k.1.start(hh), v.1.start(hh));
+            let o_at = o.start(hh) + row0 * o.row;
+            // SAFETY: the assert above bounds every row any layout addresses; tasks write
+            // disjoint rows × dh blocks of `out`.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    tk,
+                    dh,
+                    scores.as_mut_ptr(),
+                    1,
+                    tk as isize,
+                    false,
+                    q.0.as_ptr().add(q_at),
+                    1,
+                    q.1.row as isize,
+                    k.0.as_ptr().add(k_at),
+                    k.1.row as isize,
+                    1,
+                    0.0,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+                softmax_rows(scores, tk);
+                gemm::gemm(
+                    rows,
+                    dh,
+                    tk,
+                    out_ptr.get().add(o_at),
+                    1,
+                    o.row as isize,
+                    false,
+                    scores.as_ptr(),
+                    1,
+                    tk as isize,
+                    v.0.as_ptr().add(v_at),
+                    1,
+                    v.1.row as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        },
+    );
 }
 
 #[cfg(test)]
@@ -177,5 +337,35 @@ mod tests {
         let fused = attention(&q, &k, &v, 0.35).unwrap();
         let diff = max_abs_diff(&fused, &again);
         assert_eq!(diff, 0.0);
+    }
+
+    #[test]
+    fn packed_equals_split_heads() {
+        let dev = Device::Cpu;
+        let (b, t, h, dh) = (2, 150, 3, 8);
+        let qkv = Tensor::randn(0f32, 1.0, (b, t, 3 * h * dh), &dev).unwrap();
+        let split = qkv
+            .reshape((b, t, 3, h, dh))
+            .unwrap()
+            .permute((2, 0, 3, 1, 4))
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let (q, k, v) = (
+            split.get(0).unwrap(),
+            split.get(1).unwrap(),
+            split.get(2).unwrap(),
+        );
+        let scores = (q.matmul(&k.t().unwrap()).unwrap() * 0.3).unwrap();
+        let want = candle_nn::ops::softmax_last_dim(&scores)
+            .unwrap()
+            .matmul(&v)
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((b, t, h * dh))
+            .unwrap();
+        let got = attention_packed(&qkv, h, 0.3).unwrap();
+        assert!(max_abs_diff(&got, &want) < 1e-5);
     }
 }

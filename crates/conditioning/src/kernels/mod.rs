@@ -8,7 +8,7 @@ mod exp;
 mod gelu;
 mod linear;
 
-pub use attention::attention;
+pub use attention::{attention, attention_packed};
 pub use conv::{conv1d_time_major, Conv1dShape};
 pub use gelu::gelu_erf;
 pub use linear::{linear, Epilogue};

@@ -180,20 +180,11 @@ impl Attention {
 
     /// [B, T, d] → [B, T, d]
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t, d) = xs.dims3()?;
-        // [B, T, 3, H, Dh] → three [B, H, T, Dh]
-        let qkv = self
-            .qkv
-            .forward(xs, Epilogue::None)?
-            .reshape((b, t, 3, self.heads, self.head_dim))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let qkv = self.qkv.forward(xs, Epilogue::None)?;
         // HF scales the queries by head_dim^-0.5; the fused kernel scales the scores.
         let scale = (self.head_dim as f64).powf(-0.5);
-        let ctx = kernels::attention(&q, &k, &v, scale)?;
-        self.out_proj
-            .forward(&ctx.transpose(1, 2)?.reshape((b, t, d))?, Epilogue::None)
+        let ctx = kernels::attention_packed(&qkv, self.heads, scale)?;
+        self.out_proj.forward(&ctx, Epilogue::None)
     }
 }
 
