@@ -392,6 +392,38 @@ mod tests {
         check::<WhisperEncoder>();
     }
 
+    /// A large-v3-shaped front end (128 bands) feeds a 128-band network of any width; an
+    /// 80-band mel is refused by name.
+    #[test]
+    fn large_v3_front_end_has_128_bands() {
+        use candle_nn::{VarBuilder, VarMap};
+        let cfg = Config {
+            num_mel_bins: 128,
+            d_model: 16,
+            encoder_layers: 1,
+            encoder_attention_heads: 2,
+            encoder_ffn_dim: 32,
+            ..Config::tiny()
+        };
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let model = WhisperEncoderModel::new(&cfg, vb).unwrap();
+        let enc = WhisperEncoder::new(model, WindowPolicy::Exact, Device::Cpu);
+        let x: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+        assert_eq!(enc.log_mel(&x, None).unwrap().dims(), &[128, 100]);
+        assert_eq!(enc.encode(&x, 30.0).unwrap().dims(), &[30, 16]);
+        let mel80 = LogMel::new().compute_frames(&x, 100, &Device::Cpu).unwrap();
+        let err = enc
+            .model()
+            .forward(&mel80.unsqueeze(0).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("80 bands") && err.contains("expects 128"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn window_plan_covers_every_frame_once() {
         let window = 480_000;
