@@ -52,11 +52,12 @@ impl CustomOp3 for FusedAttention {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (qd, kd, vd) = (l1.dims(), l2.dims(), l3.dims());
         let r = qd.len();
+        if r < 2 || kd.len() != r || vd.len() != r {
+            candle_core::bail!("fused attention: q {qd:?}, k {kd:?}, v {vd:?} do not fit");
+        }
         let (t, dh) = (qd[r - 2], qd[r - 1]);
         let tk = kd[r - 2];
-        if kd.len() != r
-            || vd.len() != r
-            || kd[r - 1] != dh
+        if kd[r - 1] != dh
             || vd[r - 2] != tk
             || vd[r - 1] != dh
             || qd[..r - 2] != kd[..r - 2]

@@ -10,9 +10,9 @@
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
-use super::contiguous_f32;
 use super::gelu::gelu_in_place;
 use super::linear::Epilogue;
+use super::{bias_rows, contiguous_f32, gemm_parallelism};
 
 /// The shape of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,16 +101,8 @@ impl CustomOp3 for TimeMajorConv {
             );
         }
         let t_out = self.shape.output_len(t, k);
-        let mut out = Vec::with_capacity(batch * t_out * c_out);
-        for _ in 0..batch * t_out {
-            out.extend_from_slice(b);
-        }
-        let threads = rayon::current_num_threads();
-        let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
+        let mut out = bias_rows(b, batch * t_out);
+        let parallelism = gemm_parallelism();
         for n in 0..batch {
             let x = &x[n * t * c_in..(n + 1) * t * c_in];
             let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];

@@ -8,8 +8,8 @@
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
-use super::contiguous_f32;
 use super::gelu::gelu_in_place;
+use super::{bias_rows, contiguous_f32, gemm_parallelism};
 
 /// What runs on the output after the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,9 @@ impl CustomOp3 for FusedLinear {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (xd, wd, bd) = (l1.dims(), l2.dims(), l3.dims());
-        let d_in = xd[xd.len() - 1];
+        let Some(&d_in) = xd.last() else {
+            candle_core::bail!("fused linear: x is a scalar");
+        };
         let [d_out, w_in] = wd[..] else {
             candle_core::bail!("fused linear: weight {wd:?} is not [out, in]");
         };
@@ -76,16 +78,8 @@ impl CustomOp3 for FusedLinear {
         );
         let rows = x.len() / d_in.max(1);
         // The output starts as the bias rows (no zeroing pass first).
-        let mut out = Vec::with_capacity(rows * d_out);
-        for _ in 0..rows {
-            out.extend_from_slice(b);
-        }
-        let threads = rayon::current_num_threads();
-        let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
+        let mut out = bias_rows(b, rows);
+        let parallelism = gemm_parallelism();
         // SAFETY: out is rows × d_out, x rows × d_in, w d_out × d_in (read transposed), all
         // row-major and contiguous.
         unsafe {
@@ -114,8 +108,8 @@ impl CustomOp3 for FusedLinear {
         if self.epilogue == Epilogue::GeluErf {
             gelu_in_place(&mut out);
         }
-        let mut dims = xd.to_vec();
-        *dims.last_mut().expect("rank ≥ 1") = d_out;
+        let mut dims = xd[..xd.len() - 1].to_vec();
+        dims.push(d_out);
         Ok((CpuStorage::F32(out), Shape::from_dims(&dims)))
     }
 }

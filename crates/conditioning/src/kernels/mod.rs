@@ -1,6 +1,5 @@
-//! CPU kernels for inference where candle's composed ops are slow: fused attention, linear
-//! layers and time-major convolutions with their bias (and GELU) fused into the product, and a
-//! parallel exact GELU. Each falls back to candle's ops off the CPU or for other types.
+//! CPU kernels for inference where candle's composed ops are slow: fused attention, and linear
+//! layers and time-major convolutions with their bias (and exact GELU) fused into the product. Each falls back to candle's ops off the CPU or for other types.
 
 mod attention;
 mod conv;
@@ -10,8 +9,24 @@ mod linear;
 
 pub use attention::{attention, attention_packed};
 pub use conv::{conv1d_time_major, Conv1dShape};
-pub use gelu::gelu_erf;
 pub use linear::{linear, Epilogue};
+
+/// The gemm threading for one product on rayon's pool.
+fn gemm_parallelism() -> gemm::Parallelism {
+    match rayon::current_num_threads() {
+        0 | 1 => gemm::Parallelism::None,
+        n => gemm::Parallelism::Rayon(n),
+    }
+}
+
+/// `rows` copies of `bias`, one after the other: the output a fused product accumulates into.
+fn bias_rows(bias: &[f32], rows: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows * bias.len());
+    for _ in 0..rows {
+        out.extend_from_slice(bias);
+    }
+    out
+}
 
 /// The contiguous f32 data of a custom op's input, or an error naming the op.
 fn contiguous_f32<'a>(

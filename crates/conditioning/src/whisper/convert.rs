@@ -113,8 +113,18 @@ pub fn convert_ct2_encoder(model: &Ct2Model, origin: &str) -> Result<ConvertedEn
                 .is_some()
         })
         .count();
-    let ffn = var("encoder/layer_0/ffn/linear_0/weight")?.shape[0];
-    let positions = var("encoder/position_encodings/encodings")?.shape[0];
+    let rows = |name: &str| -> Result<usize> {
+        let v = var(name)?;
+        match v.shape[..] {
+            [rows, d] if d == d_model => Ok(rows),
+            _ => Err(bad(
+                name,
+                format!("shape {:?}, expected [rows, {d_model}]", v.shape),
+            )),
+        }
+    };
+    let ffn = rows("encoder/layer_0/ffn/linear_0/weight")?;
+    let positions = rows("encoder/position_encodings/encodings")?;
     let config = Config {
         num_mel_bins,
         d_model,
@@ -228,18 +238,19 @@ impl ConvertedEncoder {
     /// I/O errors naming the file.
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| ConditioningError::io(dir, e))?;
-        let pretty = |v: serde_json::Value| {
-            let mut s = serde_json::to_string_pretty(&v).expect("JSON values serialise");
+        let pretty = |v: serde_json::Value| -> Result<Vec<u8>> {
+            let mut s = serde_json::to_string_pretty(&v)
+                .map_err(|e| ConditioningError::invalid("converted config", e.to_string()))?;
             s.push('\n');
-            s.into_bytes()
+            Ok(s.into_bytes())
         };
         write_replacing(&dir.join("model.safetensors"), &self.safetensors_bytes()?)?;
         write_replacing(
             &dir.join("preprocessor_config.json"),
-            &pretty(self.preprocessor_json()),
+            &pretty(self.preprocessor_json())?,
         )?;
         // Written last: a directory with a config has all its files.
-        write_replacing(&dir.join("config.json"), &pretty(self.config_json()))
+        write_replacing(&dir.join("config.json"), &pretty(self.config_json())?)
     }
 }
 

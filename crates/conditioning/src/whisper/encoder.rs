@@ -2,7 +2,7 @@
 //! the rule that turns audio of any length into Whisper's 30 s windows.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::safetensors::{Load, SliceSafetensors};
 use candle_core::{DType, Device, Tensor};
@@ -341,7 +341,7 @@ impl WindowPlan {
     }
 }
 
-fn check_preprocessor(path: &PathBuf, cfg: &Config) -> Result<()> {
+fn check_preprocessor(path: &Path, cfg: &Config) -> Result<()> {
     let text = std::fs::read_to_string(path).map_err(|e| ConditioningError::io(path, e))?;
     let pre: PreprocessorConfig = serde_json::from_str(&text)
         .map_err(|e| ConditioningError::invalid(path.display().to_string(), e.to_string()))?;

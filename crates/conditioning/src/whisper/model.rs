@@ -13,8 +13,9 @@
 use std::path::Path;
 
 use candle_core::{Module, Tensor};
+use candle_nn::init::{Init, DEFAULT_KAIMING_NORMAL};
 use candle_nn::VarBuilder;
-use candle_nn::{conv1d, linear, linear_no_bias, Activation, Conv1d, Conv1dConfig, LayerNorm};
+use candle_nn::{Activation, LayerNorm};
 use serde::Deserialize;
 
 use crate::error::{ConditioningError, Result};
@@ -120,6 +121,16 @@ impl Config {
     }
 }
 
+/// The initialisation a `VarMap` gives a bias of a layer with `fan_in` inputs (as candle-nn's
+/// `linear`); checkpoints override it.
+fn bias_init(fan_in: usize) -> Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
 /// A linear layer with bias, run through the fused CPU kernel (bias and GELU in the product).
 #[derive(Debug, Clone)]
 struct Dense {
@@ -130,10 +141,9 @@ struct Dense {
 impl Dense {
     /// `weight` [out, in] and `bias` [out] under `vb`, as HF names them.
     fn new(d_in: usize, d_out: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let l = linear(d_in, d_out, vb)?;
         Ok(Self {
-            weight: l.weight().clone(),
-            bias: l.bias().expect("candle_nn::linear has a bias").clone(),
+            weight: vb.get_with_hints((d_out, d_in), "weight", DEFAULT_KAIMING_NORMAL)?,
+            bias: vb.get_with_hints(d_out, "bias", bias_init(d_in))?,
         })
     }
 
@@ -161,15 +171,16 @@ struct Attention {
 impl Attention {
     fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
         let d = cfg.d_model;
-        let q = linear(d, d, vb.pp("q_proj"))?;
-        let k = linear_no_bias(d, d, vb.pp("k_proj"))?;
-        let v = linear(d, d, vb.pp("v_proj"))?;
-        let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
-        let (qb, vb_) = (q.bias(), v.bias());
-        let bias = match (qb, vb_) {
-            (Some(qb), Some(vb_)) => Tensor::cat(&[qb, &qb.zeros_like()?, vb_], 0)?,
-            _ => candle_core::bail!("Whisper attention: q_proj and v_proj need biases"),
-        };
+        let (q, v) = (
+            Dense::new(d, d, vb.pp("q_proj"))?,
+            Dense::new(d, d, vb.pp("v_proj"))?,
+        );
+        let k = vb
+            .pp("k_proj")
+            .get_with_hints((d, d), "weight", DEFAULT_KAIMING_NORMAL)?;
+        // Whisper's key projection has no bias: its third of the fused bias is zero.
+        let weight = Tensor::cat(&[&q.weight, &k, &v.weight], 0)?;
+        let bias = Tensor::cat(&[&q.bias, &q.bias.zeros_like()?, &v.bias], 0)?;
         Ok(Self {
             qkv: Dense { weight, bias },
             out_proj: Dense::new(d, d, vb.pp("out_proj"))?,
@@ -188,11 +199,45 @@ impl Attention {
     }
 }
 
-/// The activation, through the parallel CPU kernel for exact GELU.
-fn activate(act: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
+/// A fused op followed by `act`: exact GELU runs inside the kernel as its epilogue, any other
+/// activation after it.
+fn then_activate(
+    act: Activation,
+    op: impl FnOnce(Epilogue) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Tensor> {
     match act {
-        Activation::Gelu => kernels::gelu_erf(xs),
-        other => other.forward(xs),
+        Activation::Gelu => op(Epilogue::GeluErf),
+        other => other.forward(&op(Epilogue::None)?),
+    }
+}
+
+/// A width-3 convolution of the stem, run time-major through the fused CPU kernel.
+#[derive(Debug, Clone)]
+struct StemConv {
+    /// [out, in, 3], PyTorch's layout.
+    weight: Tensor,
+    bias: Tensor,
+    stride: usize,
+}
+
+impl StemConv {
+    fn new(d_in: usize, d_out: usize, stride: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints((d_out, d_in, 3), "weight", DEFAULT_KAIMING_NORMAL)?,
+            bias: vb.get_with_hints(d_out, "bias", bias_init(3 * d_in))?,
+            stride,
+        })
+    }
+
+    /// [B, T, in] → [B, T', out], then `act`.
+    fn forward(&self, xs: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+        let shape = Conv1dShape {
+            stride: self.stride,
+            padding: 1,
+        };
+        then_activate(act, |epilogue| {
+            kernels::conv1d_time_major(xs, &self.weight, &self.bias, shape, epilogue)
+        })
     }
 }
 
@@ -226,11 +271,7 @@ impl EncoderLayer {
             .forward(&self.self_attn_layer_norm.forward(xs)?)?;
         let xs = (xs + h)?;
         let h = self.final_layer_norm.forward(&xs)?;
-        // Exact GELU runs inside the fused fc1; other activations after it.
-        let h = match self.act {
-            Activation::Gelu => self.fc1.forward(&h, Epilogue::GeluErf)?,
-            act => activate(act, &self.fc1.forward(&h, Epilogue::None)?)?,
-        };
+        let h = then_activate(self.act, |epilogue| self.fc1.forward(&h, epilogue))?;
         xs + self.fc2.forward(&h, Epilogue::None)?
     }
 }
@@ -241,8 +282,8 @@ impl EncoderLayer {
 /// `layer_norm`.
 #[derive(Debug, Clone)]
 pub struct WhisperEncoderModel {
-    conv1: Conv1d,
-    conv2: Conv1d,
+    conv1: StemConv,
+    conv2: StemConv,
     embed_positions: Tensor,
     layers: Vec<EncoderLayer>,
     layer_norm: LayerNorm,
@@ -256,18 +297,9 @@ impl WhisperEncoderModel {
     /// Candle errors naming a missing or mis-shaped tensor.
     pub fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
         let d = cfg.d_model;
-        let c1 = Conv1dConfig {
-            padding: 1,
-            ..Default::default()
-        };
-        let c2 = Conv1dConfig {
-            padding: 1,
-            stride: 2,
-            ..Default::default()
-        };
         Ok(Self {
-            conv1: conv1d(cfg.num_mel_bins, d, 3, c1, vb.pp("conv1"))?,
-            conv2: conv1d(d, d, 3, c2, vb.pp("conv2"))?,
+            conv1: StemConv::new(cfg.num_mel_bins, d, 1, vb.pp("conv1"))?,
+            conv2: StemConv::new(d, d, 2, vb.pp("conv2"))?,
             embed_positions: vb
                 .pp("embed_positions")
                 .get((cfg.max_source_positions, d), "weight")?,
@@ -306,23 +338,10 @@ impl WhisperEncoderModel {
                 self.cfg.max_source_positions
             );
         }
+        // The stem runs time-major: [B, M, mels] in, [B, T, d] out.
         let act = self.cfg.activation_function;
-        // The stem runs time-major ([B, M, mels] in, [B, T, d] out) with bias and GELU fused.
-        let stem = |x: &Tensor, conv: &Conv1d, stride: usize| -> candle_core::Result<Tensor> {
-            let bias = conv.bias().expect("Whisper convolutions have biases");
-            let shape = Conv1dShape { stride, padding: 1 };
-            match act {
-                Activation::Gelu => {
-                    kernels::conv1d_time_major(x, conv.weight(), bias, shape, Epilogue::GeluErf)
-                }
-                other => activate(
-                    other,
-                    &kernels::conv1d_time_major(x, conv.weight(), bias, shape, Epilogue::None)?,
-                ),
-            }
-        };
-        let xs = stem(&mel.transpose(1, 2)?, &self.conv1, 1)?;
-        let xs = stem(&xs, &self.conv2, 2)?;
+        let xs = self.conv1.forward(&mel.transpose(1, 2)?, act)?;
+        let xs = self.conv2.forward(&xs, act)?;
         let mut xs = xs.broadcast_add(&self.embed_positions.narrow(0, 0, t)?)?;
         for layer in &self.layers {
             xs = layer.forward(&xs)?;
