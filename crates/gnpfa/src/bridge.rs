@@ -1,11 +1,11 @@
 //! The blendshape bridge: `M` (rig weights → z) and `M′` (z → rig weights).
 
-use candle_core::Tensor;
-use candle_nn::VarBuilder;
+use candle_core::{Module, Tensor};
+use candle_nn::{Activation, VarBuilder};
+use m2f_train::Mlp;
 
 use crate::config::GnpfaConfig;
 use crate::error::Result;
-use crate::vae::Mlp;
 
 /// `M` and `M′`, two MLPs between ARKit-named weights and the expression latent.
 #[derive(Debug, Clone)]
@@ -24,18 +24,18 @@ impl Bridge {
         m_prime.extend(&cfg.bridge_hidden);
         m_prime.push(cfg.num_blendshapes);
         Ok(Self {
-            to_latent: Mlp::new(&m, vb.pp("to_latent"))?,
-            to_weights: Mlp::new(&m_prime, vb.pp("to_weights"))?,
+            to_latent: Mlp::new(&m, Activation::Silu, vb.pp("to_latent"))?,
+            to_weights: Mlp::new(&m_prime, Activation::Silu, vb.pp("to_weights"))?,
         })
     }
 
     /// `M`: weights [B, K] → z [B, Z].
     pub fn weights_to_latent(&self, weights: &Tensor) -> Result<Tensor> {
-        self.to_latent.forward(weights)
+        Ok(self.to_latent.forward(weights)?)
     }
 
     /// `M′`: z [B, Z] → weights [B, K].
     pub fn latent_to_weights(&self, z: &Tensor) -> Result<Tensor> {
-        self.to_weights.forward(z)
+        Ok(self.to_weights.forward(z)?)
     }
 }

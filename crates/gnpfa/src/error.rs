@@ -31,6 +31,8 @@ pub enum GnpfaError {
     #[error("invalid {what}: {message}")]
     Invalid { what: String, message: String },
     #[error(transparent)]
+    Train(#[from] m2f_train::TrainError),
+    #[error(transparent)]
     Mesh(#[from] m2f_mesh::MeshError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor, D};
 use candle_nn::{linear, Linear, Module, VarBuilder};
 use image::RgbImage;
 use m2f_mesh::{Camera, HeadPose};
+use m2f_train::LayerNorm;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GnpfaError, Result};
@@ -212,36 +213,10 @@ pub fn space_to_depth(x: &Tensor, f: usize) -> Result<Tensor> {
 pub struct ImageEncoder {
     stages: Vec<Linear>,
     /// One per stage and one for the head's hidden layer, when the config asks for them.
-    norms: Vec<Norm>,
+    norms: Vec<LayerNorm>,
     hidden: Linear,
     out: Linear,
     patch_size: usize,
-}
-
-/// Layer norm over the last dimension through `ops::layer_norm_slow`: candle-nn's fused
-/// layer norm has no backward pass, so its parameters would never learn.
-#[derive(Debug, Clone)]
-struct Norm {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Norm {
-    fn new(dim: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            weight: vb.get_with_hints(dim, "weight", candle_nn::Init::Const(1.0))?,
-            bias: vb.get_with_hints(dim, "bias", candle_nn::Init::Const(0.0))?,
-        })
-    }
-
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::layer_norm_slow(
-            xs,
-            &self.weight,
-            &self.bias,
-            1e-5,
-        )?)
-    }
 }
 
 impl ImageEncoder {
@@ -254,12 +229,12 @@ impl ImageEncoder {
         for (i, &c) in cfg.stage_channels.iter().enumerate() {
             stages.push(linear(prev, c, vb.pp(format!("stage{i}")))?);
             if cfg.layer_norm {
-                norms.push(Norm::new(c, vb.pp(format!("stage{i}_norm")))?);
+                norms.push(LayerNorm::new(c, 1e-5, vb.pp(format!("stage{i}_norm")))?);
             }
             prev = 4 * c;
         }
         if cfg.layer_norm {
-            norms.push(Norm::new(cfg.head_hidden, vb.pp("hidden_norm"))?);
+            norms.push(LayerNorm::new(cfg.head_hidden, 1e-5, vb.pp("hidden_norm"))?);
         }
         let grid = cfg.final_grid();
         let last = *cfg.stage_channels.last().unwrap_or(&1);

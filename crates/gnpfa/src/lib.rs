@@ -13,7 +13,6 @@ pub mod image_encoder;
 pub mod image_eval;
 pub mod model;
 pub mod projection;
-pub mod run;
 pub mod train;
 pub mod train_image;
 pub mod vae;

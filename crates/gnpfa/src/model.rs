@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use m2f_mesh::{FaceMesh, FaceRegions, FaceTemplate};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::bridge::Bridge;
@@ -136,35 +134,7 @@ impl Gnpfa {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = Self::new(config, template, vb)?;
-        {
-            let vars = varmap
-                .data()
-                .lock()
-                .map_err(|_| GnpfaError::invalid("variable map", "poisoned lock"))?;
-            let mut names: Vec<&String> = vars.keys().collect();
-            names.sort();
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            for name in names {
-                let var = &vars[name];
-                let stem = name
-                    .strip_suffix(".bias")
-                    .or_else(|| name.strip_suffix(".weight"))
-                    .unwrap_or(name);
-                // Linear layers only: a layer norm's (1-D) weight and bias keep their
-                // constant initialisation (1 and 0).
-                let Some(fan_in) = vars
-                    .get(&format!("{stem}.weight"))
-                    .and_then(|w| w.dims().get(1).copied())
-                else {
-                    continue;
-                };
-                let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
-                let values: Vec<f32> = (0..var.elem_count())
-                    .map(|_| rng.random_range(-bound..bound))
-                    .collect();
-                var.set(&Tensor::from_vec(values, var.dims(), device)?)?;
-            }
-        }
+        m2f_train::init_linear_uniform(&varmap, seed)?;
         Ok((model, varmap))
     }
 

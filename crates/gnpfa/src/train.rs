@@ -16,12 +16,9 @@ use crate::config::GnpfaConfig;
 use crate::data::{flat_neutral, mirror_partners, sample_rows, Batch, TrainData};
 use crate::error::{GnpfaError, Result};
 use crate::eval::{evaluate, EvalReport};
-use crate::model::{
-    copy_into_vars, read_checkpoint, save_checkpoint, Gnpfa, Provenance, CONFIG_FILE,
-};
-pub use crate::run::{clip_grad_norm, lr_at};
-use crate::run::{run, Schedule, StepLoss, Trainee};
+use crate::model::{save_checkpoint, Gnpfa, Provenance};
 use crate::vae::kl_divergence;
+use m2f_train::{named_vars, run, Schedule, StepLoss, Trainee};
 
 /// Settings of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,8 +41,11 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Output directory: `last/`, `best/`, `train_log.jsonl`.
     pub out: PathBuf,
-    /// Continue from `out/last` when it exists.
+    /// Continue the run in `out` when there is one.
     pub resume: bool,
+    /// End this sitting after this step, resumable (see `m2f_train::Schedule::stop_after`).
+    #[serde(default)]
+    pub stop_after: Option<u64>,
     /// Show a progress line on stderr.
     pub progress: bool,
     /// The command line, for provenance.
@@ -72,6 +72,7 @@ impl Default for TrainOptions {
             seed: 0,
             out: PathBuf::from("runs/gnpfa"),
             resume: true,
+            stop_after: None,
             progress: true,
             command: String::new(),
             init: None,
@@ -89,6 +90,7 @@ impl TrainOptions {
             warmup_steps: self.warmup_steps,
             weight_decay: self.weight_decay,
             grad_clip: self.grad_clip,
+            ema_decay: None,
             log_every: self.log_every,
             val_every: self.val_every,
             samples_per_step: self.batch_size,
@@ -96,7 +98,20 @@ impl TrainOptions {
             resume: self.resume,
             progress: self.progress,
             score_key,
+            stop_after: self.stop_after,
         }
+    }
+
+    /// What a run with these options on `data` is made from: a run in `out` is continued
+    /// only when this matches (the schedule may change, to lengthen a run).
+    pub fn identity(&self, model: &GnpfaConfig, data: &str) -> serde_json::Value {
+        serde_json::json!({
+            "model": model,
+            "data": data,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "init": self.init,
+        })
     }
 
     /// The provenance of a checkpoint written at `step` of a run with these options on `data`.
@@ -205,20 +220,6 @@ pub fn batch_at(
     Ok((rows.to_batch(device)?, rng))
 }
 
-/// Copies the variables stored in checkpoint `dir` into `varmap` (names and shapes checked).
-pub fn load_into(varmap: &VarMap, dir: &Path, config: &GnpfaConfig, device: &Device) -> Result<()> {
-    let (ckpt, tensors, path) = read_checkpoint(dir, device)?;
-    if &ckpt.model != config {
-        return Err(GnpfaError::Config {
-            path: dir.join(CONFIG_FILE),
-            message: "the checkpoint to resume has a different model config than this run \
-                      (use a new --out directory or the same settings)"
-                .into(),
-        });
-    }
-    copy_into_vars(varmap, &tensors, &path, |_| true)
-}
-
 /// The geometry VAE and bridge as a [`Trainee`].
 struct GeometryRun<'a> {
     model: Gnpfa,
@@ -231,6 +232,8 @@ struct GeometryRun<'a> {
 }
 
 impl Trainee for GeometryRun<'_> {
+    type Error = GnpfaError;
+
     fn loss(&mut self, step: u64) -> Result<StepLoss> {
         let (opts, device) = (self.opts, self.model.device());
         let (batch, mut rng) = batch_at(
@@ -286,8 +289,9 @@ impl Trainee for GeometryRun<'_> {
         save_checkpoint(dir, &self.model, &self.varmap, &provenance)
     }
 
-    fn resume(&mut self, dir: &Path) -> Result<()> {
-        load_into(&self.varmap, dir, &self.model.config, self.model.device())
+    fn identity(&self) -> serde_json::Value {
+        self.opts
+            .identity(&self.model.config, &self.data.description)
     }
 
     fn message(&self, terms: &serde_json::Map<String, serde_json::Value>) -> String {
@@ -320,7 +324,7 @@ pub fn train(
     if let Some(dir) = &opts.init {
         init_from(&varmap, dir, device, |n| !n.starts_with("image."))?;
     }
-    let vars = varmap.all_vars();
+    let vars = named_vars(&varmap)?;
     let mut trainee = GeometryRun {
         neutrals: data.train.iter().map(flat_neutral).collect(),
         partners: mirror_partners(&config.blendshape_names),
@@ -331,7 +335,7 @@ pub fn train(
         last_val: None,
     };
     let schedule = opts.schedule("val_score_mm");
-    let r = run(&mut trainee, vars, &schedule)?;
+    let r = run(&mut trainee, &vars, &schedule)?;
     let report = TrainReport {
         start_step: r.start_step,
         final_step: r.final_step,

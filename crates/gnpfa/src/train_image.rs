@@ -15,11 +15,11 @@ use crate::image_encoder::ImageEncoderConfig;
 use crate::image_eval::{evaluate_images, ImageEvalReport};
 use crate::model::{
     copy_into_vars, read_checkpoint, save_checkpoint_with_image, template_from_tensors, Gnpfa,
-    Provenance, CONFIG_FILE,
+    Provenance,
 };
 use crate::projection::{pose_points, project_points};
-use crate::run::{run, StepLoss, Trainee};
-use crate::train::{load_into, TrainOptions};
+use crate::train::TrainOptions;
+use m2f_train::{run, StepLoss, Trainee};
 
 /// Variables of the image encoders start with this; everything else stays frozen.
 pub const IMAGE_PREFIX: &str = "image.";
@@ -131,17 +131,9 @@ pub fn init_with_geometry(
 
 /// The image encoders' variables of `varmap` (sorted by name).
 pub fn image_vars(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
-    let vars = varmap
-        .data()
-        .lock()
-        .map_err(|_| GnpfaError::invalid("variable map", "poisoned lock"))?;
-    let mut out: Vec<(String, Var)> = vars
-        .iter()
-        .filter(|(n, _)| n.starts_with(IMAGE_PREFIX))
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    let mut vars = m2f_train::named_vars(varmap)?;
+    vars.retain(|(n, _)| n.starts_with(IMAGE_PREFIX));
+    Ok(vars)
 }
 
 /// What an image-encoder run did.
@@ -170,6 +162,8 @@ struct ImageRun<'a> {
 }
 
 impl Trainee for ImageRun<'_> {
+    type Error = GnpfaError;
+
     fn loss(&mut self, step: u64) -> Result<StepLoss> {
         let (opts, train) = (self.opts, &self.opts.train);
         let batch = image_batch_at(
@@ -234,17 +228,14 @@ impl Trainee for ImageRun<'_> {
         )
     }
 
-    fn resume(&mut self, dir: &Path) -> Result<()> {
-        let (ckpt, _, _) = read_checkpoint(dir, self.model.device())?;
-        if ckpt.provenance != self.geometry_provenance {
-            return Err(GnpfaError::Config {
-                path: dir.join(CONFIG_FILE),
-                message: "the run to resume was trained over another geometry checkpoint than \
-                          the one given now (use a new --out directory or the same --gnpfa)"
-                    .into(),
-            });
-        }
-        load_into(&self.varmap, dir, &self.model.config, self.model.device())
+    fn identity(&self) -> serde_json::Value {
+        let mut id = self
+            .opts
+            .train
+            .identity(&self.model.config, &self.data.description);
+        id["geometry"] = serde_json::to_value(&self.geometry_provenance).unwrap_or_default();
+        id["crops"] = serde_json::to_value(&self.opts.ranges).unwrap_or_default();
+        id
     }
 
     fn message(&self, terms: &serde_json::Map<String, serde_json::Value>) -> String {
@@ -279,7 +270,7 @@ pub fn train_images(
     if let Some(dir) = &opts.train.init {
         crate::train::init_from(&varmap, dir, device, |n| n.starts_with(IMAGE_PREFIX))?;
     }
-    let vars: Vec<Var> = image_vars(&varmap)?.into_iter().map(|(_, v)| v).collect();
+    let vars = image_vars(&varmap)?;
     let mut trainee = ImageRun {
         neutrals: data.train.iter().map(flat_neutral).collect(),
         partners: mirror_partners(&model.config.blendshape_names),
@@ -292,7 +283,7 @@ pub fn train_images(
         last_val: None,
     };
     let schedule = opts.train.schedule("val_score");
-    let r = run(&mut trainee, vars, &schedule)?;
+    let r = run(&mut trainee, &vars, &schedule)?;
     let report = ImageTrainReport {
         start_step: r.start_step,
         final_step: r.final_step,

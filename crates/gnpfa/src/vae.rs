@@ -2,40 +2,11 @@
 //! (→ displacement). Identity enters only through the neutral mesh given to the decoder.
 
 use candle_core::{Module, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::{linear, Activation, Linear, VarBuilder};
+use m2f_train::Mlp;
 
 use crate::config::GnpfaConfig;
 use crate::error::Result;
-
-/// A stack of linear layers with SiLU between them (none after the last).
-#[derive(Debug, Clone)]
-pub struct Mlp {
-    layers: Vec<Linear>,
-}
-
-impl Mlp {
-    /// `sizes` = [input, hidden..., output]; layers are named `l0`, `l1`, ...
-    pub fn new(sizes: &[usize], vb: VarBuilder) -> Result<Self> {
-        let mut layers = Vec::with_capacity(sizes.len().saturating_sub(1));
-        for (i, w) in sizes.windows(2).enumerate() {
-            layers.push(linear(w[0], w[1], vb.pp(format!("l{i}")))?);
-        }
-        Ok(Self { layers })
-    }
-
-    /// xs: [B, in] → [B, out].
-    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let mut h = xs.clone();
-        let last = self.layers.len().saturating_sub(1);
-        for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(&h)?;
-            if i < last {
-                h = h.silu()?;
-            }
-        }
-        Ok(h)
-    }
-}
 
 /// `E_geo`: expression displacement from the subject's neutral → (μ, log σ²) of z.
 #[derive(Debug, Clone)]
@@ -50,7 +21,7 @@ impl GeoEncoder {
     pub fn new(cfg: &GnpfaConfig, vb: VarBuilder) -> Result<Self> {
         let mut sizes = vec![cfg.num_vertices * 3];
         sizes.extend(&cfg.encoder_hidden);
-        let trunk = Mlp::new(&sizes, vb.pp("trunk"))?;
+        let trunk = Mlp::new(&sizes, Activation::Silu, vb.pp("trunk"))?;
         let last = *sizes.last().unwrap_or(&(cfg.num_vertices * 3));
         Ok(Self {
             trunk,
@@ -96,7 +67,7 @@ impl GeoDecoder {
         sizes.push(v3);
         Ok(Self {
             identity,
-            mlp: Mlp::new(&sizes, vb.pp("mlp"))?,
+            mlp: Mlp::new(&sizes, Activation::Silu, vb.pp("mlp"))?,
             reference: reference.reshape((1, v3))?,
             scale: cfg.geometry_scale as f64,
         })

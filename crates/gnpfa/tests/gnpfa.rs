@@ -3,10 +3,10 @@ use candle_nn::VarBuilder;
 use gnpfa::data::{displacement, flat_neutral, mirror_partners, Frame, FrameSet, Rows, TrainData};
 use gnpfa::eval::vertex_errors;
 use gnpfa::model::{save_checkpoint, Provenance, WEIGHTS_FILE};
-use gnpfa::run::variables_without_gradient;
-use gnpfa::train::{clip_grad_norm, losses, lr_at};
+use gnpfa::train::losses;
 use gnpfa::{evaluate, train, Gnpfa, GnpfaConfig, GnpfaError, TrainOptions};
 use m2f_mesh::{FaceTemplate, Rig};
+use m2f_train::variables_without_gradient;
 
 mod common;
 use common::rigs;
@@ -51,49 +51,6 @@ fn batch_of(set: &FrameSet) -> gnpfa::data::Batch {
         rows.push(&set.neutrals[f.neutral], &f.displacement, &f.weights);
     }
     rows.to_batch(&Device::Cpu).unwrap()
-}
-
-#[test]
-fn lr_schedule_warms_up_then_decays() {
-    let (peak, min) = (1e-3, 1e-5);
-    assert!((lr_at(0, 1000, 100, peak, min) - 1e-5).abs() < 1e-12);
-    assert!((lr_at(49, 1000, 100, peak, min) - 5e-4).abs() < 1e-12);
-    assert!((lr_at(100, 1000, 100, peak, min) - peak).abs() < 1e-12);
-    let mid = lr_at(550, 1000, 100, peak, min);
-    assert!((mid - (min + 0.5 * (peak - min))).abs() < 1e-9);
-    assert!((lr_at(1000, 1000, 100, peak, min) - min).abs() < 1e-12);
-    assert!((lr_at(5000, 1000, 100, peak, min) - min).abs() < 1e-12);
-    let mut prev = f64::INFINITY;
-    for s in 100..=1000 {
-        let lr = lr_at(s, 1000, 100, peak, min);
-        assert!(lr <= prev + 1e-15);
-        prev = lr;
-    }
-}
-
-#[test]
-fn clip_grad_norm_scales_to_the_limit() {
-    let dev = Device::Cpu;
-    let a = Var::from_slice(&[1.0f32], 1, &dev).unwrap();
-    let b = Var::from_slice(&[1.0f32], 1, &dev).unwrap();
-    let loss = ((a.as_tensor() * 3.0).unwrap() + (b.as_tensor() * 4.0).unwrap())
-        .unwrap()
-        .sum_all()
-        .unwrap();
-    let vars = vec![a.clone(), b.clone()];
-    let mut grads = loss.backward().unwrap();
-    let norm = clip_grad_norm(&mut grads, &vars, 10.0).unwrap();
-    assert!((norm - 5.0).abs() < 1e-5);
-    let ga = grads.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
-    assert!((ga - 3.0).abs() < 1e-6, "no clipping below the limit");
-    let norm = clip_grad_norm(&mut grads, &vars, 1.0).unwrap();
-    assert!((norm - 5.0).abs() < 1e-5);
-    let ga = grads.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
-    let gb = grads.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
-    assert!(
-        (ga - 0.6).abs() < 1e-4 && (gb - 0.8).abs() < 1e-4,
-        "{ga} {gb}"
-    );
 }
 
 #[test]
@@ -330,6 +287,7 @@ fn training_resumes_from_the_last_checkpoint() {
     for line in log.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap();
     }
+    assert!(dir.path().join("resume.safetensors").is_file());
     let loaded = Gnpfa::load(&dir.path().join("last")).unwrap();
     assert_eq!(loaded.config, config);
     // A different config in the same directory is refused, not silently mixed.
@@ -338,7 +296,10 @@ fn training_resumes_from_the_last_checkpoint() {
         ..GnpfaConfig::tiny()
     };
     opts.steps = 20;
-    assert!(train(&other, t, &data, &opts, &Device::Cpu).is_err());
+    let Err(e) = train(&other, t, &data, &opts, &Device::Cpu) else {
+        panic!("a run of another config was continued");
+    };
+    assert!(e.to_string().contains("different model"), "{e}");
 }
 
 #[test]

@@ -7,13 +7,13 @@ use gnpfa::data::{displacement, flat_neutral, Frame, FrameSet, Rows, TrainData};
 use gnpfa::image_data::{render_rows, ImageBatch, RenderRanges};
 use gnpfa::model::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use gnpfa::projection::{pose_points, poses_to_tensors, project_points, rotation_from_6d};
-use gnpfa::run::variables_without_gradient;
 use gnpfa::train_image::{image_losses, image_vars, init_with_geometry};
 use gnpfa::{
     evaluate_images, train_images, Gnpfa, GnpfaConfig, GnpfaError, ImageEncoderConfig,
     ImageTrainOptions, TrainOptions,
 };
 use m2f_mesh::{project, FaceTemplate, HeadPose, Rig};
+use m2f_train::variables_without_gradient;
 
 mod common;
 use common::rigs;
@@ -278,7 +278,7 @@ fn training_freezes_the_geometry_writes_checkpoints_and_resumes() {
     assert_eq!(est[0].latent.len(), 8);
     assert!(est[0].pose.rotation.iter().all(|c| c.is_finite()));
     // Re-running the finished run resumes at its last step and trains nothing.
-    assert!(out.join("train_state.json").is_file());
+    assert!(out.join("resume.safetensors").is_file());
     let (_, _, again) = train_images(&ckpt, &cfg, &data, &opts, &Device::Cpu).unwrap();
     assert_eq!((again.start_step, again.final_step), (4, 4));
     // Resuming over another geometry checkpoint is refused.
@@ -293,7 +293,7 @@ fn training_freezes_the_geometry_writes_checkpoints_and_resumes() {
         panic!("resumed over another geometry");
     };
     let err = err.to_string();
-    assert!(err.contains("another geometry checkpoint"), "{err}");
+    assert!(err.contains("different geometry"), "{err}");
     let log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
     assert!(
         log.lines().count() >= 6 && log.contains("rotation_mean_deg"),

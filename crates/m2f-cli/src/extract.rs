@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::device_arg::DeviceArgs;
 use anyhow::{bail, Context, Result};
-use candle_core::Device;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use m2f_dataset::{
@@ -66,6 +66,8 @@ struct SynthArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 pub fn run(args: ExtractArgs) -> Result<()> {
@@ -106,7 +108,7 @@ fn synth(args: SynthArgs) -> Result<()> {
     let store = ShardStore::open(&args.out)?;
     let source = SyntheticSource::open(&args.data)
         .with_context(|| format!("opening the synthetic dataset {}", args.data.display()))?;
-    let device = Device::Cpu;
+    let device = args.device.device()?;
     let (gnpfa, fingerprint) = load_gnpfa(&args.gnpfa, &device)
         .with_context(|| format!("loading GNPFA from {}", args.gnpfa.display()))?;
     let features = args

@@ -13,6 +13,7 @@ use m2f_synth::speech::{Engine, Speech};
 use m2f_synth::world::WorldConfig;
 
 mod convert;
+mod device_arg;
 mod extract;
 mod inspect;
 mod report;

@@ -7,6 +7,7 @@ use clap::Args;
 use gnpfa::{evaluate, GnpfaConfig, TrainOptions};
 use m2f_mesh::FaceTemplate;
 
+use crate::device_arg::DeviceArgs;
 use crate::report::write_report;
 use crate::world_data::DataArgs;
 
@@ -63,6 +64,11 @@ pub struct GnpfaArgs {
     /// Fine-tune: start the VAE and bridge from this checkpoint instead of the seeded initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
+    /// End this sitting after this step (resumable: run the same command again to continue).
+    #[arg(long)]
+    stop_after: Option<u64>,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 fn widths(s: &str) -> Result<Vec<usize>> {
@@ -100,9 +106,10 @@ pub fn run(a: GnpfaArgs) -> Result<()> {
         progress: true,
         command: crate::report::command_line(),
         init: a.init.clone(),
+        stop_after: a.stop_after,
         ..TrainOptions::default()
     };
-    let device = candle_core::Device::Cpu;
+    let device = a.device.device()?;
     let (_, _, report) = gnpfa::train(&config, template, &data, &opts, &device)?;
     println!(
         "trained steps {}..{} in {:.1} s; best validation score {:?} mm",

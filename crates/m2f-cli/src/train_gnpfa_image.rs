@@ -10,6 +10,7 @@ use gnpfa::image_data::{image_batch_at, RenderRanges};
 use gnpfa::image_eval::{evaluate_image_rows, sample_frames};
 use gnpfa::{evaluate_images, Gnpfa, ImageEncoderConfig, ImageTrainOptions, TrainOptions};
 
+use crate::device_arg::DeviceArgs;
 use crate::report::write_report;
 use crate::world_data::DataArgs;
 
@@ -48,6 +49,11 @@ pub struct GnpfaImageArgs {
     /// Fine-tune: start the image encoders from this checkpoint instead of the seeded initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
+    /// End this sitting after this step (resumable: run the same command again to continue).
+    #[arg(long)]
+    stop_after: Option<u64>,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 pub fn run(a: GnpfaImageArgs) -> Result<()> {
@@ -74,13 +80,14 @@ pub fn run(a: GnpfaImageArgs) -> Result<()> {
             progress: true,
             command: crate::report::command_line(),
             init: a.init.clone(),
+            stop_after: a.stop_after,
             ..TrainOptions::default()
         },
         ..ImageTrainOptions::default()
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     write_samples(&data, &geometry, &image, &opts.ranges, &a.out)?;
-    let device = candle_core::Device::Cpu;
+    let device = a.device.device()?;
     let (_, _, report) = gnpfa::train_images(&a.gnpfa, &image, &data, &opts, &device)?;
     println!(
         "trained steps {}..{} in {:.1} s; best validation score {:?} (mm + °)",

@@ -1,0 +1,210 @@
+//! A diffusion checkpoint: a directory with `config.json` (the denoiser's architecture, the
+//! motion normalisation, the audio features and style encoders it was trained with, how it
+//! was made) and `model.safetensors`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use crate::config::DenoiserConfig;
+use crate::denoiser::Denoiser;
+use crate::error::{DiffusionError, Result};
+use crate::noise_schedule::NoiseSchedule;
+use crate::windows::MotionStats;
+
+/// File names inside a checkpoint directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// The weights.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// `format` in `config.json`.
+pub const FORMAT: &str = "media2face-diffusion";
+/// The version of the format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How a checkpoint was made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Provenance {
+    /// The program and version.
+    pub created_by: String,
+    /// The command line.
+    pub command: String,
+    /// The training seed.
+    pub seed: u64,
+    /// The step of this checkpoint and of the whole run.
+    pub step: u64,
+    /// Steps of the whole run.
+    pub total_steps: u64,
+    /// Windows per step.
+    pub batch_size: usize,
+    /// The data ([`crate::WindowSource::describe`]).
+    pub data: serde_json::Value,
+    /// Training time up to this checkpoint.
+    pub train_seconds: f64,
+    /// Validation loss at this checkpoint.
+    pub val_loss: Option<f64>,
+    /// Whether the weights are the EMA average.
+    pub ema: bool,
+}
+
+/// `config.json` of a diffusion checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    /// [`FORMAT`].
+    pub format: String,
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The denoiser.
+    pub model: DenoiserConfig,
+    /// The motion normalisation.
+    pub motion_stats: MotionStats,
+    /// The audio features' encoder, e.g. `whisper:tiny.en#padded`.
+    pub audio_features: String,
+    /// How it was made.
+    pub provenance: Provenance,
+}
+
+/// A loaded diffusion model: the denoiser, its noise schedule and its checkpoint config.
+#[derive(Debug, Clone)]
+pub struct DiffusionModel {
+    /// `config.json`.
+    pub config: CheckpointConfig,
+    /// The network.
+    pub denoiser: Denoiser,
+    /// ᾱ_t of its T steps.
+    pub schedule: NoiseSchedule,
+    device: Device,
+}
+
+impl DiffusionModel {
+    /// Loads the checkpoint directory `dir` onto `device`.
+    ///
+    /// # Errors
+    /// [`DiffusionError::Config`] for an unreadable or unsupported `config.json`,
+    /// [`DiffusionError::MissingTensor`] / [`DiffusionError::TensorShape`] when the weights do
+    /// not match it.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        m2f_train::recover_dir(dir)?;
+        let config_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| DiffusionError::io(&config_path, e))?;
+        let bad = |message: String| DiffusionError::Config {
+            path: config_path.clone(),
+            message,
+        };
+        let config: CheckpointConfig =
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if config.format != FORMAT {
+            return Err(bad(format!(
+                "format {:?}, expected {FORMAT:?}",
+                config.format
+            )));
+        }
+        if config.format_version != FORMAT_VERSION {
+            return Err(bad(format!(
+                "format_version {} (this build reads {FORMAT_VERSION})",
+                config.format_version
+            )));
+        }
+        config
+            .model
+            .validate("model")
+            .map_err(|e| bad(e.to_string()))?;
+        config
+            .motion_stats
+            .validate(config.model.motion_dim())
+            .map_err(|e| bad(e.to_string()))?;
+        let weights = dir.join(WEIGHTS_FILE);
+        let tensors = candle_core::safetensors::load(&weights, device)
+            .map_err(|e| DiffusionError::invalid(weights.display().to_string(), e.to_string()))?;
+        let denoiser = build_checked(&config.model, &tensors, &weights, device)?;
+        Ok(Self::new(config, denoiser, device))
+    }
+
+    /// A model from a denoiser in memory (e.g. just trained) and its checkpoint config.
+    pub fn new(config: CheckpointConfig, denoiser: Denoiser, device: &Device) -> Self {
+        let schedule =
+            NoiseSchedule::new(config.model.noise_schedule, config.model.diffusion_steps);
+        Self {
+            config,
+            denoiser,
+            schedule,
+            device: device.clone(),
+        }
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+/// Builds a denoiser from `tensors`, naming any tensor that is missing or of the wrong shape.
+fn build_checked(
+    cfg: &DenoiserConfig,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+    device: &Device,
+) -> Result<Denoiser> {
+    // The shapes the config implies, from a throwaway build.
+    let shapes = VarMap::new();
+    Denoiser::new(cfg, VarBuilder::from_varmap(&shapes, DType::F32, device))?;
+    for (name, var) in m2f_train::named_vars(&shapes)? {
+        let expected = var.dims().to_vec();
+        match tensors.get(&name) {
+            None => {
+                return Err(DiffusionError::MissingTensor {
+                    path: path.to_path_buf(),
+                    name,
+                    expected,
+                })
+            }
+            Some(t) if t.dims() != expected.as_slice() => {
+                return Err(DiffusionError::TensorShape {
+                    path: path.to_path_buf(),
+                    name,
+                    expected,
+                    actual: t.dims().to_vec(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    let tensors: HashMap<String, Tensor> = tensors
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F32)?)))
+        .collect::<Result<_>>()?;
+    Ok(Denoiser::new(
+        cfg,
+        VarBuilder::from_tensors(tensors, DType::F32, device),
+    )?)
+}
+
+/// Writes the checkpoint of `varmap`'s variables with `config` to `dir`, replacing it
+/// atomically.
+pub fn save_checkpoint(dir: &Path, config: &CheckpointConfig, varmap: &VarMap) -> Result<()> {
+    let json = serde_json::to_string_pretty(config)
+        .map_err(|e| DiffusionError::invalid("checkpoint config", e.to_string()))?;
+    let tensors: HashMap<String, Tensor> = m2f_train::named_vars(varmap)?
+        .into_iter()
+        .map(|(n, v)| (n, v.as_tensor().clone()))
+        .collect();
+    m2f_train::write_dir_atomic(dir, |tmp: &Path| -> Result<()> {
+        let config_path: PathBuf = tmp.join(CONFIG_FILE);
+        std::fs::write(&config_path, json + "\n")
+            .map_err(|e| DiffusionError::io(&config_path, e))?;
+        let weights = tmp.join(WEIGHTS_FILE);
+        candle_core::safetensors::save(&tensors, &weights)?;
+        // The safetensors writer creates the file private (0600); a checkpoint is for sharing.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&weights, std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| DiffusionError::io(&weights, e))?;
+        }
+        Ok(())
+    })
+}

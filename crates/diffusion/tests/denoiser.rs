@@ -1,0 +1,245 @@
+//! The denoiser, its trainer and sampler on a tiny world whose truth is known.
+
+mod common;
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use common::{tiny_config, TinyWorld};
+use diffusion::{
+    cross_attention_bias, init_denoiser, padding_bias, train, Conditions, DiffusionError,
+    DiffusionModel, DiffusionTrainOptions, SamplerOptions, Style, StyleInput, WindowSource,
+};
+use rand::SeedableRng;
+
+fn options(out: &Path, steps: u64) -> DiffusionTrainOptions {
+    DiffusionTrainOptions {
+        steps,
+        batch_size: 8,
+        lr: 3e-3,
+        min_lr: 1e-4,
+        warmup_steps: 20,
+        ema_decay: Some(0.99),
+        val_every: 50,
+        log_every: 10,
+        seed: 1,
+        out: out.to_path_buf(),
+        progress: false,
+        ..DiffusionTrainOptions::default()
+    }
+}
+
+#[test]
+fn every_variable_gets_a_gradient() {
+    let cfg = tiny_config();
+    let dev = Device::Cpu;
+    let (model, varmap) = init_denoiser(&cfg, &dev, 0).unwrap();
+    let mut world = TinyWorld::new(&cfg, 4, 40, 0);
+    let w = world.train_batch(0, 4, 20).unwrap();
+    let t = w.to_tensors(&cfg, &dev).unwrap();
+    let is_text = Tensor::new(&[1f32, 0.0, 1.0, 0.0], &dev).unwrap();
+    let style = StyleInput::Mixed {
+        text: t.text_style.as_ref().unwrap(),
+        image: t.image_style.as_ref().unwrap(),
+        is_text: &is_text,
+    };
+    let memory = model.memory(&t.audio, style).unwrap();
+    let kv = model.memory_key_values(&memory).unwrap();
+    let conds = [
+        Conditions::NONE,
+        Conditions::AUDIO,
+        Conditions::AUDIO_STYLE,
+        Conditions::AUDIO_STYLE,
+    ];
+    let cross = cross_attention_bias(20, &conds, cfg.audio_radius, &dev).unwrap();
+    let mut mask = vec![1f32; 4 * 20];
+    mask[79] = 0.0;
+    let pad = padding_bias(&mask, 4, 20, &dev).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (4, 20, cfg.motion_dim()), &dev).unwrap();
+    let y = model
+        .forward(&x, &[3, 10, 40, 49], &kv, &cross, pad.as_ref())
+        .unwrap();
+    let target = Tensor::randn(0f32, 1.0, y.dims(), &dev).unwrap();
+    let loss = (y - target).unwrap().sqr().unwrap().mean_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let vars = m2f_train::named_vars(&varmap).unwrap();
+    assert!(vars.len() > 40, "{}", vars.len());
+    let missing = m2f_train::variables_without_gradient(&grads, &vars).unwrap();
+    assert!(missing.is_empty(), "no gradient: {missing:?}");
+}
+
+/// Mean absolute difference of two equal-length slices.
+fn mae(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+}
+
+#[test]
+fn a_tiny_world_is_learned_and_sampling_follows_audio_and_style() {
+    let cfg = tiny_config();
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = TinyWorld::new(&cfg, 8, 48, 3);
+    let opts = options(dir.path(), 400);
+    let (_, _, report) = train(&cfg, &mut world, &opts, &dev).unwrap();
+    assert_eq!(report.final_step, 400);
+    let log = std::fs::read_to_string(dir.path().join("train_log.jsonl")).unwrap();
+    let vals: Vec<f64> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("val_loss").and_then(|x| x.as_f64()))
+        .collect();
+    let best = report.best_val_loss.unwrap();
+    eprintln!("validation losses {vals:?}");
+    assert!(best < 0.25 * vals[0], "validation {vals:?}");
+    let model = DiffusionModel::load(&dir.path().join("best"), &dev).unwrap();
+    let clip = &world.clips[0];
+    let (f, c, n) = (cfg.audio_dim, cfg.motion_dim(), cfg.window);
+    let audio = &clip.audio[..n * f];
+    let truth = &clip.motion[..n * c];
+    let own = Style::Text(world.labels[clip.label].clone());
+    let other = Style::Text(world.labels[1 - clip.label].clone());
+    let silent = vec![0f32; audio.len()];
+    // Eq. 9 with s_A = 0, s_P = 1 is G(X_t, A, P) alone: the conditional model.
+    let o = SamplerOptions {
+        steps: 20,
+        audio_guidance: 0.0,
+        style_guidance: 1.0,
+        ..SamplerOptions::default()
+    };
+    let sampled = model.sample(audio, &own, &o).unwrap();
+    assert_eq!(sampled.frames(), n);
+    let err_own = mae(&sampled.data, truth);
+    let err_other = mae(&model.sample(audio, &other, &o).unwrap().data, truth);
+    let err_silent = mae(&model.sample(&silent, &own, &o).unwrap().data, truth);
+    let spread = truth.iter().map(|x| x.abs()).sum::<f32>() / truth.len() as f32;
+    eprintln!(
+        "error with own style {err_own}, other style {err_other}, no audio {err_silent} \
+         (mean |truth| {spread})"
+    );
+    assert!(err_own < 0.3 * spread, "{err_own}");
+    assert!(err_own < 0.6 * err_other, "{err_own} vs {err_other}");
+    assert!(err_own < 0.6 * err_silent, "{err_own} vs {err_silent}");
+    // G(X_t, A) (s_A = 1, s_P = 0) does not see the style, G(X_t) (both 0) nothing at all:
+    // hidden memory gets exactly zero attention.
+    let audio_only = SamplerOptions {
+        audio_guidance: 1.0,
+        style_guidance: 0.0,
+        ..o
+    };
+    assert_eq!(
+        model.sample(audio, &own, &audio_only).unwrap(),
+        model.sample(audio, &other, &audio_only).unwrap()
+    );
+    let unconditional = SamplerOptions {
+        audio_guidance: 0.0,
+        style_guidance: 0.0,
+        ..o
+    };
+    assert_eq!(
+        model.sample(audio, &own, &unconditional).unwrap(),
+        model.sample(&silent, &other, &unconditional).unwrap()
+    );
+    // The paper's scales run (their quality is measured on the real model, docs/diffusion.md).
+    let paper = model
+        .sample(audio, &own, &SamplerOptions::default())
+        .unwrap();
+    assert!(paper.data.iter().all(|v| v.is_finite()));
+    // The same seed gives the same motion; another seed another one.
+    assert_eq!(model.sample(audio, &own, &o).unwrap(), sampled);
+    let o2 = SamplerOptions {
+        seed: 9,
+        eta: 0.5,
+        ..o
+    };
+    assert_ne!(model.sample(audio, &own, &o2).unwrap(), sampled);
+}
+
+#[test]
+fn a_run_split_into_sittings_equals_an_uninterrupted_one() {
+    let cfg = tiny_config();
+    let dev = Device::Cpu;
+    let whole = tempfile::tempdir().unwrap();
+    let split = tempfile::tempdir().unwrap();
+    let mut world = TinyWorld::new(&cfg, 4, 40, 5);
+    train(&cfg, &mut world, &options(whole.path(), 30), &dev).unwrap();
+    let first = DiffusionTrainOptions {
+        stop_after: Some(17),
+        ..options(split.path(), 30)
+    };
+    let r = train(&cfg, &mut world, &first, &dev).unwrap().2;
+    assert_eq!(r.final_step, 17);
+    let r = train(&cfg, &mut world, &options(split.path(), 30), &dev)
+        .unwrap()
+        .2;
+    assert_eq!((r.start_step, r.final_step), (17, 30));
+    for file in ["last/model.safetensors", "resume.safetensors"] {
+        let load = |dir: &Path| {
+            let mut t: Vec<(String, Vec<f32>)> =
+                candle_core::safetensors::load(dir.join(file), &dev)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+                    .collect();
+            t.sort_by(|a, b| a.0.cmp(&b.0));
+            t
+        };
+        assert!(load(whole.path()) == load(split.path()), "{file} differs");
+    }
+    // Another seed in the same directory is refused.
+    let other = DiffusionTrainOptions {
+        seed: 2,
+        steps: 40,
+        ..options(split.path(), 40)
+    };
+    let Err(e) = train(&cfg, &mut world, &other, &dev) else {
+        panic!("a run with another seed was continued");
+    };
+    assert!(e.to_string().contains("different seed"), "{e}");
+}
+
+#[test]
+fn bad_checkpoints_and_inputs_are_named() {
+    let cfg = tiny_config();
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = TinyWorld::new(&cfg, 2, 30, 0);
+    train(&cfg, &mut world, &options(dir.path(), 2), &dev).unwrap();
+    let last = dir.path().join("last");
+    let model = DiffusionModel::load(&last, &dev).unwrap();
+    let f = cfg.audio_dim;
+    let o = SamplerOptions::default();
+    let err = |r: Result<diffusion::Motion, DiffusionError>| r.unwrap_err().to_string();
+    let e = err(model.sample(&vec![0.0; 10 * f + 1], &Style::None, &o));
+    assert!(e.contains("audio_dim"), "{e}");
+    let e = err(model.sample(&vec![0.0; 25 * f], &Style::None, &o));
+    assert!(e.contains("more than one window"), "{e}");
+    let e = err(model.sample(&vec![0.0; 10 * f], &Style::Text(vec![0.0; 3]), &o));
+    assert!(e.contains("text style"), "{e}");
+    let zero_steps = SamplerOptions { steps: 0, ..o };
+    let e = err(model.sample(&vec![0.0; 10 * f], &Style::None, &zero_steps));
+    assert!(e.contains("steps"), "{e}");
+    let bad_scale = SamplerOptions {
+        audio_guidance: f64::INFINITY,
+        ..o
+    };
+    let e = err(model.sample(&vec![0.0; 10 * f], &Style::None, &bad_scale));
+    assert!(e.contains("audio guidance"), "{e}");
+    // A config whose width does not match the weights.
+    let text = std::fs::read_to_string(last.join("config.json")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["model"]["hidden_size"] = 64.into();
+    std::fs::write(last.join("config.json"), json.to_string()).unwrap();
+    let e = DiffusionModel::load(&last, &dev).unwrap_err().to_string();
+    assert!(e.contains("has shape") && e.contains("expected"), "{e}");
+    json["model"]["num_heads"] = 5.into();
+    std::fs::write(last.join("config.json"), json.to_string()).unwrap();
+    let e = DiffusionModel::load(&last, &dev).unwrap_err().to_string();
+    assert!(e.contains("num_heads"), "{e}");
+}
+
+#[test]
+fn model_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<DiffusionModel>();
+    let _ = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+}

@@ -1,0 +1,70 @@
+//! A layer norm that trains: candle-nn 0.11's fused `LayerNorm` (`ops::layer_norm`) has no
+//! backward pass, so its weight and bias would silently never learn.
+
+use candle_core::{Module, Tensor};
+use candle_nn::VarBuilder;
+
+/// Layer norm over the last dimension with a learned scale and shift (`weight`, `bias`,
+/// initialised to 1 and 0), through `ops::layer_norm_slow`, which has a backward pass.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// `weight` and `bias` of length `dim` under `vb`.
+    pub fn new(dim: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(dim, "weight", candle_nn::Init::Const(1.0))?,
+            bias: vb.get_with_hints(dim, "bias", candle_nn::Init::Const(0.0))?,
+            eps,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    /// xs: [..., dim] → [..., dim].
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps as f32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn equals_the_fused_norm_and_trains() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let norm = LayerNorm::new(5, 1e-5, vb).unwrap();
+        let xs = Tensor::randn(0f32, 1.0, (3, 5), &dev).unwrap();
+        let fused = candle_nn::LayerNorm::new(norm.weight.clone(), norm.bias.clone(), 1e-5);
+        let diff = (norm.forward(&xs).unwrap() - fused.forward(&xs).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "{diff}");
+        let target = Tensor::randn(0f32, 1.0, (3, 5), &dev).unwrap();
+        let loss = (norm.forward(&xs).unwrap() - target)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let named = crate::named_vars(&vm).unwrap();
+        assert!(crate::variables_without_gradient(&grads, &named)
+            .unwrap()
+            .is_empty());
+    }
+}
