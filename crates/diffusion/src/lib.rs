@@ -34,6 +34,7 @@ mod loss;
 mod noise_schedule;
 mod sampler;
 mod trainer;
+mod window_plan;
 mod windows;
 
 pub use error::{DiffusionError, Result};
@@ -53,4 +54,5 @@ pub use loss::{losses, LossWeights, Losses};
 pub use trainer::{init_denoiser, train, DiffusionTrainOptions, DiffusionTrainReport};
 pub use windows::{MotionStats, TrainingWindows, WindowSource, WindowTensors};
 // Sampling.
-pub use sampler::{ddim_timesteps, Motion, SamplerOptions, Style};
+pub use sampler::{ddim_timesteps, Keyframe, Motion, SamplerOptions, Style};
+pub use window_plan::WindowPlan;

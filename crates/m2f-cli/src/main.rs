@@ -17,6 +17,7 @@ mod device_arg;
 mod extract;
 mod inspect;
 mod report;
+mod train_diffusion;
 mod train_gnpfa;
 mod train_gnpfa_image;
 mod world_data;
@@ -61,6 +62,8 @@ enum TrainModel {
     Gnpfa(train_gnpfa::GnpfaArgs),
     /// GNPFA's image encoders E_exp / E_pose, over a trained (frozen) GNPFA geometry.
     GnpfaImage(train_gnpfa_image::GnpfaImageArgs),
+    /// The Media2Face denoiser, on shards from `m2f extract synth` with audio features.
+    Diffusion(train_diffusion::DiffusionArgs),
 }
 
 #[derive(Args)]
@@ -134,6 +137,7 @@ fn main() -> Result<()> {
         Command::Train(args) => match args.model {
             TrainModel::Gnpfa(a) => train_gnpfa::run(a),
             TrainModel::GnpfaImage(a) => train_gnpfa_image::run(a),
+            TrainModel::Diffusion(a) => train_diffusion::run(a),
         },
         Command::Extract(args) => extract::run(args),
         Command::Convert(args) => convert::run(args),

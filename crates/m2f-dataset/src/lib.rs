@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+mod diffusion_windows;
 mod error;
 mod extract;
 mod features;
@@ -58,6 +59,7 @@ pub use store::ShardStore;
 // GNPFA's training data.
 pub use gnpfa_data::{test_frames, WorldData, WorldSource};
 // Reading for training.
+pub use diffusion_windows::DiffusionWindows;
 pub use reader::{
     ClipData, Dataset, LoadOptions, SplitData, Variants, WindowBatch, WindowConfig, WindowSampler,
     WindowSource,

@@ -396,6 +396,16 @@ impl<'a> WindowSampler<'a> {
         self.windows.len()
     }
 
+    /// Moves to window `position` of the seeded sequence (epoch `position / windows per
+    /// epoch`, in that epoch's shuffled order): the batch read next is then a pure function of
+    /// the seed and the position, whatever was read before.
+    pub fn seek(&mut self, position: u64) {
+        let per_epoch = self.windows.len() as u64;
+        self.epoch = position / per_epoch;
+        self.shuffle();
+        self.next = (position % per_epoch) as usize;
+    }
+
     /// The epoch the next window comes from.
     pub fn epoch(&self) -> u64 {
         self.epoch

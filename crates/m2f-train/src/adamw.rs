@@ -166,7 +166,7 @@ mod tests {
             weight_decay: 0.1,
             ..AdamWParams::default()
         };
-        let mut ours = AdamW::new(&[a.clone()], params).unwrap();
+        let mut ours = AdamW::new(std::slice::from_ref(&a), params).unwrap();
         use candle_nn::Optimizer;
         let mut theirs = candle_nn::AdamW::new(
             vec![b.clone()],

@@ -100,9 +100,9 @@ mod tests {
     fn average_follows_the_weights_with_the_warm_up_decay() {
         let dev = Device::Cpu;
         let v = Var::new(&[0.0f32], &dev).unwrap();
-        let mut ema = Ema::new(&[v.clone()], 0.99).unwrap();
+        let mut ema = Ema::new(std::slice::from_ref(&v), 0.99).unwrap();
         v.set(&Tensor::new(&[1.0f32], &dev).unwrap()).unwrap();
-        ema.update(&[v.clone()], 1).unwrap();
+        ema.update(std::slice::from_ref(&v), 1).unwrap();
         // Step 1: d = min(0.99, 2/11).
         let d = 2.0 / 11.0;
         let got = ema.weights()[0].to_vec1::<f32>().unwrap()[0];

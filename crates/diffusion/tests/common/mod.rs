@@ -59,7 +59,9 @@ impl TinyWorld {
             .collect();
         let clips = (0..clips)
             .map(|k| {
-                let phases: Vec<f32> = (0..f).map(|_| rng.random_range(0.0..6.28)).collect();
+                let phases: Vec<f32> = (0..f)
+                    .map(|_| rng.random_range(0.0..std::f32::consts::TAU))
+                    .collect();
                 let speeds: Vec<f32> = (0..f).map(|_| rng.random_range(0.1..0.5)).collect();
                 let audio: Vec<f32> = (0..frames)
                     .flat_map(|i| {

