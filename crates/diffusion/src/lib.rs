@@ -33,6 +33,7 @@ mod error;
 mod loss;
 mod noise_schedule;
 mod sampler;
+mod stream;
 mod trainer;
 mod window_plan;
 mod windows;
@@ -55,4 +56,5 @@ pub use trainer::{init_denoiser, train, DiffusionTrainOptions, DiffusionTrainRep
 pub use windows::{MotionStats, TrainingWindows, WindowSource, WindowTensors};
 // Sampling.
 pub use sampler::{ddim_timesteps, Keyframe, Motion, SamplerOptions, Style};
+pub use stream::{MotionStream, StreamOptions};
 pub use window_plan::WindowPlan;

@@ -320,6 +320,36 @@ fn long_audio_is_blended_without_seams_and_keyframes_hold() {
     assert!(mae(edited.latent(40), &target) < 1e-5);
     assert!(mae(edited.pose(40), long.pose(40)) < 0.2);
     assert!(edited.data.iter().all(|v| v.is_finite()));
+    // Streaming: features in pieces, every frame out once, continuing what was emitted.
+    let f = cfg.audio_dim;
+    let so = diffusion::StreamOptions {
+        chunk: 6,
+        context: 12,
+        lookahead: 3,
+        sampler: o,
+    };
+    let mut stream = diffusion::MotionStream::new(&model, style.clone(), so).unwrap();
+    let mut streamed = Vec::new();
+    for piece in audio.chunks(7 * f) {
+        let m = stream.push(piece).unwrap();
+        assert_eq!(m.frames() % 6, 0);
+        streamed.extend(m.data);
+    }
+    streamed.extend(stream.finish().unwrap().data);
+    assert_eq!(streamed.len(), truth.len());
+    let err_stream = mae(&streamed, &truth);
+    let joins: Vec<usize> = (1..16).map(|k| 6 * k - 1).collect();
+    let at_joins = joins.iter().map(|&i| speed(&streamed, i)).sum::<f32>() / joins.len() as f32;
+    let inside_stream = (0..95).map(|i| speed(&streamed, i)).sum::<f32>() / 95.0;
+    eprintln!("streamed error {err_stream}; speed at joins {at_joins}, everywhere {inside_stream}");
+    assert!(
+        err_stream < 1.5 * err_one + 0.05,
+        "{err_stream} vs {err_one}"
+    );
+    assert!(
+        at_joins < 2.0 * inside_stream,
+        "{at_joins} vs {inside_stream}"
+    );
     let bad = diffusion::Keyframe {
         frame: 96,
         latent: None,
@@ -330,4 +360,21 @@ fn long_audio_is_blended_without_seams_and_keyframes_hold() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("keyframe at frame 96"), "{e}");
+}
+
+#[test]
+fn presets_have_the_documented_sizes() {
+    // docs/diffusion.md's table, for Whisper tiny.en features (width 384).
+    for (cfg, want) in [
+        (diffusion::DenoiserConfig::small(384), 3_611_718),
+        (diffusion::DenoiserConfig::paper(384), 26_525_766),
+    ] {
+        let (_, varmap) = init_denoiser(&cfg, &Device::Cpu, 0).unwrap();
+        let count: usize = m2f_train::named_vars(&varmap)
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.elem_count())
+            .sum();
+        assert_eq!(count, want, "{} layers", cfg.num_layers);
+    }
 }
