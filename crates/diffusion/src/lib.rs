@@ -34,6 +34,7 @@ mod loss;
 mod noise_schedule;
 mod sampler;
 mod stream;
+mod style_track;
 mod trainer;
 mod window_plan;
 mod windows;
@@ -57,4 +58,5 @@ pub use windows::{MotionStats, TrainingWindows, WindowSource, WindowTensors};
 // Sampling.
 pub use sampler::{ddim_timesteps, Keyframe, Motion, SamplerOptions, Style};
 pub use stream::{MotionStream, StreamOptions};
+pub use style_track::{style_masks, StyleSpan};
 pub use window_plan::WindowPlan;

@@ -8,10 +8,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::attention::KeyValues;
 use crate::checkpoint::DiffusionModel;
 use crate::conditioning_mask::{cross_attention_bias, Conditions};
 use crate::denoiser::StyleInput;
 use crate::error::{DiffusionError, Result};
+use crate::style_track::{style_masks, StyleSpan};
 use crate::window_plan::WindowPlan;
 
 /// How to sample.
@@ -33,6 +35,8 @@ pub struct SamplerOptions {
     /// Windows denoised in one batch: bounds memory on long audio (all windows are still
     /// blended at every step).
     pub windows_per_batch: usize,
+    /// Frames over which one style prompt fades into the next (`sample_styled`).
+    pub style_ramp: usize,
 }
 
 impl Default for SamplerOptions {
@@ -47,6 +51,7 @@ impl Default for SamplerOptions {
             seed: 0,
             overlap: None,
             windows_per_batch: 8,
+            style_ramp: 15,
         }
     }
 }
@@ -135,22 +140,6 @@ impl SamplerOptions {
     }
 }
 
-/// The guidance terms with a non-zero weight: (conditions, weight) per prediction.
-fn guidance_terms(style: &Style, o: &SamplerOptions) -> Vec<(Conditions, f64)> {
-    let (s_a, s_p) = match style {
-        Style::None => (o.audio_guidance, 0.0),
-        _ => (o.audio_guidance, o.style_guidance),
-    };
-    [
-        (Conditions::NONE, 1.0 - s_a - s_p),
-        (Conditions::AUDIO, s_a),
-        (Conditions::AUDIO_STYLE, s_p),
-    ]
-    .into_iter()
-    .filter(|(_, w)| *w != 0.0)
-    .collect()
-}
-
 /// A frame whose expression latent and/or head pose is fixed (an edit): the sampler
 /// inpaints the rest around it (RePaint: the known part of X_t is replaced by the keyframe
 /// noised to the same step).
@@ -164,6 +153,13 @@ pub struct Keyframe {
     pub pose: Option<Vec<f32>>,
 }
 
+/// Predictions that share a memory layout: each entry is a window and the prompt whose style
+/// token its memory holds; every entry gets every branch (query row `branch · entries + e`).
+struct Group {
+    entries: Vec<(usize, Option<usize>)>,
+    branches: Vec<Conditions>,
+}
+
 /// Cross-attention keys and values of every window are kept across steps while they take at
 /// most this many bytes; beyond (very long audio) each batch recomputes its own, so memory
 /// does not grow with length.
@@ -174,24 +170,52 @@ impl DiffusionModel {
     /// frame, any length) in the style `style`.
     ///
     /// # Errors
-    /// As [`DiffusionModel::sample_edited`].
+    /// As [`DiffusionModel::sample_styled`].
     pub fn sample(&self, audio: &[f32], style: &Style, opts: &SamplerOptions) -> Result<Motion> {
         self.sample_edited(audio, style, &[], opts)
     }
 
-    /// Samples motion for `audio` [frames, audio_dim] of any length in the style `style`,
-    /// with the frames of `keyframes` fixed. Audio longer than a window is cut into windows
-    /// overlapping by `opts.overlap` frames, denoised together (in batches of at most
-    /// `opts.windows_per_batch` windows) and blended in the overlaps at every step.
+    /// [`DiffusionModel::sample`] with the frames of `keyframes` fixed.
     ///
     /// # Errors
-    /// [`DiffusionError::Invalid`] naming the input for audio of the wrong width, a style of
-    /// the wrong width or of a kind the model does not take, a keyframe outside the clip or of
-    /// the wrong width, or options out of range.
+    /// As [`DiffusionModel::sample_styled`].
     pub fn sample_edited(
         &self,
         audio: &[f32],
         style: &Style,
+        keyframes: &[Keyframe],
+        opts: &SamplerOptions,
+    ) -> Result<Motion> {
+        let frames = audio.len() / self.denoiser.config().audio_dim.max(1);
+        let spans = match style {
+            Style::None => Vec::new(),
+            s => vec![StyleSpan {
+                style: s.clone(),
+                frames: 0..frames.max(1),
+            }],
+        };
+        self.sample_styled(audio, &spans, keyframes, opts)
+    }
+
+    /// Samples motion for `audio` [frames, audio_dim] of any length with a style that changes
+    /// over time (`styles`: prompts over frame ranges, cross-faded over `opts.style_ramp`
+    /// frames; frames no prompt covers get no style term) and the frames of `keyframes`
+    /// fixed.
+    ///
+    /// Audio longer than a window is cut into windows overlapping by `opts.overlap` frames,
+    /// denoised together (in batches of at most `opts.windows_per_batch` windows) and blended
+    /// in the overlaps at every step. With one prompt, the guidance terms of a window run as
+    /// one batch over one copy of its memory; with several, the style term runs once per
+    /// prompt that reaches the window.
+    ///
+    /// # Errors
+    /// [`DiffusionError::Invalid`] naming the input for audio of the wrong width, a style of
+    /// the wrong width or of a kind the model does not take, a style span or keyframe
+    /// outside the clip or of the wrong width, or options out of range.
+    pub fn sample_styled(
+        &self,
+        audio: &[f32],
+        styles: &[StyleSpan],
         keyframes: &[Keyframe],
         opts: &SamplerOptions,
     ) -> Result<Motion> {
@@ -211,64 +235,149 @@ impl DiffusionModel {
         let total = audio.len() / cfg.audio_dim;
         let overlap = opts.overlap.unwrap_or(cfg.window / 4);
         let plan = WindowPlan::new(total, cfg.window, overlap)?;
-        let style_row = self.style_row(style)?;
+        let prompts: Vec<(bool, &[f32])> = styles
+            .iter()
+            .map(|s| self.style_row(&s.style))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .map(|p| {
+                p.ok_or_else(|| {
+                    DiffusionError::invalid(
+                        "style span",
+                        "Style::None in a span (leave the frames uncovered instead)",
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let masks = style_masks(styles, total, opts.style_ramp)?;
         let (known_mask, known) = self.keyframe_rows(keyframes, total)?;
-        let terms = guidance_terms(style, opts);
-        let g = terms.len();
-        let conditions: Vec<Conditions> = terms.iter().map(|(c, _)| *c).collect();
         let (c, f, l) = (cfg.motion_dim(), cfg.audio_dim, plan.len);
-        let chunks: Vec<&[usize]> = plan.starts.chunks(opts.windows_per_batch.max(1)).collect();
-        // Memory keys and values per batch of windows, computed once when they fit.
-        let kv_bytes = plan.starts.len()
-            * cfg.num_layers
-            * 2
-            * (l + 2)
-            * cfg.hidden_size
-            * std::mem::size_of::<f32>();
-        let memory_of = |starts: &[usize]| -> Result<Vec<crate::attention::KeyValues>> {
-            let rows: Vec<f32> = starts
-                .iter()
-                .flat_map(|&s| audio[s * f..(s + l) * f].iter().copied())
-                .collect();
-            let a = Tensor::from_vec(rows, (starts.len(), l, f), &device)?;
-            let style_t = match &style_row {
-                Some((_, v)) => {
-                    Some(Tensor::from_slice(v, (1, v.len()), &device)?.repeat((starts.len(), 1))?)
+        let (s_a, s_p) = (opts.audio_guidance as f32, opts.style_guidance as f32);
+        let cover: Vec<f32> = (0..total)
+            .map(|i| masks.iter().map(|m| m[i]).sum())
+            .collect();
+
+        // Each batch of windows runs its predictions in groups that share a memory layout:
+        // entries (window, prompt) and the branches every entry gets.
+        let per_batch = opts.windows_per_batch.max(1);
+        let batches: Vec<Vec<usize>> = (0..plan.starts.len())
+            .collect::<Vec<_>>()
+            .chunks(per_batch)
+            .map(|c| c.to_vec())
+            .collect();
+        let reaches = |k: usize, w: usize| {
+            let s = plan.starts[w];
+            masks[k][s..s + l].iter().any(|&m| m > 0.0)
+        };
+        let none_needed = (0..total).any(|i| 1.0 - s_a - s_p * cover[i] != 0.0);
+        let groups_of = |windows: &[usize]| -> Vec<Group> {
+            let mut plain = Vec::new();
+            if none_needed {
+                plain.push(Conditions::NONE);
+            }
+            if s_a != 0.0 {
+                plain.push(Conditions::AUDIO);
+            }
+            let single = prompts.len() == 1;
+            let mut groups = Vec::new();
+            if single && s_p != 0.0 {
+                let mut branches = plain;
+                branches.push(Conditions::AUDIO_STYLE);
+                groups.push(Group {
+                    entries: windows.iter().map(|&w| (w, Some(0))).collect(),
+                    branches,
+                });
+                return groups;
+            }
+            if !plain.is_empty() {
+                groups.push(Group {
+                    entries: windows.iter().map(|&w| (w, None)).collect(),
+                    branches: plain,
+                });
+            }
+            if s_p != 0.0 {
+                let entries: Vec<(usize, Option<usize>)> = windows
+                    .iter()
+                    .flat_map(|&w| {
+                        (0..prompts.len())
+                            .filter(move |&k| reaches(k, w))
+                            .map(move |k| (w, Some(k)))
+                    })
+                    .collect();
+                if !entries.is_empty() {
+                    groups.push(Group {
+                        entries,
+                        branches: vec![Conditions::AUDIO_STYLE],
+                    });
                 }
-                None => None,
+            }
+            groups
+        };
+        let plans: Vec<Vec<Group>> = batches.iter().map(|b| groups_of(b)).collect();
+        let memory_of = |entries: &[(usize, Option<usize>)]| -> Result<Vec<KeyValues>> {
+            let rows: Vec<f32> = entries
+                .iter()
+                .flat_map(|&(w, _)| {
+                    let s = plan.starts[w];
+                    audio[s * f..(s + l) * f].iter().copied()
+                })
+                .collect();
+            let a = Tensor::from_vec(rows, (entries.len(), l, f), &device)?;
+            let rows_of = |text: bool, dim: usize| -> Result<Tensor> {
+                let v: Vec<f32> = entries
+                    .iter()
+                    .flat_map(|&(_, k)| match k.map(|k| prompts[k]) {
+                        Some((t, v)) if t == text => v.to_vec(),
+                        _ => vec![0.0; dim],
+                    })
+                    .collect();
+                Ok(Tensor::from_vec(v, (entries.len(), dim), &device)?)
             };
-            let input = match (&style_row, &style_t) {
-                (Some((true, _)), Some(t)) => StyleInput::Text(t),
-                (Some((false, _)), Some(t)) => StyleInput::Image(t),
-                _ => StyleInput::None,
+            let kinds: Vec<Option<bool>> = entries
+                .iter()
+                .map(|&(_, k)| k.map(|k| prompts[k].0))
+                .collect();
+            let memory = if kinds.iter().all(|k| k.is_none()) {
+                self.denoiser.memory(&a, StyleInput::None)?
+            } else if kinds.iter().all(|k| *k != Some(false)) {
+                self.denoiser
+                    .memory(&a, StyleInput::Text(&rows_of(true, cfg.text_style_dim)?))?
+            } else if kinds.iter().all(|k| *k != Some(true)) {
+                self.denoiser
+                    .memory(&a, StyleInput::Image(&rows_of(false, cfg.image_style_dim)?))?
+            } else {
+                let is_text: Vec<f32> = kinds
+                    .iter()
+                    .map(|k| if *k == Some(true) { 1.0 } else { 0.0 })
+                    .collect();
+                let is_text = Tensor::from_vec(is_text, entries.len(), &device)?;
+                self.denoiser.memory(
+                    &a,
+                    StyleInput::Mixed {
+                        text: &rows_of(true, cfg.text_style_dim)?,
+                        image: &rows_of(false, cfg.image_style_dim)?,
+                        is_text: &is_text,
+                    },
+                )?
             };
-            let memory = self.denoiser.memory(&a, input)?;
             Ok(self.denoiser.memory_key_values(&memory)?)
         };
-        let cached: Option<Vec<Vec<crate::attention::KeyValues>>> = if kv_bytes <= KV_CACHE_BYTES {
+        let entries_total: usize = plans.iter().flatten().map(|g| g.entries.len()).sum();
+        let kv_bytes = entries_total * cfg.num_layers * 2 * (l + 2) * cfg.hidden_size * 4;
+        let cached: Option<Vec<Vec<Vec<KeyValues>>>> = if kv_bytes <= KV_CACHE_BYTES {
             Some(
-                chunks
+                plans
                     .iter()
-                    .map(|ch| memory_of(ch))
+                    .map(|gs| {
+                        gs.iter()
+                            .map(|g| memory_of(&g.entries))
+                            .collect::<Result<_>>()
+                    })
                     .collect::<Result<_>>()?,
             )
         } else {
             None
         };
-        let bias_of = |windows: usize| -> Result<Tensor> {
-            let per_branch: Vec<Conditions> = conditions
-                .iter()
-                .flat_map(|c| std::iter::repeat_n(*c, windows))
-                .collect();
-            Ok(cross_attention_bias(
-                l,
-                &per_branch,
-                cfg.audio_radius,
-                &device,
-            )?)
-        };
-        let full_bias = bias_of(chunks[0].len())?;
-        let weights: Vec<f32> = terms.iter().map(|(_, w)| *w as f32).collect();
 
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let mut normal = |len: usize| -> Vec<f32> {
@@ -283,7 +392,7 @@ impl DiffusionModel {
                 }
             }
         };
-        if keyframes.iter().any(|_| true) {
+        if !keyframes.is_empty() {
             let eps = normal(total * c);
             noised_known(&mut x, self.schedule.alpha_bar(Some(taus[0])), &eps);
         }
@@ -291,44 +400,70 @@ impl DiffusionModel {
         for (step, &t) in taus.iter().enumerate() {
             let mut acc = vec![0f32; total * c];
             let mut norm = vec![0f32; total];
-            for (k, starts) in chunks.iter().enumerate() {
-                let wc = starts.len();
-                let rows: Vec<f32> = (0..g)
-                    .flat_map(|_| starts.iter())
-                    .flat_map(|&s| x[s * c..(s + l) * c].iter().copied())
-                    .collect();
-                let batch = Tensor::from_vec(rows, (g * wc, l, c), &device)?;
-                let recomputed;
-                let kv = match &cached {
-                    Some(all) => &all[k],
-                    None => {
-                        recomputed = memory_of(starts)?;
-                        &recomputed
-                    }
-                };
-                let bias = if wc == chunks[0].len() {
-                    full_bias.clone()
-                } else {
-                    bias_of(wc)?
-                };
-                let pred = self
-                    .denoiser
-                    .forward(&batch, &[t as u32], kv, &bias, None)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?;
-                let per_window = l * c;
-                for (j, &s) in starts.iter().enumerate() {
-                    let blend =
-                        &plan.weights[plan.starts.iter().position(|&x| x == s).unwrap_or(0)];
-                    for p in 0..l {
-                        let wgt = blend[p];
-                        norm[s + p] += wgt;
-                        for ch in 0..c {
-                            let mut v = 0f32;
-                            for (b, w) in weights.iter().enumerate() {
-                                v += w * pred[(b * wc + j) * per_window + p * c + ch];
+            for (b, groups) in plans.iter().enumerate() {
+                // x̂⁰ of each window of the batch, guided: Σ over predictions of weight · G.
+                let mut guided = vec![0f32; batches[b].len() * l * c];
+                for (gi, group) in groups.iter().enumerate() {
+                    let bm = group.entries.len();
+                    let g = group.branches.len();
+                    let rows: Vec<f32> = (0..g)
+                        .flat_map(|_| group.entries.iter())
+                        .flat_map(|&(w, _)| {
+                            let s = plan.starts[w];
+                            x[s * c..(s + l) * c].iter().copied()
+                        })
+                        .collect();
+                    let input = Tensor::from_vec(rows, (g * bm, l, c), &device)?;
+                    let recomputed;
+                    let kv = match &cached {
+                        Some(all) => &all[b][gi],
+                        None => {
+                            recomputed = memory_of(&group.entries)?;
+                            &recomputed
+                        }
+                    };
+                    let conds: Vec<Conditions> = group
+                        .branches
+                        .iter()
+                        .flat_map(|c| std::iter::repeat_n(*c, bm))
+                        .collect();
+                    let bias = cross_attention_bias(l, &conds, cfg.audio_radius, &device)?;
+                    let pred = self
+                        .denoiser
+                        .forward(&input, &[t as u32], kv, &bias, None)?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?;
+                    for (bi, branch) in group.branches.iter().enumerate() {
+                        for (e, &(w, k)) in group.entries.iter().enumerate() {
+                            let j = batches[b].iter().position(|&x| x == w).unwrap_or(0);
+                            let s = plan.starts[w];
+                            let row = &pred[(bi * bm + e) * l * c..(bi * bm + e + 1) * l * c];
+                            for p in 0..l {
+                                let i = s + p;
+                                let weight = match (*branch, k) {
+                                    (Conditions::NONE, _) => 1.0 - s_a - s_p * cover[i],
+                                    (Conditions::AUDIO, _) => s_a,
+                                    (_, Some(k)) => s_p * masks[k][i],
+                                    (_, None) => 0.0,
+                                };
+                                if weight == 0.0 {
+                                    continue;
+                                }
+                                let out = &mut guided[(j * l + p) * c..(j * l + p + 1) * c];
+                                for (o, v) in out.iter_mut().zip(&row[p * c..(p + 1) * c]) {
+                                    *o += weight * v;
+                                }
                             }
-                            acc[(s + p) * c + ch] += wgt * v;
+                        }
+                    }
+                }
+                for (j, &w) in batches[b].iter().enumerate() {
+                    let s = plan.starts[w];
+                    for p in 0..l {
+                        let blend = plan.weights[w][p];
+                        norm[s + p] += blend;
+                        for ch in 0..c {
+                            acc[(s + p) * c + ch] += blend * guided[(j * l + p) * c + ch];
                         }
                     }
                 }
@@ -445,23 +580,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timesteps_span_the_schedule_and_guidance_drops_zero_terms() {
+    fn timesteps_span_the_schedule_and_options_are_checked() {
         assert_eq!(ddim_timesteps(1, 500), vec![499]);
         let t = ddim_timesteps(25, 500);
         assert_eq!((t[0], t[24], t.len()), (499, 0, 25));
         assert!(t.windows(2).all(|w| w[0] > w[1]));
         let o = SamplerOptions::default();
-        let terms = guidance_terms(&Style::Text(vec![]), &o);
-        let w: Vec<f64> = terms.iter().map(|t| t.1).collect();
-        assert_eq!(w, vec![-3.0, 2.5, 1.5]);
-        let one = SamplerOptions {
-            audio_guidance: 1.0,
-            ..o
-        };
-        assert_eq!(
-            guidance_terms(&Style::None, &one),
-            vec![(Conditions::AUDIO, 1.0)]
-        );
         assert!(SamplerOptions { steps: 0, ..o }.validate(500).is_err());
         assert!(SamplerOptions {
             audio_guidance: f64::NAN,

@@ -320,6 +320,34 @@ fn long_audio_is_blended_without_seams_and_keyframes_hold() {
     assert!(mae(edited.latent(40), &target) < 1e-5);
     assert!(mae(edited.pose(40), long.pose(40)) < 0.2);
     assert!(edited.data.iter().all(|v| v.is_finite()));
+    // Style that changes over time: label 0 for the first half, label 1 after (in this
+    // world the label moves the first three channels by +0.8 or -0.8).
+    let spans = [
+        diffusion::StyleSpan {
+            style: Style::Text(world.labels[0].clone()),
+            frames: 0..48,
+        },
+        diffusion::StyleSpan {
+            style: Style::Text(world.labels[1].clone()),
+            frames: 48..96,
+        },
+    ];
+    let switched = model.sample_styled(&audio, &spans, &[], &o).unwrap();
+    let offset = |m: &diffusion::Motion, frames: std::ops::Range<usize>| {
+        let n = frames.len() as f32;
+        frames
+            .map(|i| m.latent(i)[..3].iter().sum::<f32>() / 3.0)
+            .sum::<f32>()
+            / n
+    };
+    let (first, second) = (offset(&switched, 0..40), offset(&switched, 56..96));
+    let (truth_first, truth_second) = (offset(&long, 0..40), offset(&long, 56..96));
+    eprintln!("style offsets: first half {first} (single style {truth_first}), second {second} (single {truth_second})");
+    assert!(first - second > 1.0, "{first} vs {second}");
+    assert!(
+        (first - truth_first).abs() < 0.2,
+        "{first} vs {truth_first}"
+    );
     // Streaming: features in pieces, every frame out once, continuing what was emitted.
     let f = cfg.audio_dim;
     let so = diffusion::StreamOptions {

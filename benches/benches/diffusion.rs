@@ -1,0 +1,78 @@
+//! The Media2Face denoiser (random weights: the cost does not depend on their values) with
+//! Whisper tiny.en-sized audio features: one guided step (the three terms of Eq. 9 as one
+//! batch over a 200-frame window, memory keys and values cached) for both presets, and whole
+//! guided DDIM sampling of one 200-frame window (6.67 s of audio) at 10, 25 and 50 steps.
+//! `tools/diffusion_reference.py bench` times the PyTorch reference on the same shapes.
+
+use candle_core::{Device, Tensor};
+use criterion::{criterion_group, criterion_main, Criterion};
+use diffusion::{
+    cross_attention_bias, init_denoiser, CheckpointConfig, Conditions, DenoiserConfig,
+    DiffusionModel, MotionStats, Provenance, SamplerOptions, Style, StyleInput, FORMAT,
+    FORMAT_VERSION,
+};
+
+fn model(cfg: &DenoiserConfig) -> DiffusionModel {
+    let dev = Device::Cpu;
+    let (denoiser, _) = init_denoiser(cfg, &dev, 0).expect("init");
+    let c = cfg.motion_dim();
+    let config = CheckpointConfig {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        model: cfg.clone(),
+        motion_stats: MotionStats {
+            mean: vec![0.0; c],
+            std: vec![1.0; c],
+        },
+        audio_features: "bench".into(),
+        provenance: Provenance::default(),
+    };
+    DiffusionModel::new(config, denoiser, &dev)
+}
+
+fn diffusion(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let mut g = c.benchmark_group("diffusion");
+    g.sample_size(10);
+    for preset in ["small", "paper"] {
+        let cfg = DenoiserConfig::preset(preset, 384).expect("preset");
+        let m = model(&cfg);
+        let n = cfg.window;
+        let audio = Tensor::randn(0f32, 1.0, (1, n, cfg.audio_dim), &dev).expect("audio");
+        let text = Tensor::randn(0f32, 1.0, (1, cfg.text_style_dim), &dev).expect("text");
+        let memory = m
+            .denoiser
+            .memory(&audio, StyleInput::Text(&text))
+            .expect("memory");
+        let kv = m.denoiser.memory_key_values(&memory).expect("kv");
+        let conds = [Conditions::NONE, Conditions::AUDIO, Conditions::AUDIO_STYLE];
+        let bias = cross_attention_bias(n, &conds, cfg.audio_radius, &dev).expect("bias");
+        let x = Tensor::randn(0f32, 1.0, (3, n, cfg.motion_dim()), &dev).expect("x");
+        g.bench_function(format!("{preset}: one guided step, 3 x {n} frames"), |b| {
+            b.iter(|| {
+                m.denoiser
+                    .forward(&x, &[100], &kv, &bias, None)
+                    .expect("step")
+            })
+        });
+        let features: Vec<f32> = audio
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .expect("features");
+        let style = Style::Text(text.flatten_all().and_then(|t| t.to_vec1()).expect("style"));
+        for steps in [10usize, 25, 50] {
+            let o = SamplerOptions {
+                steps,
+                ..SamplerOptions::default()
+            };
+            g.bench_function(
+                format!("{preset}: sampling {n} frames (6.67 s of audio), {steps} steps"),
+                |b| b.iter(|| m.sample(&features, &style, &o).expect("sample")),
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, diffusion);
+criterion_main!(benches);
