@@ -89,8 +89,13 @@ impl Attention {
                 .reshape((bm, 1, g * n, m))?;
             scores = scores.broadcast_add(&bias)?;
         }
-        // The composed softmax: it has a backward pass (candle-nn's fused one does not).
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        // candle-nn's fused softmax has no backward pass: the composed one when a gradient
+        // may be asked for, the fused one otherwise.
+        let probs = if scores.track_op() {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
         let out = probs
             .matmul(&kv.values)?
             .reshape((bm, h, g, n, dh))?

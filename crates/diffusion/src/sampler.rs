@@ -163,7 +163,7 @@ struct Group {
 /// Cross-attention keys and values of every window are kept across steps while they take at
 /// most this many bytes; beyond (very long audio) each batch recomputes its own, so memory
 /// does not grow with length.
-const KV_CACHE_BYTES: usize = 256 << 20;
+const KV_CACHE_BYTES: usize = 64 << 20;
 
 impl DiffusionModel {
     /// Samples motion for `audio` [frames, audio_dim] (one feature vector per animation

@@ -42,8 +42,16 @@ pub fn style_masks(spans: &[StyleSpan], total: usize, ramp: usize) -> Result<Vec
                         return if x > start && x < end { 1.0 } else { 0.0 };
                     }
                     // No fade at the clip's own ends.
-                    let left = if s.frames.start == 0 { f32::INFINITY } else { x - start + h };
-                    let right = if s.frames.end == total { f32::INFINITY } else { end - x + h };
+                    let left = if s.frames.start == 0 {
+                        f32::INFINITY
+                    } else {
+                        x - start + h
+                    };
+                    let right = if s.frames.end == total {
+                        f32::INFINITY
+                    } else {
+                        end - x + h
+                    };
                     (left.min(right) / (2.0 * h)).clamp(0.0, 1.0)
                 })
                 .collect()

@@ -5,7 +5,8 @@ use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
 /// Layer norm over the last dimension with a learned scale and shift (`weight`, `bias`,
-/// initialised to 1 and 0), through `ops::layer_norm_slow`, which has a backward pass.
+/// initialised to 1 and 0), through `ops::layer_norm_slow`, which has a backward pass, when
+/// a gradient may be asked for (and the fused kernel when not).
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -27,7 +28,12 @@ impl LayerNorm {
 impl Module for LayerNorm {
     /// xs: [..., dim] → [..., dim].
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps as f32)
+        if xs.track_op() || self.weight.track_op() || self.bias.track_op() {
+            candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps as f32)
+        } else {
+            // Nothing to differentiate: the fused kernel computes the same normalisation.
+            candle_nn::ops::layer_norm(xs, &self.weight, &self.bias, self.eps as f32)
+        }
     }
 }
 
@@ -46,6 +52,24 @@ mod tests {
         let xs = Tensor::randn(0f32, 1.0, (3, 5), &dev).unwrap();
         let fused = candle_nn::LayerNorm::new(norm.weight.clone(), norm.bias.clone(), 1e-5);
         let diff = (norm.forward(&xs).unwrap() - fused.forward(&xs).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "{diff}");
+        // Plain tensors (a loaded model) take the fused path: the same values.
+        let w = (Tensor::randn(0f32, 1.0, 5, &dev).unwrap() + 1.0).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 5, &dev).unwrap();
+        let plain = LayerNorm {
+            weight: w.clone(),
+            bias: b.clone(),
+            eps: 1e-5,
+        };
+        let slow = candle_nn::ops::layer_norm_slow(&xs, &w, &b, 1e-5).unwrap();
+        let diff = (plain.forward(&xs).unwrap() - slow)
             .unwrap()
             .abs()
             .unwrap()
