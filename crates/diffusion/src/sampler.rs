@@ -37,6 +37,8 @@ pub struct SamplerOptions {
     pub windows_per_batch: usize,
     /// Frames over which one style prompt fades into the next (`sample_styled`).
     pub style_ramp: usize,
+    /// Frames on each side of a keyframe over which its edit fades out.
+    pub keyframe_radius: usize,
 }
 
 impl Default for SamplerOptions {
@@ -52,6 +54,7 @@ impl Default for SamplerOptions {
             overlap: None,
             windows_per_batch: 8,
             style_ramp: 15,
+            keyframe_radius: 10,
         }
     }
 }
@@ -141,8 +144,9 @@ impl SamplerOptions {
 }
 
 /// A frame whose expression latent and/or head pose is fixed (an edit): the sampler
-/// inpaints the rest around it (RePaint: the known part of X_t is replaced by the keyframe
-/// noised to the same step).
+/// inpaints the rest around it, RePaint-style: at every step the known part of X_t is the
+/// keyframe noised to that step, and the prediction X̂⁰ takes the edit with a gradient mask
+/// over `keyframe_radius` frames on each side.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keyframe {
     /// The frame (0-based).
@@ -151,6 +155,42 @@ pub struct Keyframe {
     pub latent: Option<Vec<f32>>,
     /// θ at that frame [pose_dim].
     pub pose: Option<Vec<f32>>,
+}
+
+/// Puts the keyframes into the prediction X̂⁰ [total, C]: each known value's difference from
+/// the prediction at its frame is added to the frames within `radius` with a raised-cosine
+/// weight (differences of neighbouring keyframes averaged by their weights), then the known
+/// values are set exactly. The edit so reaches the next step's X_t as a smooth change that
+/// the network carries on, rather than a one-frame jump.
+fn blend_keyframes(x0: &mut [f32], mask: &[f32], known: &[f32], c: usize, radius: usize) {
+    if !mask.iter().any(|&m| m > 0.0) {
+        return;
+    }
+    let total = x0.len() / c;
+    let mut num = vec![0f32; x0.len()];
+    let mut den = vec![0f32; x0.len()];
+    for f in 0..total {
+        for ch in 0..c {
+            if mask[f * c + ch] <= 0.0 {
+                continue;
+            }
+            let delta = known[f * c + ch] - x0[f * c + ch];
+            let (lo, hi) = (f.saturating_sub(radius), (f + radius).min(total - 1));
+            for i in lo..=hi {
+                let d = i.abs_diff(f) as f32 / (radius + 1) as f32;
+                let w = 0.5 * (1.0 + (std::f32::consts::PI * d).cos());
+                num[i * c + ch] += w * delta;
+                den[i * c + ch] += w;
+            }
+        }
+    }
+    for i in 0..x0.len() {
+        if mask[i] > 0.0 {
+            x0[i] = known[i];
+        } else if den[i] > 0.0 {
+            x0[i] += num[i] / den[i].max(1.0);
+        }
+    }
 }
 
 /// Predictions that share a memory layout: each entry is a window and the prompt whose style
@@ -470,11 +510,10 @@ impl DiffusionModel {
             }
             for i in 0..total {
                 for ch in 0..c {
-                    let m = known_mask[i * c + ch];
-                    let v = acc[i * c + ch] / norm[i];
-                    x0[i * c + ch] = m * known[i * c + ch] + (1.0 - m) * v;
+                    x0[i * c + ch] = acc[i * c + ch] / norm[i];
                 }
             }
+            blend_keyframes(&mut x0, &known_mask, &known, c, opts.keyframe_radius);
             let Some(&t_prev) = taus.get(step + 1) else {
                 break;
             };

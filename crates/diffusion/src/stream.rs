@@ -142,6 +142,9 @@ impl<'a> MotionStream<'a> {
             .collect();
         let sampler = SamplerOptions {
             seed: self.opts.sampler.seed.wrapping_add(self.generations),
+            // The context is a run of frames, not a point edit: held exactly, carried on
+            // through attention (the lookahead keeps the joins smooth), not spread.
+            keyframe_radius: 0,
             ..self.opts.sampler
         };
         self.generations += 1;

@@ -273,5 +273,94 @@ fn main() -> Result<()> {
         );
     }
     println!("\nprompt following: {hits}/{total} nearest to the prompted emotion");
+
+    // Keyframes and streaming on the first clips long enough.
+    let speed = |m: &Motion, i: usize| -> f32 {
+        let (a, b) = (m.latent(i), m.latent(i + 1));
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f32>()
+            .sqrt()
+    };
+    let mean_speed = |m: &Motion| {
+        (0..m.frames() - 1).map(|i| speed(m, i)).sum::<f32>() / (m.frames() - 1) as f32
+    };
+    let long: Vec<_> = records
+        .iter()
+        .filter(|(r, _, _)| r.meta.num_frames >= 120)
+        .take(6)
+        .collect();
+    let (mut jump, mut base, mut hold) = (0.0, 0.0, 0.0);
+    for (rec, feats, _) in &long {
+        let n = rec.meta.num_frames;
+        let audio = &feats.values[..n * feats.info.dim];
+        let style = Style::Text(embed(&rec.meta.labels.style)?);
+        let o = SamplerOptions::default();
+        let free = model.sample(audio, &style, &o)?;
+        // The keyframe: frame 60 takes the expression of frame 20 of the same take.
+        let key = diffusion::Keyframe {
+            frame: 60,
+            latent: Some(free.latent(20).to_vec()),
+            pose: None,
+        };
+        let edited = model.sample_edited(audio, &style, &[key], &o)?;
+        jump += (speed(&edited, 59) + speed(&edited, 60)) / 2.0;
+        base += mean_speed(&edited);
+        hold += free
+            .latent(20)
+            .iter()
+            .zip(edited.latent(60))
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>();
+    }
+    let k = long.len().max(1) as f32;
+    println!(
+        "\nkeyframes ({} clips): latent speed around the keyframe {:.3} vs mean {:.3} (ratio {:.2}); held to {:.1e}",
+        long.len(), jump / k, base / k, jump / base.max(1e-9), hold / k
+    );
+    if let Some((rec, feats, neutral)) = long.first() {
+        let n = rec.meta.num_frames;
+        let f = feats.info.dim;
+        let cfg = &model.config.model;
+        let style = Style::Text(embed(&rec.meta.labels.style)?);
+        let so = diffusion::StreamOptions::default();
+        let mut stream = diffusion::MotionStream::new(&model, style.clone(), so)?;
+        let mut times = Vec::new();
+        let mut out = Vec::new();
+        for piece in feats.values[..n * f].chunks(5 * f) {
+            let t0 = std::time::Instant::now();
+            let m = stream.push(piece)?;
+            if m.frames() > 0 {
+                times.push(t0.elapsed().as_secs_f64());
+            }
+            out.extend(m.data);
+        }
+        out.extend(stream.finish()?.data);
+        let streamed = Motion {
+            fps: cfg.fps,
+            latent_dim: cfg.latent_dim,
+            pose_dim: cfg.pose_dim,
+            data: out,
+        };
+        let offline = model.sample(&feats.values[..n * f], &style, &SamplerOptions::default())?;
+        let truth_z: Vec<Vec<f32>> = rec
+            .latents
+            .chunks(rec.meta.latent_dim)
+            .map(|r| r.to_vec())
+            .collect();
+        let truth = lip_gaps(&gnpfa, neutral, &truth_z)?;
+        let g_stream = lip_gaps(&gnpfa, neutral, &latents_of(&streamed))?;
+        let g_off = lip_gaps(&gnpfa, neutral, &latents_of(&offline))?;
+        let mean_t = times.iter().sum::<f64>() / times.len().max(1) as f64;
+        println!(
+            "streaming (chunk {}, context {}, lookahead {}) of one {n}-frame clip: {} generations of {:.3} s on average (max {:.3}); \
+             a frame leaves {:.2} s of audio after it arrives plus one generation; gap correlation with the truth {:.3} (offline {:.3})",
+            so.chunk, so.context, so.lookahead, times.len(), mean_t,
+            times.iter().copied().fold(0.0, f64::max),
+            (so.chunk + so.lookahead) as f64 / cfg.fps as f64,
+            pearson(&g_stream, &truth), pearson(&g_off, &truth)
+        );
+    }
     Ok(())
 }
