@@ -231,6 +231,15 @@ fn bad_checkpoints_and_inputs_are_named() {
     };
     let e = err(model.sample(&vec![0.0; 10 * f], &Style::None, &bad_scale));
     assert!(e.contains("audio guidance"), "{e}");
+    // Training windows longer than the model's, or with arrays of the wrong size.
+    let mut w = world.train_batch(0, 2, 24).unwrap();
+    w.frames = 30;
+    let e = w.validate(&cfg).unwrap_err().to_string();
+    assert!(e.contains("longer than the model's window"), "{e}");
+    let mut w = world.train_batch(0, 2, 24).unwrap();
+    w.audio.pop();
+    let e = w.validate(&cfg).unwrap_err().to_string();
+    assert!(e.contains("audio"), "{e}");
     // A config whose width does not match the weights.
     let text = std::fs::read_to_string(last.join("config.json")).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
