@@ -34,6 +34,12 @@ fn diffusion(c: &mut Criterion) {
     let dev = Device::Cpu;
     let mut g = c.benchmark_group("diffusion");
     g.sample_size(10);
+    // The machine's matmul rate, to read the denoiser's achieved FLOP/s against (2·1024³ FLOP).
+    let a = Tensor::randn(0f32, 1.0, (1024, 1024), &dev).expect("a");
+    let b2 = Tensor::randn(0f32, 1.0, (1024, 1024), &dev).expect("b");
+    g.bench_function("matmul 1024 x 1024 x 1024 f32", |b| {
+        b.iter(|| a.matmul(&b2).expect("matmul"))
+    });
     for preset in ["small", "paper"] {
         let cfg = DenoiserConfig::preset(preset, 384).expect("preset");
         let m = model(&cfg);

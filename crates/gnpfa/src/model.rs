@@ -359,6 +359,7 @@ pub fn read_checkpoint(
     dir: &Path,
     device: &Device,
 ) -> Result<(CheckpointConfig, HashMap<String, Tensor>, PathBuf)> {
+    m2f_train::recover_dir(dir)?;
     let config_path = dir.join(CONFIG_FILE);
     let text =
         std::fs::read_to_string(&config_path).map_err(|e| GnpfaError::io(&config_path, e))?;
@@ -618,30 +619,20 @@ pub fn save_checkpoint_with_image(
             tensors.insert(name.clone(), var.as_tensor().clone());
         }
     }
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "checkpoint".into());
-    let tmp = dir.with_file_name(format!(".{name}.tmp"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| GnpfaError::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| GnpfaError::io(&tmp, e))?;
     let json = serde_json::to_string_pretty(&config)
         .map_err(|e| GnpfaError::invalid("checkpoint config", e.to_string()))?;
-    std::fs::write(tmp.join(CONFIG_FILE), json + "\n")
-        .map_err(|e| GnpfaError::io(tmp.join(CONFIG_FILE), e))?;
-    let weights = tmp.join(WEIGHTS_FILE);
-    candle_core::safetensors::save(&tensors, &weights)?;
-    // The safetensors writer creates the file private (0600); a checkpoint is for sharing.
-    std::fs::File::open(&weights)
-        .and_then(|f| m2f_mesh::publish_permissions(&f, false))
-        .map_err(|e| GnpfaError::io(&weights, e))?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| GnpfaError::io(dir, e))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(|e| GnpfaError::io(dir, e))?;
-    Ok(())
+    // Written beside `dir` and swapped in: a kill leaves the old or the new checkpoint whole
+    // (or a swap that the next reader completes, `m2f_train::recover_dir`).
+    m2f_train::write_dir_atomic(dir, |tmp: &Path| -> Result<()> {
+        std::fs::write(tmp.join(CONFIG_FILE), json + "\n")
+            .map_err(|e| GnpfaError::io(tmp.join(CONFIG_FILE), e))?;
+        let weights = tmp.join(WEIGHTS_FILE);
+        candle_core::safetensors::save(&tensors, &weights)?;
+        // The safetensors writer creates the file private (0600); a checkpoint is for sharing.
+        std::fs::File::open(&weights)
+            .and_then(|f| m2f_mesh::publish_permissions(&f, false))
+            .map_err(|e| GnpfaError::io(&weights, e))
+    })
 }
 
 /// [V] points → [V*3] f32 tensor.
