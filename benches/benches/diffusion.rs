@@ -25,9 +25,11 @@ fn model(cfg: &DenoiserConfig) -> DiffusionModel {
             std: vec![1.0; c],
         },
         audio_features: "bench".into(),
+        audio_features_key: String::new(),
+        text_encoder: None,
         provenance: Provenance::default(),
     };
-    DiffusionModel::new(config, denoiser, &dev)
+    DiffusionModel::new(config, denoiser, &dev).expect("model")
 }
 
 fn diffusion(c: &mut Criterion) {

@@ -52,6 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std: vec![1.0; c],
             },
             audio_features: "random".into(),
+            audio_features_key: String::new(),
+            text_encoder: None,
             provenance: Provenance::default(),
         },
         &varmap,

@@ -61,8 +61,15 @@ pub struct CheckpointConfig {
     pub model: DenoiserConfig,
     /// The motion normalisation.
     pub motion_stats: MotionStats,
-    /// The audio features' encoder, e.g. `whisper:tiny.en#padded`.
+    /// The audio features' encoder as it was named for training, e.g. `whisper:DIR#padded`.
     pub audio_features: String,
+    /// The key of those features (encoder kind, name, revision and a hash of its config and
+    /// weights): inference must compute features with an encoder of this key.
+    #[serde(default)]
+    pub audio_features_key: String,
+    /// The sentence encoder whose embeddings the text style takes (`None`: no text style).
+    #[serde(default)]
+    pub text_encoder: Option<String>,
     /// How it was made.
     pub provenance: Provenance,
 }
@@ -87,7 +94,7 @@ impl DiffusionModel {
     /// [`DiffusionError::MissingTensor`] / [`DiffusionError::TensorShape`] when the weights do
     /// not match it.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        m2f_train::recover_dir(dir)?;
+        let dir = &m2f_train::resolve_dir(dir);
         let config_path = dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&config_path)
             .map_err(|e| DiffusionError::io(&config_path, e))?;
@@ -121,19 +128,33 @@ impl DiffusionModel {
         let tensors = candle_core::safetensors::load(&weights, device)
             .map_err(|e| DiffusionError::invalid(weights.display().to_string(), e.to_string()))?;
         let denoiser = build_checked(&config.model, &tensors, &weights, device)?;
-        Ok(Self::new(config, denoiser, device))
+        Self::new(config, denoiser, device)
     }
 
-    /// A model from a denoiser in memory (e.g. just trained) and its checkpoint config.
-    pub fn new(config: CheckpointConfig, denoiser: Denoiser, device: &Device) -> Self {
+    /// A model from a denoiser in memory and its checkpoint config. (A denoiser built on
+    /// training variables samples correctly but keeps every op's inputs for a backward pass:
+    /// load saved checkpoints for inference.)
+    ///
+    /// # Errors
+    /// [`DiffusionError::Invalid`] when the config does not validate, does not describe the
+    /// denoiser, or its statistics do not fit the motion.
+    pub fn new(config: CheckpointConfig, denoiser: Denoiser, device: &Device) -> Result<Self> {
+        config.model.validate("checkpoint config: model")?;
+        if denoiser.config() != &config.model {
+            return Err(DiffusionError::invalid(
+                "checkpoint config: model",
+                "it differs from the denoiser's own config",
+            ));
+        }
+        config.motion_stats.validate(config.model.motion_dim())?;
         let schedule =
             NoiseSchedule::new(config.model.noise_schedule, config.model.diffusion_steps);
-        Self {
+        Ok(Self {
             config,
             denoiser,
             schedule,
             device: device.clone(),
-        }
+        })
     }
 
     /// The device the model runs on.

@@ -43,6 +43,19 @@ pub fn cross_attention_bias(
     radius: Option<usize>,
     device: &Device,
 ) -> candle_core::Result<Tensor> {
+    padded_cross_attention_bias(frames, conditions, radius, None, device)
+}
+
+/// [`cross_attention_bias`] that also hides the audio of padding frames (`valid` [B·N], 1
+/// for a real frame): training windows past a clip's end hold no audio, and inference never
+/// shows such frames.
+pub fn padded_cross_attention_bias(
+    frames: usize,
+    conditions: &[Conditions],
+    radius: Option<usize>,
+    valid: Option<&[f32]>,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
     let m = frames + 2;
     let mut bias = vec![HIDDEN; conditions.len() * frames * m];
     for (b, c) in conditions.iter().enumerate() {
@@ -51,10 +64,17 @@ pub fn cross_attention_bias(
             row[0] = 0.0;
             if c.audio {
                 let (lo, hi) = match radius {
-                    Some(r) => (i.saturating_sub(r), (i + r).min(frames - 1)),
+                    Some(r) => (i.saturating_sub(r), i.saturating_add(r).min(frames - 1)),
                     None => (0, frames - 1),
                 };
                 row[1 + lo..=1 + hi].fill(0.0);
+                if let Some(valid) = valid {
+                    for j in lo..=hi {
+                        if valid[b * frames + j] <= 0.5 {
+                            row[1 + j] = HIDDEN;
+                        }
+                    }
+                }
             }
             if c.style {
                 row[m - 1] = 0.0;

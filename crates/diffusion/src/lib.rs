@@ -42,7 +42,9 @@ mod windows;
 pub use error::{DiffusionError, Result};
 // The model.
 pub use attention::{Attention, KeyValues};
-pub use conditioning_mask::{cross_attention_bias, padding_bias, Conditions};
+pub use conditioning_mask::{
+    cross_attention_bias, padded_cross_attention_bias, padding_bias, Conditions,
+};
 pub use config::DenoiserConfig;
 pub use denoiser::{sinusoids, Denoiser, StyleInput};
 pub use noise_schedule::{NoiseSchedule, NoiseScheduleKind};

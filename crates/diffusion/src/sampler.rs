@@ -167,6 +167,7 @@ fn blend_keyframes(x0: &mut [f32], mask: &[f32], known: &[f32], c: usize, radius
         return;
     }
     let total = x0.len() / c;
+    let radius = radius.min(total);
     let mut num = vec![0f32; x0.len()];
     let mut den = vec![0f32; x0.len()];
     for f in 0..total {

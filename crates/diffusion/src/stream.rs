@@ -55,7 +55,11 @@ impl<'a> MotionStream<'a> {
     /// window.
     pub fn new(model: &'a DiffusionModel, style: Style, opts: StreamOptions) -> Result<Self> {
         let window = model.denoiser.config().window;
-        if opts.chunk == 0 || opts.chunk + opts.context + opts.lookahead > window {
+        let span = opts
+            .chunk
+            .saturating_add(opts.context)
+            .saturating_add(opts.lookahead);
+        if opts.chunk == 0 || span > window {
             return Err(DiffusionError::invalid(
                 "stream options",
                 format!(
@@ -147,10 +151,10 @@ impl<'a> MotionStream<'a> {
             keyframe_radius: 0,
             ..self.opts.sampler
         };
-        self.generations += 1;
         let all = self
             .model
             .sample_edited(&audio, &self.style, &keyframes, &sampler)?;
+        self.generations += 1;
         let new = all.data[ctx * c..(ctx + n) * c].to_vec();
         // The context of the next generation: the newest emitted frames.
         audio.truncate((ctx + n) * f);

@@ -84,8 +84,8 @@ mod tests {
         ];
         let m = style_masks(&spans, 24, 4).unwrap();
         // Across the boundary at 10 the two sum to 1; the clip's start does not fade.
-        for i in 0..18 {
-            assert!((m[0][i] + m[1][i] - 1.0).abs() < 1e-6, "frame {i}");
+        for (i, (a, b)) in m[0].iter().zip(&m[1]).take(18).enumerate() {
+            assert!((a + b - 1.0).abs() < 1e-6, "frame {i}");
         }
         assert_eq!(m[0][0], 1.0);
         assert_eq!((m[0][5], m[1][5]), (1.0, 0.0));

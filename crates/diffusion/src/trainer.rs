@@ -15,7 +15,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{save_checkpoint, CheckpointConfig, Provenance, FORMAT, FORMAT_VERSION};
-use crate::conditioning_mask::{cross_attention_bias, padding_bias, Conditions};
+use crate::conditioning_mask::{padded_cross_attention_bias, padding_bias, Conditions};
 use crate::config::DenoiserConfig;
 use crate::denoiser::{Denoiser, StyleInput};
 use crate::error::{DiffusionError, Result};
@@ -67,6 +67,8 @@ pub struct DiffusionTrainOptions {
     pub progress: bool,
     /// The command line, for provenance.
     pub command: String,
+    /// The sentence encoder that made the text-style embeddings, recorded in the checkpoint.
+    pub text_encoder: Option<String>,
 }
 
 impl Default for DiffusionTrainOptions {
@@ -92,6 +94,7 @@ impl Default for DiffusionTrainOptions {
             stop_after: None,
             progress: true,
             command: String::new(),
+            text_encoder: None,
         }
     }
 }
@@ -236,7 +239,13 @@ pub(crate) fn window_losses(
     };
     let memory = model.memory(&w.audio, style)?;
     let kv = model.memory_key_values(&memory)?;
-    let cross = cross_attention_bias(n, &d.conditions, cfg.audio_radius, device)?;
+    let cross = padded_cross_attention_bias(
+        n,
+        &d.conditions,
+        cfg.audio_radius,
+        Some(&windows.mask),
+        device,
+    )?;
     let pad = padding_bias(&windows.mask, b, n, device)?;
     let predicted = model.forward(&x_t, &d.timesteps, &kv, &cross, pad.as_ref())?;
     Ok(losses(&predicted, &w.motion, &w.mask, opts.loss)?)
@@ -383,6 +392,10 @@ pub fn train(
         model: cfg.clone(),
         motion_stats: stats,
         audio_features: source.audio_features(),
+        audio_features_key: source.audio_features_key(),
+        text_encoder: (cfg.text_style_dim > 0)
+            .then(|| opts.text_encoder.clone())
+            .flatten(),
         provenance: Provenance {
             created_by: format!("diffusion {}", env!("CARGO_PKG_VERSION")),
             command: opts.command.clone(),

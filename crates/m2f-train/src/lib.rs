@@ -70,7 +70,7 @@ mod run;
 
 pub use error::{Result, TrainError};
 // The loop.
-pub use checkpoint_dir::{recover_dir, write_dir_atomic};
+pub use checkpoint_dir::{recover_dir, resolve_dir, write_dir_atomic};
 pub use log::{progress_bar, write_file_atomic, TrainLog};
 pub use resume::{ResumeState, TrainState, RESUME_FILE};
 pub use run::{run, RunReport, Schedule, StepLoss, Trainee};

@@ -49,9 +49,71 @@ pub struct Schedule {
     /// Name of the validation score in the log.
     pub score_key: &'static str,
     /// End this sitting after this step (saving `last/` and the resume state, without a
-    /// validation, so the split leaves no trace in the run): for machines that cannot hold a
-    /// whole run in one go.
+    /// validation, so the weights of the whole run do not depend on where it was split; the
+    /// log gets one loss line at the split): for machines that cannot hold a whole run in one
+    /// go. A step at or before the one a resumed run starts from ends nothing.
     pub stop_after: Option<u64>,
+}
+
+impl Schedule {
+    /// Checks the settings; the error names the first one out of range.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |what: &str, message: String| Err(TrainError::invalid(what, message));
+        if self.steps == 0 || self.samples_per_step == 0 {
+            return bad(
+                "training options",
+                "steps and batch size must be positive".into(),
+            );
+        }
+        if self.log_every == 0 || self.val_every == 0 {
+            return bad(
+                "training options",
+                "log and validation intervals must be positive".into(),
+            );
+        }
+        for (name, v) in [
+            ("lr", self.lr),
+            ("min_lr", self.min_lr),
+            ("weight_decay", self.weight_decay),
+            ("grad_clip", self.grad_clip),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(name, format!("{v} (expected a finite number ≥ 0)"));
+            }
+        }
+        if self.lr == 0.0 {
+            return bad("lr", "0 (expected a positive learning rate)".into());
+        }
+        if let Some(d) = self.ema_decay {
+            if !(0.0..1.0).contains(&d) {
+                return bad("ema_decay", format!("{d} is outside [0, 1)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The run's identity: the trainee's (an object of named inputs) with the optimiser
+    /// settings a resumed run must share added. `steps` is left out, so a run can be
+    /// lengthened (its cosine decay then stretches from the resume point on).
+    fn identity(&self, trainee: serde_json::Value) -> serde_json::Value {
+        let optimiser = serde_json::json!({
+            "lr": self.lr,
+            "min_lr": self.min_lr,
+            "warmup_steps": self.warmup_steps,
+            "weight_decay": self.weight_decay,
+            "grad_clip": self.grad_clip,
+            "ema_decay": self.ema_decay,
+        });
+        match trainee {
+            serde_json::Value::Object(mut map) => {
+                if let serde_json::Value::Object(o) = optimiser {
+                    map.extend(o);
+                }
+                serde_json::Value::Object(map)
+            }
+            other => serde_json::json!({ "trainee": other, "optimiser": optimiser }),
+        }
+    }
 }
 
 /// One step's loss: the total to minimise and named terms to log.
@@ -124,13 +186,7 @@ pub fn run<T: Trainee>(
     schedule: &Schedule,
 ) -> Result<RunReport, T::Error> {
     let s = schedule;
-    if s.steps == 0 || s.samples_per_step == 0 {
-        return Err(TrainError::invalid(
-            "training options",
-            "steps and batch size must be positive",
-        )
-        .into());
-    }
+    s.validate()?;
     std::fs::create_dir_all(&s.out).map_err(|e| TrainError::io(&s.out, e))?;
     let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
     let params: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
@@ -139,7 +195,7 @@ pub fn run<T: Trainee>(
         None => return Err(TrainError::invalid("training", "no variables to train").into()),
     };
     let (last_dir, best_dir) = (s.out.join("last"), s.out.join("best"));
-    let identity = trainee.identity();
+    let identity = s.identity(trainee.identity());
     let mut opt = AdamW::new(
         &params,
         AdamWParams {
@@ -160,6 +216,11 @@ pub fn run<T: Trainee>(
     let saved = if s.resume {
         ResumeState::read(&s.out, &names, &device)?
     } else {
+        // A fresh start: the state of an earlier run must not be continued later.
+        let stale = s.out.join(RESUME_FILE);
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| TrainError::io(&stale, e))?;
+        }
         None
     };
     match saved {
@@ -318,6 +379,10 @@ pub fn run<T: Trainee>(
         }
     }
     bar.finish_and_clear();
+    // The variables end as what was saved: the averaged weights when EMA is on.
+    if let Some(e) = &ema {
+        set_vars(&params, e.weights())?;
+    }
     Ok(RunReport {
         start_step,
         final_step: step,

@@ -173,6 +173,10 @@ impl WindowSource for TinyWorld {
         "test:tiny".into()
     }
 
+    fn audio_features_key(&self) -> String {
+        "test-tiny".into()
+    }
+
     fn describe(&self) -> serde_json::Value {
         serde_json::json!({ "world": "tiny", "clips": self.clips.len(), "seed": self.seed })
     }
