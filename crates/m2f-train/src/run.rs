@@ -257,6 +257,8 @@ pub fn run<T: Trainee>(
         None => {}
     }
     let start_step = state.step;
+    // Training time of earlier sittings; this sitting's is added to it, never to itself.
+    let earlier_seconds = state.train_seconds;
     let mut log = TrainLog::open_at_step(s.out.join("train_log.jsonl"), start_step)?;
     let bar = progress_bar(s.progress, s.steps, start_step);
     let started = Instant::now();
@@ -320,7 +322,7 @@ pub fn run<T: Trainee>(
                 ("samples_per_s", rate.into()),
                 (
                     "seconds",
-                    (state.train_seconds + started.elapsed().as_secs_f64()).into(),
+                    (earlier_seconds + started.elapsed().as_secs_f64()).into(),
                 ),
             ] {
                 line.insert(k.into(), v);
@@ -330,7 +332,7 @@ pub fn run<T: Trainee>(
         bar.set_position(step);
         let validating = step % s.val_every.max(1) == 0 || step == s.steps;
         if validating || stopping {
-            let seconds = state.train_seconds + started.elapsed().as_secs_f64();
+            let seconds = earlier_seconds + started.elapsed().as_secs_f64();
             // Validation and checkpoints see the averaged weights; the raw ones go on training.
             let raw = match &ema {
                 Some(e) => {

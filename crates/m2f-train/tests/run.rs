@@ -130,7 +130,27 @@ fn first_loss(dir: &Path) -> f64 {
 fn a_run_split_into_sittings_equals_an_uninterrupted_one() {
     let whole = tempfile::tempdir().unwrap();
     let split = tempfile::tempdir().unwrap();
+    let clock = std::time::Instant::now();
     let r = train(whole.path(), None, 3).unwrap();
+    let wall = clock.elapsed().as_secs_f64();
+    let names: Vec<String> = {
+        let t = Tiny::new(3);
+        named_vars(&t.varmap)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    let state = m2f_train::ResumeState::read(whole.path(), &names, &Device::Cpu)
+        .unwrap()
+        .unwrap()
+        .state;
+    // Training time is counted once, not re-added at every checkpoint.
+    assert!(
+        state.train_seconds <= wall,
+        "{} s of {wall}",
+        state.train_seconds
+    );
     assert_eq!((r.start_step, r.final_step), (0, 40));
     // Three sittings, stopped between validations, as a machine with short sessions would.
     let a = train(split.path(), Some(7), 3).unwrap();
