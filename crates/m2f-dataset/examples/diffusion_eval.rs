@@ -319,6 +319,56 @@ fn main() -> Result<()> {
         "\nkeyframes ({} clips): latent speed around the keyframe {:.3} vs mean {:.3} (ratio {:.2}); held to {:.1e}",
         long.len(), jump / k, base / k, jump / base.max(1e-9), hold / k
     );
+    // Seams of long audio: the test clips' features end to end (30 s or more), sampled in
+    // overlapping windows; the latent's frame-to-frame change inside the overlaps against
+    // elsewhere (frames within 3 of a clip join left out: the truth jumps there).
+    {
+        let f = records[0].1.info.dim;
+        let mut audio = Vec::new();
+        let mut joins = Vec::new();
+        for (rec, feats, _) in &records {
+            let n = rec.meta.num_frames;
+            audio.extend_from_slice(&feats.values[..n * f]);
+            joins.push(audio.len() / f);
+            if audio.len() / f >= 900 {
+                break;
+            }
+        }
+        let total = audio.len() / f;
+        let cfg = &model.config.model;
+        let o = SamplerOptions::default();
+        let overlap = o.overlap.unwrap_or(cfg.window / 4);
+        let plan = diffusion::WindowPlan::new(total, cfg.window, overlap)?;
+        let mut in_overlap = vec![false; total];
+        for w in plan.starts.windows(2) {
+            for flag in &mut in_overlap[w[1]..(w[0] + plan.len).min(total)] {
+                *flag = true;
+            }
+        }
+        let style = Style::Text(embed("a calm person talking")?);
+        let m = model.sample(&audio, &style, &o)?;
+        let near_join = |i: usize| joins.iter().any(|&j| i + 3 >= j && i <= j + 3);
+        let (mut a, mut na, mut b, mut nb) = (0f32, 0, 0f32, 0);
+        for (i, &overlapping) in in_overlap.iter().enumerate().take(total - 1) {
+            if near_join(i) {
+                continue;
+            }
+            if overlapping {
+                a += speed(&m, i);
+                na += 1;
+            } else {
+                b += speed(&m, i);
+                nb += 1;
+            }
+        }
+        println!(
+            "long audio ({total} frames, {} windows, overlap {overlap}): latent speed in the overlaps {:.3}, elsewhere {:.3} (ratio {:.2})",
+            plan.starts.len(),
+            a / na.max(1) as f32,
+            b / nb.max(1) as f32,
+            (a / na.max(1) as f32) / (b / nb.max(1) as f32).max(1e-9)
+        );
+    }
     if let Some((rec, feats, neutral)) = long.first() {
         let n = rec.meta.num_frames;
         let f = feats.info.dim;
