@@ -63,13 +63,37 @@ pub fn resample_frames(
     n_samples: usize,
     fps: f64,
 ) -> Result<Tensor> {
+    let (t, _d) = feats.dims2()?;
+    let (i0, i1, w) = resample_weights(t, timing, n_samples, fps)?;
+    let n_out = i0.len();
+    let dev = feats.device();
+    let i0 = Tensor::from_vec(i0, n_out, dev)?;
+    let i1 = Tensor::from_vec(i1, n_out, dev)?;
+    let w = Tensor::from_vec(w, (n_out, 1), dev)?.to_dtype(feats.dtype())?;
+    let a = feats.index_select(&i0, 0)?;
+    let b = feats.index_select(&i1, 0)?;
+    // a + w (b - a)
+    Ok((&a + (b - &a)?.broadcast_mul(&w)?)?)
+}
+
+/// The interpolation of [`resample_frames`] from `t` native frames: per output frame the two
+/// native frames it lies between and the weight of the second.
+///
+/// # Errors
+/// [`ConditioningError::Invalid`] for a non-positive or non-finite `fps`, no native frames or
+/// empty audio.
+pub fn resample_weights(
+    t: usize,
+    timing: FrameTiming,
+    n_samples: usize,
+    fps: f64,
+) -> Result<(Vec<u32>, Vec<u32>, Vec<f32>)> {
     if !(fps.is_finite() && fps > 0.0) {
         return Err(ConditioningError::invalid(
             "fps",
             format!("frame rate must be positive and finite, got {fps}"),
         ));
     }
-    let (t, _d) = feats.dims2()?;
     let n_out = frames_for(n_samples, fps);
     if t == 0 || n_out == 0 {
         return Err(ConditioningError::invalid(
@@ -89,14 +113,7 @@ pub fn resample_frames(
         i1.push((lo as usize + 1).min(t - 1) as u32);
         w.push((p - lo) as f32);
     }
-    let dev = feats.device();
-    let i0 = Tensor::from_vec(i0, n_out, dev)?;
-    let i1 = Tensor::from_vec(i1, n_out, dev)?;
-    let w = Tensor::from_vec(w, (n_out, 1), dev)?.to_dtype(feats.dtype())?;
-    let a = feats.index_select(&i0, 0)?;
-    let b = feats.index_select(&i1, 0)?;
-    // a + w (b - a)
-    Ok((&a + (b - &a)?.broadcast_mul(&w)?)?)
+    Ok((i0, i1, w))
 }
 
 /// Mean over time of features [T, D] → [D]; a convenience for tests and summaries.

@@ -22,7 +22,7 @@ use realfft::{RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
 use crate::audio::SAMPLE_RATE;
-use crate::audio_encoder::{resample_frames, AudioEncoder, FrameTiming};
+use crate::audio_encoder::{resample_frames, resample_weights, AudioEncoder, FrameTiming};
 use crate::error::{ConditioningError, Result};
 
 /// FFT size and window length: 25 ms at 16 kHz.
@@ -335,6 +335,41 @@ impl LogMelEncoder {
         self.proj.forward(&self.norm2.forward(&xs)?)
     }
 
+    /// `batch` equal-length windows of 16 kHz audio, row-major [B, S] → features [B, N, D],
+    /// frame i at time i / `fps` from each window's start, N = [`crate::audio_encoder::frames_for`]`(S, fps)`; the
+    /// log-mel of each window is taken over that window alone. Differentiable in the
+    /// encoder's variables (for training it with a model that consumes its features).
+    ///
+    /// # Errors
+    /// Empty, ragged or non-finite windows, or a non-positive `fps`, named.
+    pub fn forward_windows(&self, samples: &[f32], batch: usize, fps: f64) -> Result<Tensor> {
+        if batch == 0 || samples.is_empty() || samples.len() % batch != 0 {
+            return Err(ConditioningError::invalid(
+                "audio windows",
+                format!(
+                    "{} samples do not split into {batch} windows",
+                    samples.len()
+                ),
+            ));
+        }
+        let per = samples.len() / batch;
+        let mels = samples
+            .chunks(per)
+            .map(|w| self.front.compute(w, &self.device))
+            .collect::<Result<Vec<_>>>()?;
+        let feats = self.forward(&Tensor::stack(&mels, 0)?)?;
+        let (_, t, _) = feats.dims3()?;
+        let (i0, i1, w) = resample_weights(t, Self::timing(), per, fps)?;
+        let dev = feats.device();
+        let n = i0.len();
+        let i0 = Tensor::from_vec(i0, n, dev)?;
+        let i1 = Tensor::from_vec(i1, n, dev)?;
+        let w = Tensor::from_vec(w, (1, n, 1), dev)?;
+        let a = feats.index_select(&i0, 1)?;
+        let b = feats.index_select(&i1, 1)?;
+        Ok((&a + (b - &a)?.broadcast_mul(&w)?)?)
+    }
+
     /// Timing of [`LogMelEncoder::forward`]'s output frames: frame j is centred on sample
     /// `2 * HOP * j`.
     pub fn timing() -> FrameTiming {
@@ -424,6 +459,40 @@ mod tests {
         let y = enc.encode_default(&x).unwrap();
         assert_eq!(y.dims(), &[60, 8]);
         assert_eq!(enc.feature_dim(), 8);
+    }
+
+    /// Windows encoded as a batch equal each window encoded alone through the
+    /// [`AudioEncoder`] path.
+    #[test]
+    fn windows_equal_single_encodes() {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let cfg = LogMelEncoderConfig {
+            hidden: 16,
+            out_dim: 8,
+            kernel: 3,
+        };
+        let enc = LogMelEncoder::new(&cfg, vb).unwrap();
+        let n = 16_000 * 2 / 3; // 20 frames at 30 fps
+        let a: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.011).sin() * 0.4).collect();
+        let b: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.029).cos() * 0.2).collect();
+        let both = [a.clone(), b.clone()].concat();
+        let y = enc.forward_windows(&both, 2, 30.0).unwrap();
+        assert_eq!(y.dims(), &[2, 20, 8]);
+        for (k, w) in [a, b].iter().enumerate() {
+            let alone = enc.encode(w, 30.0).unwrap();
+            let diff = (y.get(k).unwrap() - alone)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "window {k}: {diff}");
+        }
+        let err = enc.forward_windows(&both[1..], 2, 30.0).unwrap_err();
+        assert!(err.to_string().contains("audio windows"), "{err}");
     }
 
     /// Every trainable variable gets a non-zero gradient (candle-nn 0.11.1 has fused ops

@@ -67,6 +67,11 @@ pub struct CheckpointConfig {
     /// weights): inference must compute features with an encoder of this key.
     #[serde(default)]
     pub audio_features_key: String,
+    /// The audio encoder trained with the denoiser ([`crate::JointAudioEncoder::config`]),
+    /// its tensors under `audio_encoder.` in the weights; `None` when the features come from
+    /// a frozen encoder named by `audio_features`.
+    #[serde(default)]
+    pub audio_encoder: Option<serde_json::Value>,
     /// The sentence encoder whose embeddings the text style takes (`None`: no text style).
     #[serde(default)]
     pub text_encoder: Option<String>,
@@ -90,6 +95,7 @@ impl CheckpointConfig {
             },
             audio_features: String::new(),
             audio_features_key: String::new(),
+            audio_encoder: None,
             text_encoder: None,
             provenance: Provenance::default(),
         }

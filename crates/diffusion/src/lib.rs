@@ -30,6 +30,7 @@ mod conditioning_mask;
 mod config;
 mod denoiser;
 mod error;
+mod joint_audio;
 mod loss;
 mod noise_schedule;
 mod sampler;
@@ -54,8 +55,11 @@ pub use checkpoint::{
     FORMAT_VERSION, WEIGHTS_FILE,
 };
 // Training.
+pub use joint_audio::{JointAudioEncoder, JointAudioEncoderBuilder, AUDIO_ENCODER_PREFIX};
 pub use loss::{losses, LossWeights, Losses};
-pub use trainer::{init_denoiser, train, DiffusionTrainOptions, DiffusionTrainReport};
+pub use trainer::{
+    init_denoiser, train, train_with_audio_encoder, DiffusionTrainOptions, DiffusionTrainReport,
+};
 pub use windows::{MotionStats, TrainingWindows, WindowSource, WindowTensors};
 // Sampling.
 pub use sampler::{ddim_timesteps, Keyframe, Motion, SamplerOptions, Style};

@@ -19,6 +19,7 @@ use crate::conditioning_mask::{padded_cross_attention_bias, padding_bias, Condit
 use crate::config::DenoiserConfig;
 use crate::denoiser::{Denoiser, StyleInput};
 use crate::error::{DiffusionError, Result};
+use crate::joint_audio::{JointAudioEncoder, JointAudioEncoderBuilder, AUDIO_ENCODER_PREFIX};
 use crate::loss::{losses, LossWeights};
 use crate::noise_schedule::NoiseSchedule;
 use crate::windows::{TrainingWindows, WindowSource};
@@ -201,9 +202,11 @@ fn draw(
     }
 }
 
-/// The loss terms of `windows` under the random choices `draws`.
+/// The loss terms of `windows` under the random choices `draws`; `audio_encoder` turns the
+/// windows' samples into features when it trains with the denoiser.
 pub(crate) fn window_losses(
     model: &Denoiser,
+    audio_encoder: Option<&dyn JointAudioEncoder>,
     schedule: &NoiseSchedule,
     windows: &TrainingWindows,
     draws_rng: &mut ChaCha8Rng,
@@ -211,8 +214,26 @@ pub(crate) fn window_losses(
     device: &Device,
 ) -> Result<crate::loss::Losses> {
     let cfg = model.config();
-    let w = windows.to_tensors(cfg, device)?;
     let (b, n) = (windows.batch, windows.frames);
+    match (audio_encoder.is_some(), windows.audio_samples > 0) {
+        (true, false) => {
+            return Err(DiffusionError::invalid(
+                "training windows: audio",
+                "features, but the audio encoder trains with the denoiser and needs samples",
+            ))
+        }
+        (false, true) => {
+            return Err(DiffusionError::invalid(
+                "training windows: audio",
+                "samples, but no audio encoder trains with the denoiser",
+            ))
+        }
+        _ => {}
+    }
+    let mut w = windows.to_tensors(cfg, device)?;
+    if let Some(encoder) = audio_encoder {
+        w.audio = encoder.forward(&windows.audio, b, n, cfg.fps as f64)?;
+    }
     let d = draw(cfg, opts, draws_rng, b, n);
     let coef = |f: &dyn Fn(f64) -> f64| -> Result<Tensor> {
         let v: Vec<f32> = d
@@ -254,6 +275,7 @@ pub(crate) fn window_losses(
 /// The denoiser as a [`Trainee`].
 struct DiffusionRun<'a> {
     model: Denoiser,
+    audio_encoder: Option<Box<dyn JointAudioEncoder>>,
     varmap: VarMap,
     schedule: NoiseSchedule,
     source: &'a mut dyn WindowSource,
@@ -279,6 +301,7 @@ impl Trainee for DiffusionRun<'_> {
         rng.set_stream(step);
         let l = window_losses(
             &self.model,
+            self.audio_encoder.as_deref(),
             &self.schedule,
             &windows,
             &mut rng,
@@ -311,6 +334,7 @@ impl Trainee for DiffusionRun<'_> {
             rng.set_stream(i as u64);
             let l = window_losses(
                 &self.model,
+                self.audio_encoder.as_deref(),
                 &self.schedule,
                 windows,
                 &mut rng,
@@ -340,6 +364,7 @@ impl Trainee for DiffusionRun<'_> {
     fn identity(&self) -> serde_json::Value {
         serde_json::json!({
             "model": self.model.config(),
+            "audio_encoder": self.config.audio_encoder,
             "data": self.config.provenance.data,
             "seed": self.opts.seed,
             "batch_size": self.opts.batch_size,
@@ -371,15 +396,63 @@ pub fn init_denoiser(
     Ok((model, varmap))
 }
 
-/// Trains a denoiser of architecture `cfg` on `source`, writing checkpoints under `opts.out`.
+/// Trains a denoiser of architecture `cfg` on `source`'s precomputed audio features, writing
+/// checkpoints under `opts.out`.
 pub fn train(
     cfg: &DenoiserConfig,
     source: &mut dyn WindowSource,
     opts: &DiffusionTrainOptions,
     device: &Device,
 ) -> Result<(Denoiser, VarMap, DiffusionTrainReport)> {
+    train_inner(cfg, None, source, opts, device)
+}
+
+/// Trains a denoiser of architecture `cfg` together with the audio encoder `build` makes
+/// (its variables under `audio_encoder.`), on `source`'s audio samples.
+///
+/// # Errors
+/// As [`train`]; [`DiffusionError::Invalid`] when the encoder's feature width is not the
+/// denoiser's `audio_dim`, or the source gives features rather than samples.
+pub fn train_with_audio_encoder(
+    cfg: &DenoiserConfig,
+    build: JointAudioEncoderBuilder,
+    source: &mut dyn WindowSource,
+    opts: &DiffusionTrainOptions,
+    device: &Device,
+) -> Result<(Denoiser, VarMap, DiffusionTrainReport)> {
+    train_inner(cfg, Some(build), source, opts, device)
+}
+
+fn train_inner(
+    cfg: &DenoiserConfig,
+    build: Option<JointAudioEncoderBuilder>,
+    source: &mut dyn WindowSource,
+    opts: &DiffusionTrainOptions,
+    device: &Device,
+) -> Result<(Denoiser, VarMap, DiffusionTrainReport)> {
     opts.validate()?;
-    let (model, varmap) = init_denoiser(cfg, device, opts.seed)?;
+    cfg.validate("denoiser config")?;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let model = Denoiser::new(cfg, vb.clone())?;
+    let audio_encoder = match build {
+        None => None,
+        Some(build) => {
+            let encoder = build(vb.pp(AUDIO_ENCODER_PREFIX))?;
+            if encoder.feature_dim() != cfg.audio_dim {
+                return Err(DiffusionError::invalid(
+                    "audio encoder",
+                    format!(
+                        "features of width {}, the denoiser's audio_dim is {}",
+                        encoder.feature_dim(),
+                        cfg.audio_dim
+                    ),
+                ));
+            }
+            Some(encoder)
+        }
+    };
+    m2f_train::init_linear_uniform(&varmap, opts.seed)?;
     let stats = source.stats();
     stats.validate(cfg.motion_dim())?;
     let validation = source.validation(cfg.window)?;
@@ -393,6 +466,7 @@ pub fn train(
         motion_stats: stats,
         audio_features: source.audio_features(),
         audio_features_key: source.audio_features_key(),
+        audio_encoder: audio_encoder.as_ref().map(|e| e.config()),
         text_encoder: (cfg.text_style_dim > 0)
             .then(|| opts.text_encoder.clone())
             .flatten(),
@@ -411,6 +485,7 @@ pub fn train(
     let mut trainee = DiffusionRun {
         schedule: NoiseSchedule::new(cfg.noise_schedule, cfg.diffusion_steps),
         model,
+        audio_encoder,
         varmap,
         source,
         validation,

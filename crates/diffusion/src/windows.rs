@@ -72,8 +72,12 @@ pub struct TrainingWindows {
     pub motion: Vec<f32>,
     /// [B, N]: 1 for a real frame, 0 for padding after a clip's end.
     pub mask: Vec<f32>,
-    /// [B, N, audio_dim] audio features, one vector per frame.
+    /// [B, N, audio_dim] audio features, one vector per frame; or, for a denoiser trained
+    /// with its audio encoder ([`crate::JointAudioEncoder`]), [B, S] audio samples at 16 kHz
+    /// (zero after a clip's end).
     pub audio: Vec<f32>,
+    /// S, the samples per window when `audio` holds samples; 0 when it holds features.
+    pub audio_samples: usize,
     /// [B, text_style_dim]: the sentence embedding of each window's style label (empty when
     /// the denoiser takes no text).
     pub text_style: Vec<f32>,
@@ -89,7 +93,7 @@ pub struct WindowTensors {
     pub motion: Tensor,
     /// [B, N]
     pub mask: Tensor,
-    /// [B, N, audio_dim]
+    /// [B, N, audio_dim] features, or [B, S] samples (see [`TrainingWindows::audio`]).
     pub audio: Tensor,
     /// [B, text_style_dim], if the denoiser takes text.
     pub text_style: Option<Tensor>,
@@ -117,10 +121,14 @@ impl TrainingWindows {
                 ),
             ));
         }
+        let audio = match self.audio_samples {
+            0 => b * n * cfg.audio_dim,
+            s => b * s,
+        };
         for (name, data, want) in [
             ("motion", &self.motion, b * n * cfg.motion_dim()),
             ("mask", &self.mask, b * n),
-            ("audio", &self.audio, b * n * cfg.audio_dim),
+            ("audio", &self.audio, audio),
             ("text_style", &self.text_style, b * cfg.text_style_dim),
             ("image_style", &self.image_style, b * cfg.image_style_dim),
         ] {
@@ -156,7 +164,10 @@ impl TrainingWindows {
         Ok(WindowTensors {
             motion: Tensor::from_slice(&self.motion, (b, n, cfg.motion_dim()), device)?,
             mask: Tensor::from_slice(&self.mask, (b, n), device)?,
-            audio: Tensor::from_slice(&self.audio, (b, n, cfg.audio_dim), device)?,
+            audio: match self.audio_samples {
+                0 => Tensor::from_slice(&self.audio, (b, n, cfg.audio_dim), device)?,
+                s => Tensor::from_slice(&self.audio, (b, s), device)?,
+            },
             text_style: opt(&self.text_style, cfg.text_style_dim)?,
             image_style: opt(&self.image_style, cfg.image_style_dim)?,
         })
@@ -176,7 +187,8 @@ pub trait WindowSource {
     /// The normalisation of the motion in the windows.
     fn stats(&self) -> MotionStats;
 
-    /// The audio features' encoder as named for training (e.g. `whisper:DIR#padded`).
+    /// The audio features' encoder as named for training (e.g. `whisper:DIR#padded`, or
+    /// `log-mel` for an encoder trained with the denoiser).
     fn audio_features(&self) -> String;
 
     /// The key that identifies that encoder's weights (inference must use the same).

@@ -7,8 +7,9 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use common::{tiny_config, TinyWorld};
 use diffusion::{
-    cross_attention_bias, init_denoiser, padding_bias, train, Conditions, DiffusionError,
-    DiffusionModel, DiffusionTrainOptions, SamplerOptions, Style, StyleInput, WindowSource,
+    cross_attention_bias, init_denoiser, padding_bias, train, train_with_audio_encoder, Conditions,
+    DiffusionError, DiffusionModel, DiffusionTrainOptions, JointAudioEncoder, SamplerOptions,
+    Style, StyleInput, WindowSource, AUDIO_ENCODER_PREFIX,
 };
 use rand::SeedableRng;
 
@@ -414,4 +415,159 @@ fn presets_have_the_documented_sizes() {
             .sum();
         assert_eq!(count, want, "{} layers", cfg.num_layers);
     }
+}
+
+/// A stand-in for the log-mel encoder: each window's "samples" are its frames' raw vectors
+/// (the tiny world's features), projected per frame by a trained linear layer.
+struct FrameProjection {
+    proj: candle_nn::Linear,
+    width: usize,
+}
+
+impl JointAudioEncoder for FrameProjection {
+    fn feature_dim(&self) -> usize {
+        self.width
+    }
+
+    fn forward(
+        &self,
+        samples: &[f32],
+        batch: usize,
+        frames: usize,
+        _fps: f64,
+    ) -> diffusion::Result<Tensor> {
+        let x = Tensor::from_slice(samples, (batch, frames, self.width), &Device::Cpu)?;
+        Ok(candle_nn::Module::forward(&self.proj, &x)?.tanh()?)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "kind": "frame-projection", "width": self.width })
+    }
+}
+
+/// The tiny world with each window's audio given as samples.
+struct SampleWorld(TinyWorld);
+
+impl SampleWorld {
+    fn as_samples(&self, mut w: diffusion::TrainingWindows) -> diffusion::TrainingWindows {
+        w.audio_samples = w.frames * self.0.cfg.audio_dim;
+        w
+    }
+}
+
+impl WindowSource for SampleWorld {
+    fn train_batch(
+        &mut self,
+        step: u64,
+        batch: usize,
+        frames: usize,
+    ) -> diffusion::Result<diffusion::TrainingWindows> {
+        let w = self.0.train_batch(step, batch, frames)?;
+        Ok(self.as_samples(w))
+    }
+
+    fn validation(&mut self, frames: usize) -> diffusion::Result<Vec<diffusion::TrainingWindows>> {
+        let v = self.0.validation(frames)?;
+        Ok(v.into_iter().map(|w| self.as_samples(w)).collect())
+    }
+
+    fn stats(&self) -> diffusion::MotionStats {
+        self.0.stats()
+    }
+
+    fn audio_features(&self) -> String {
+        "frame-projection".into()
+    }
+
+    fn audio_features_key(&self) -> String {
+        "frame-projection (trained with the denoiser)".into()
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        self.0.describe()
+    }
+}
+
+#[test]
+fn an_audio_encoder_trains_with_the_denoiser() {
+    let cfg = tiny_config();
+    let dev = Device::Cpu;
+    let width = cfg.audio_dim;
+    let build = |vb: candle_nn::VarBuilder| -> diffusion::Result<Box<dyn JointAudioEncoder>> {
+        Ok(Box::new(FrameProjection {
+            proj: candle_nn::linear(width, width, vb.pp("proj"))?,
+            width,
+        }))
+    };
+    // Every variable, the encoder's included, gets a gradient through the denoiser's loss.
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &dev);
+    let model = diffusion::Denoiser::new(&cfg, vb.clone()).unwrap();
+    let encoder = build(vb.pp(AUDIO_ENCODER_PREFIX)).unwrap();
+    let mut world = SampleWorld(TinyWorld::new(&cfg, 4, 40, 3));
+    let w = world.train_batch(0, 2, 20).unwrap();
+    let t = w.to_tensors(&cfg, &dev).unwrap();
+    assert_eq!(t.audio.dims(), &[2, 20 * width]);
+    let audio = encoder.forward(&w.audio, 2, 20, cfg.fps as f64).unwrap();
+    let is_text = Tensor::new(&[1f32, 0.0], &dev).unwrap();
+    let style = StyleInput::Mixed {
+        text: t.text_style.as_ref().unwrap(),
+        image: t.image_style.as_ref().unwrap(),
+        is_text: &is_text,
+    };
+    let memory = model.memory(&audio, style).unwrap();
+    let kv = model.memory_key_values(&memory).unwrap();
+    let conds = [Conditions::AUDIO_STYLE; 2];
+    let cross = cross_attention_bias(20, &conds, cfg.audio_radius, &dev).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 20, cfg.motion_dim()), &dev).unwrap();
+    let y = model.forward(&x, &[3, 30], &kv, &cross, None).unwrap();
+    let loss = (y - &t.motion).unwrap().sqr().unwrap().mean_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let vars = m2f_train::named_vars(&varmap).unwrap();
+    assert!(vars.iter().any(|(n, _)| n == "audio_encoder.proj.weight"));
+    let missing = m2f_train::variables_without_gradient(&grads, &vars).unwrap();
+    assert!(missing.is_empty(), "no gradient: {missing:?}");
+
+    // A run trains it and saves it beside the denoiser, with its config.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), 30);
+    let report = train_with_audio_encoder(&cfg, &build, &mut world, &opts, &dev)
+        .unwrap()
+        .2;
+    assert_eq!(report.final_step, 30);
+    let saved =
+        candle_core::safetensors::load(dir.path().join("last/model.safetensors"), &dev).unwrap();
+    let trained = saved["audio_encoder.proj.weight"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let fresh = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&fresh, candle_core::DType::F32, &dev);
+    diffusion::Denoiser::new(&cfg, vb.clone()).unwrap();
+    build(vb.pp(AUDIO_ENCODER_PREFIX)).unwrap();
+    m2f_train::init_linear_uniform(&fresh, opts.seed).unwrap();
+    let init = fresh.data().lock().unwrap()["audio_encoder.proj.weight"]
+        .as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert!(mae(&trained, &init) > 1e-4, "the encoder did not train");
+    let model = DiffusionModel::load(&dir.path().join("last"), &dev).unwrap();
+    assert_eq!(
+        model.config.audio_encoder,
+        Some(serde_json::json!({ "kind": "frame-projection", "width": width }))
+    );
+    // Features where the encoder wants samples, and samples without an encoder, are named.
+    let mut plain = TinyWorld::new(&cfg, 4, 40, 3);
+    let other = tempfile::tempdir().unwrap();
+    let e = train_with_audio_encoder(&cfg, &build, &mut plain, &options(other.path(), 5), &dev)
+        .err()
+        .expect("features were taken for samples");
+    assert!(e.to_string().contains("needs samples"), "{e}");
+    let e = train(&cfg, &mut world, &options(other.path(), 5), &dev)
+        .err()
+        .expect("samples were taken for features");
+    assert!(e.to_string().contains("no audio encoder"), "{e}");
 }

@@ -6,10 +6,14 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::Args;
+use conditioning::log_mel::LogMelEncoderConfig;
 use conditioning::sentence::SentenceEncoder;
 use conditioning::weights::ModelSource;
 use diffusion::{DenoiserConfig, DiffusionTrainOptions};
-use m2f_dataset::{AudioFeatures, Dataset, DiffusionWindows, LoadOptions, ShardStore, Variants};
+use m2f_dataset::{
+    AudioFeatures, Dataset, DiffusionWindows, JointLogMel, LoadOptions, ShardStore, Variants,
+    WindowAudio, LOG_MEL_FEATURES,
+};
 use m2f_synth::voices::Split;
 
 use crate::device_arg::DeviceArgs;
@@ -20,7 +24,8 @@ pub struct DiffusionArgs {
     #[arg(long)]
     data: String,
     /// The audio features to train on, as given to `m2f extract --audio-features` (e.g.
-    /// `whisper:DIR#padded`): the records must hold them.
+    /// `whisper:DIR#padded`): the records must hold them. `log-mel` trains a small log-mel
+    /// encoder together with the denoiser, from the records' audio.
     #[arg(long)]
     audio_features: String,
     /// Output directory: last/, best/ (checkpoints), train_log.jsonl, resume.safetensors.
@@ -29,6 +34,13 @@ pub struct DiffusionArgs {
     /// Architecture: `small` (the default checkpoint's) or `paper` (8 layers, width 512).
     #[arg(long, default_value = "small")]
     preset: String,
+    /// Decoder layers, replacing the preset's.
+    #[arg(long)]
+    num_layers: Option<usize>,
+    /// Width of the decoder, replacing the preset's (the feed-forward width follows as twice
+    /// this, as in both presets).
+    #[arg(long)]
+    hidden_size: Option<usize>,
     /// Sentence encoder for the text style (a local directory or a hub repository); by
     /// default $M2F_MINILM_DIR, else sentence-transformers/all-MiniLM-L6-v2 from the hub cache.
     #[arg(long)]
@@ -77,17 +89,27 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
     let store =
         ShardStore::open_read(&a.data).with_context(|| format!("opening the shards {}", a.data))?;
     let dataset = Dataset::open(store, None).with_context(|| format!("reading {}", a.data))?;
-    let encoder = AudioFeatures::load(&a.audio_features, &Device::Cpu)
-        .with_context(|| format!("loading the audio encoder {}", a.audio_features))?;
-    let info = encoder.info().clone();
+    let joint = a.audio_features == LOG_MEL_FEATURES;
+    let (feature_key, feature_kind, feature_dim) = if joint {
+        (
+            None,
+            LOG_MEL_FEATURES.to_string(),
+            LogMelEncoderConfig::default().out_dim,
+        )
+    } else {
+        let encoder = AudioFeatures::load(&a.audio_features, &Device::Cpu)
+            .with_context(|| format!("loading the audio encoder {}", a.audio_features))?;
+        let info = encoder.info().clone();
+        (Some(info.key()), info.kind, info.dim)
+    };
     let options = LoadOptions {
-        features: Some(info.key()),
+        features: feature_key.clone(),
         variants: if a.clean_only {
             Variants::CleanOnly
         } else {
             Variants::All
         },
-        audio: false,
+        audio: joint,
     };
     let train = dataset.load(Split::Train, &options)?;
     let val = dataset.load(Split::Val, &options)?;
@@ -95,8 +117,16 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         bail!("{} has no training records", a.data);
     }
     let latent_dim = train.motion_dim - 6;
-    let mut cfg = DenoiserConfig::preset(&a.preset, info.dim)?;
+    let mut cfg = DenoiserConfig::preset(&a.preset, feature_dim)?;
     cfg.latent_dim = latent_dim;
+    if let Some(n) = a.num_layers {
+        cfg.num_layers = n;
+    }
+    if let Some(w) = a.hidden_size {
+        cfg.hidden_size = w;
+        cfg.intermediate_size = 2 * w;
+    }
+    cfg.validate("--preset with --num-layers/--hidden-size")?;
     cfg.image_style_dim = if a.no_image_style { 0 } else { latent_dim };
     let (text_source, text_encoder_name) = text_encoder_source(a.text_encoder.as_deref());
     let text_encoder_name = (!a.no_text_style).then_some(text_encoder_name);
@@ -117,7 +147,7 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
     let description = serde_json::json!({
         "store": a.data,
         "records": dataset.stats().records_hash,
-        "features": info.key(),
+        "features": feature_key.as_deref().unwrap_or(LOG_MEL_FEATURES),
         "variants": if a.clean_only { "clean" } else { "all" },
         "train_clips": train.clips.len(),
         "val_clips": val.clips.len(),
@@ -126,8 +156,13 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         &train,
         &val,
         dataset.stats(),
-        &a.audio_features,
-        &info.key(),
+        match &feature_key {
+            Some(key) => WindowAudio::Features {
+                spec: &a.audio_features,
+                key,
+            },
+            None => WindowAudio::Samples,
+        },
         text_embeddings,
         !a.no_image_style,
         a.seed,
@@ -155,10 +190,20 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         a.preset,
         train.clips.len(),
         train.frames(),
-        info.kind,
-        info.dim
+        feature_kind,
+        feature_dim
     );
-    let (_, _, report) = diffusion::train(&cfg, &mut source, &opts, &device)?;
+    let (_, _, report) = if joint {
+        diffusion::train_with_audio_encoder(
+            &cfg,
+            &JointLogMel::build_default,
+            &mut source,
+            &opts,
+            &device,
+        )?
+    } else {
+        diffusion::train(&cfg, &mut source, &opts, &device)?
+    };
     println!(
         "trained steps {}..{} in {:.1} s; best validation loss {:?}",
         report.start_step, report.final_step, report.seconds, report.best_val_loss

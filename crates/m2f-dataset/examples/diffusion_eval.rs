@@ -13,10 +13,14 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
+use conditioning::audio_encoder::AudioEncoder;
 use conditioning::sentence::SentenceEncoder;
 use conditioning::weights::ModelSource;
 use diffusion::{DiffusionModel, Motion, SamplerOptions, Style};
-use m2f_dataset::{read_manifests, AudioFeatures, Record, ShardStore, StoredFeatures};
+use m2f_dataset::{
+    read_manifests, AudioFeatures, JointLogMel, Record, ShardStore, StoredFeatures,
+    LOG_MEL_FEATURES,
+};
 use m2f_synth::emotion::Emotion;
 use m2f_synth::viseme::Viseme;
 use m2f_synth::voices::Split;
@@ -108,11 +112,17 @@ impl LipScores {
     }
 }
 
+/// Per-frame audio features [T, dim] of one record.
+struct Feats {
+    values: Vec<f32>,
+    dim: usize,
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 5 {
         bail!(
-            "usage: diffusion_eval SHARDS CHECKPOINT GNPFA AUDIO_FEATURES_SPEC MINILM_DIR [CLIPS]"
+            "usage: diffusion_eval SHARDS CHECKPOINT GNPFA AUDIO_FEATURES_SPEC|log-mel MINILM_DIR [CLIPS]"
         );
     }
     let clips: usize = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(24);
@@ -120,7 +130,37 @@ fn main() -> Result<()> {
     let store = ShardStore::open_read(&args[0])?;
     let model = DiffusionModel::load(Path::new(&args[1]), &dev)?;
     let gnpfa = gnpfa::Gnpfa::load(Path::new(&args[2]))?;
-    let key = AudioFeatures::load(&args[3], &dev)?.info().key();
+    // Features as the denoiser was trained on them: stored in the shards by a frozen encoder,
+    // or made from the audio by the log-mel encoder saved with the denoiser.
+    let log_mel = (args[3] == LOG_MEL_FEATURES)
+        .then(|| JointLogMel::load(Path::new(&args[1]), &dev))
+        .transpose()?;
+    let key = match &log_mel {
+        Some(_) => String::new(),
+        None => AudioFeatures::load(&args[3], &dev)?.info().key(),
+    };
+    let features_of = |rec: &Record| -> Result<Feats> {
+        let n = rec.meta.num_frames;
+        let (values, dim) = match &log_mel {
+            Some(encoder) => {
+                let f = encoder.encode(&rec.audio_f32(), rec.meta.fps as f64)?;
+                let dim = f.dim(1)?;
+                let mut values = f.flatten_all()?.to_vec1::<f32>()?;
+                // Pad with the last frame if the audio rounds to a frame fewer.
+                while values.len() < n * dim {
+                    let last = values[values.len() - dim..].to_vec();
+                    values.extend(last);
+                }
+                (values, dim)
+            }
+            None => {
+                let f = StoredFeatures::read(&store, &rec.meta.id, &key)?
+                    .with_context(|| format!("record {} has no features {key}", rec.meta.id))?;
+                (f.values, f.info.dim)
+            }
+        };
+        Ok(Feats { values, dim })
+    };
     let text = SentenceEncoder::load(&ModelSource::local(&args[4]), &dev)?;
     let embed = |s: &str| -> Result<Vec<f32>> {
         Ok(text.embed_batch(&[s])?.flatten_all()?.to_vec1::<f32>()?)
@@ -167,8 +207,7 @@ fn main() -> Result<()> {
     let mut records = Vec::new();
     for line in &lines {
         let rec = Record::read(&store, &line.id)?;
-        let feats = StoredFeatures::read(&store, &line.id, &key)?
-            .with_context(|| format!("record {} has no features {key}", line.id))?;
+        let feats = features_of(&rec)?;
         let z_dim = rec.meta.latent_dim;
         let n = rec.meta.num_frames;
         let neutral: Vec<[f32; 3]> = rec.neutral.chunks(3).map(|v| [v[0], v[1], v[2]]).collect();
@@ -177,7 +216,7 @@ fn main() -> Result<()> {
         ceiling.add(&truth, &truth, &rec);
         let style = Style::Text(embed(&rec.meta.labels.style)?);
         for (k, (_, o)) in configs.iter().enumerate() {
-            let m = model.sample(&feats.values[..n * feats.info.dim], &style, o)?;
+            let m = model.sample(&feats.values[..n * feats.dim], &style, o)?;
             let gaps = lip_gaps(&gnpfa, &neutral, &latents_of(&m))?;
             scores[k].add(&gaps, &truth, &rec);
         }
@@ -248,7 +287,7 @@ fn main() -> Result<()> {
         for (rec, feats, _) in records.iter().take(6) {
             let n = rec.meta.num_frames;
             let m = model.sample(
-                &feats.values[..n * feats.info.dim],
+                &feats.values[..n * feats.dim],
                 &style,
                 &SamplerOptions::default(),
             )?;
@@ -294,7 +333,7 @@ fn main() -> Result<()> {
     let (mut jump, mut base, mut hold) = (0.0, 0.0, 0.0);
     for (rec, feats, _) in &long {
         let n = rec.meta.num_frames;
-        let audio = &feats.values[..n * feats.info.dim];
+        let audio = &feats.values[..n * feats.dim];
         let style = Style::Text(embed(&rec.meta.labels.style)?);
         let o = SamplerOptions::default();
         let free = model.sample(audio, &style, &o)?;
@@ -323,7 +362,7 @@ fn main() -> Result<()> {
     // overlapping windows; the latent's frame-to-frame change inside the overlaps against
     // elsewhere (frames within 3 of a clip join left out: the truth jumps there).
     {
-        let f = records[0].1.info.dim;
+        let f = records[0].1.dim;
         let mut audio = Vec::new();
         let mut joins = Vec::new();
         for (rec, feats, _) in &records {
@@ -371,7 +410,7 @@ fn main() -> Result<()> {
     }
     if let Some((rec, feats, neutral)) = long.first() {
         let n = rec.meta.num_frames;
-        let f = feats.info.dim;
+        let f = feats.dim;
         let cfg = &model.config.model;
         let style = Style::Text(embed(&rec.meta.labels.style)?);
         let so = diffusion::StreamOptions::default();

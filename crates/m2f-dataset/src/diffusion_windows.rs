@@ -8,8 +8,25 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{DatasetError, Result};
+use crate::joint_log_mel::LOG_MEL_FEATURES;
 use crate::reader::{SplitData, WindowBatch, WindowConfig, WindowSampler};
 use crate::stats::NormStats;
+
+/// The audio the windows carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowAudio<'s> {
+    /// Precomputed features of the frozen encoder named `spec` (as given to `m2f extract
+    /// --audio-features`) and of key `key`; the splits must be loaded with them.
+    Features {
+        /// The encoder as named for extraction.
+        spec: &'s str,
+        /// Its [`crate::FeatureInfo::key`].
+        key: &'s str,
+    },
+    /// The audio samples of each window, for the log-mel encoder trained with the denoiser;
+    /// the splits must be loaded with [`crate::LoadOptions::audio`].
+    Samples,
+}
 
 /// Windows for the diffusion trainer: seeded batches of a training split (a pure function of
 /// the step), fixed validation windows, the style of each window from its clip's label
@@ -22,6 +39,7 @@ pub struct DiffusionWindows<'a> {
     stats: &'a NormStats,
     features: String,
     features_key: String,
+    samples: bool,
     text_embeddings: HashMap<String, Vec<f32>>,
     text_dim: usize,
     with_image_style: bool,
@@ -31,22 +49,20 @@ pub struct DiffusionWindows<'a> {
 }
 
 impl<'a> DiffusionWindows<'a> {
-    /// Windows of `train` and `val` (loaded with the audio features `features` of key
-    /// `features_key`, normalised
-    /// with `stats`). `text_embeddings` maps every style sentence of both splits to its
+    /// Windows of `train` and `val` with the audio `audio` (the splits loaded with it),
+    /// motion normalised with `stats`. `text_embeddings` maps every style sentence of both splits to its
     /// embedding (empty: no text style); `with_image_style` adds the image-style latent;
     /// `val_windows` caps the validation set; `description` identifies the data.
     ///
     /// # Errors
-    /// [`DatasetError::Invalid`] when a split lacks audio features or a clip's style sentence
-    /// has no embedding.
+    /// [`DatasetError::Invalid`] when a split lacks the audio features or samples, or a clip's
+    /// style sentence has no embedding.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         train: &'a SplitData,
         val: &'a SplitData,
         stats: &'a NormStats,
-        features: &str,
-        features_key: &str,
+        audio: WindowAudio,
         text_embeddings: HashMap<String, Vec<f32>>,
         with_image_style: bool,
         seed: u64,
@@ -58,11 +74,25 @@ impl<'a> DiffusionWindows<'a> {
             if split.clips.is_empty() {
                 continue;
             }
-            if split.feature_dim == 0 {
-                return Err(DatasetError::invalid(
-                    format!("{} split", split.split.name()),
-                    format!("it was loaded without the audio features {features:?}"),
-                ));
+            match audio {
+                WindowAudio::Features { spec, .. } if split.feature_dim == 0 => {
+                    return Err(DatasetError::invalid(
+                        format!("{} split", split.split.name()),
+                        format!("it was loaded without the audio features {spec:?}"),
+                    ));
+                }
+                WindowAudio::Samples => {
+                    if let Some(c) = split.clips.iter().find(|c| c.audio.is_empty()) {
+                        return Err(DatasetError::invalid(
+                            format!("{} split", split.split.name()),
+                            format!(
+                                "record {} has no audio samples (load with LoadOptions::audio)",
+                                c.id
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
             }
             if text_dim > 0 {
                 if let Some(c) = split
@@ -86,12 +116,21 @@ impl<'a> DiffusionWindows<'a> {
         if train.clips.is_empty() {
             return Err(DatasetError::invalid("train split", "it has no records"));
         }
+        let (features, features_key, samples) = match audio {
+            WindowAudio::Features { spec, key } => (spec.to_string(), key.to_string(), false),
+            WindowAudio::Samples => (
+                LOG_MEL_FEATURES.to_string(),
+                format!("{LOG_MEL_FEATURES} (trained with the denoiser)"),
+                true,
+            ),
+        };
         Ok(Self {
             train,
             val,
             stats,
-            features: features.to_string(),
-            features_key: features_key.to_string(),
+            features,
+            features_key,
+            samples,
             text_embeddings,
             text_dim,
             with_image_style,
@@ -131,7 +170,12 @@ impl<'a> DiffusionWindows<'a> {
             frames: batch.len,
             motion: batch.motion,
             mask: batch.mask,
-            audio: batch.features.unwrap_or_default(),
+            audio_samples: if self.samples { batch.audio_len } else { 0 },
+            audio: if self.samples {
+                batch.audio.unwrap_or_default()
+            } else {
+                batch.features.unwrap_or_default()
+            },
             text_style,
             image_style,
         }
@@ -149,7 +193,7 @@ impl WindowSource for DiffusionWindows<'_> {
             len: frames,
             stride: (frames / 4).max(1),
             batch,
-            with_audio: false,
+            with_audio: self.samples,
         };
         let mut sampler = WindowSampler::new(self.train, self.stats, config, self.seed)
             .map_err(DiffusionError::data)?;
@@ -171,7 +215,7 @@ impl WindowSource for DiffusionWindows<'_> {
             len: frames,
             stride: frames,
             batch,
-            with_audio: false,
+            with_audio: self.samples,
         };
         let mut sampler = WindowSampler::new(self.val, self.stats, config, self.seed ^ 0x0a11)
             .map_err(DiffusionError::data)?;

@@ -33,6 +33,7 @@ mod extract;
 mod features;
 mod fingerprint;
 mod gnpfa_data;
+mod joint_log_mel;
 mod manifest;
 mod reader;
 mod record;
@@ -59,7 +60,8 @@ pub use store::ShardStore;
 // GNPFA's training data.
 pub use gnpfa_data::{test_frames, WorldData, WorldSource};
 // Reading for training.
-pub use diffusion_windows::DiffusionWindows;
+pub use diffusion_windows::{DiffusionWindows, WindowAudio};
+pub use joint_log_mel::{JointLogMel, LOG_MEL_FEATURES};
 pub use reader::{
     ClipData, Dataset, LoadOptions, SplitData, Variants, WindowBatch, WindowConfig, WindowSampler,
     WindowSource,

@@ -537,3 +537,110 @@ fn features_of_a_named_encoder_are_stored_once_and_served() {
         .to_string();
     assert!(err.contains("--audio-features"), "{err}");
 }
+
+/// `--audio-features log-mel`: the windows carry audio samples, the log-mel encoder trains
+/// with the denoiser, and it is loaded back from the checkpoint to compute features.
+#[test]
+fn the_log_mel_encoder_trains_with_the_denoiser_from_shards() {
+    use conditioning::audio_encoder::AudioEncoder;
+    use conditioning::log_mel::LogMelEncoderConfig;
+    use m2f_dataset::{DiffusionWindows, JointLogMel, WindowAudio};
+
+    let store = ShardStore::memory();
+    extract(&store, &ExtractOptions::default());
+    let mut dataset = Dataset::open(store.clone(), Some(&gnpfa().1)).unwrap();
+    dataset.store_stats().unwrap();
+    let split = [Split::Train, Split::Val, Split::Test]
+        .into_iter()
+        .max_by_key(|s| dataset.lines().iter().filter(|l| l.split == *s).count())
+        .unwrap();
+    let with_audio = LoadOptions {
+        audio: true,
+        ..LoadOptions::default()
+    };
+    let data = dataset.load(split, &with_audio).unwrap();
+    let latent_dim = data.motion_dim - 6;
+    let cfg = diffusion::DenoiserConfig {
+        latent_dim,
+        audio_dim: 16,
+        text_style_dim: 0,
+        image_style_dim: latent_dim,
+        hidden_size: 32,
+        num_layers: 1,
+        num_heads: 2,
+        intermediate_size: 64,
+        window: 30,
+        ..diffusion::DenoiserConfig::preset("small", 16).unwrap()
+    };
+    let describe = serde_json::json!({ "test": "log-mel" });
+    // Windows of features from a split loaded without them are refused by name.
+    let no_audio = dataset.load(split, &LoadOptions::default()).unwrap();
+    let e = DiffusionWindows::new(
+        &no_audio,
+        &no_audio,
+        dataset.stats(),
+        WindowAudio::Samples,
+        Default::default(),
+        true,
+        0,
+        4,
+        describe.clone(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no audio samples"), "{e}");
+    let mut source = DiffusionWindows::new(
+        &data,
+        &data,
+        dataset.stats(),
+        WindowAudio::Samples,
+        Default::default(),
+        true,
+        0,
+        4,
+        describe,
+    )
+    .unwrap();
+    let small = LogMelEncoderConfig {
+        hidden: 16,
+        out_dim: 16,
+        kernel: 3,
+    };
+    let build = |vb: candle_nn::VarBuilder<'_>| -> diffusion::Result<Box<dyn diffusion::JointAudioEncoder>> {
+        Ok(Box::new(JointLogMel::new(&small, vb)?))
+    };
+    let out = tempfile::tempdir().unwrap();
+    let opts = diffusion::DiffusionTrainOptions {
+        steps: 3,
+        batch_size: 2,
+        val_every: 3,
+        warmup_steps: 1,
+        out: out.path().to_path_buf(),
+        progress: false,
+        ..Default::default()
+    };
+    let device = candle_core::Device::Cpu;
+    let report = diffusion::train_with_audio_encoder(&cfg, &build, &mut source, &opts, &device)
+        .unwrap()
+        .2;
+    assert_eq!(report.final_step, 3);
+    assert!(report.best_val_loss.is_some_and(f64::is_finite));
+    let checkpoint = out.path().join("last");
+    let model = diffusion::DiffusionModel::load(&checkpoint, &device).unwrap();
+    assert_eq!(model.config.audio_features, "log-mel");
+    let encoder = JointLogMel::load(&checkpoint, &device).unwrap();
+    assert_eq!(encoder.config(), &small);
+    let clip = &data.clips[0];
+    let feats = encoder.encode(&clip.audio, clip.fps as f64).unwrap();
+    assert_eq!(feats.dim(1).unwrap(), 16);
+    assert!(feats.dim(0).unwrap().abs_diff(clip.num_frames) <= 1);
+    // A checkpoint trained on frozen features has no log-mel encoder to load.
+    let mut frozen = model.config.clone();
+    frozen.audio_encoder = None;
+    std::fs::write(
+        checkpoint.join(diffusion::CONFIG_FILE),
+        serde_json::to_string(&frozen).unwrap(),
+    )
+    .unwrap();
+    let e = JointLogMel::load(&checkpoint, &device).unwrap_err();
+    assert!(e.to_string().contains("no audio_encoder"), "{e}");
+}

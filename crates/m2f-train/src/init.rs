@@ -20,12 +20,14 @@ pub fn named_vars(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
     Ok(out)
 }
 
-/// Initialises every linear layer of `varmap` as PyTorch's `nn.Linear` does (weight and bias
-/// uniform in ±1/√fan_in), drawn from `seed` in the order of the sorted variable names.
+/// Initialises every linear and convolution layer of `varmap` as PyTorch's `nn.Linear` and
+/// `nn.Conv1d` do (weight and bias uniform in ±1/√fan_in), drawn from `seed` in the order of
+/// the sorted variable names.
 ///
-/// A linear layer is a `<stem>.weight` of two dimensions [out, in] and its `<stem>.bias`.
-/// Other variables (a layer norm's 1-D weight and bias, learned embeddings) keep the values
-/// they were created with.
+/// Such a layer is a `<stem>.weight` of two or more dimensions ([out, in] or
+/// [out, in, kernel...], fan_in = in · kernel...) and its `<stem>.bias`. Other variables (a
+/// layer norm's 1-D weight and bias, learned embeddings) keep the values they were created
+/// with.
 pub fn init_linear_uniform(varmap: &VarMap, seed: u64) -> Result<()> {
     let vars = named_vars(varmap)?;
     let by_name: std::collections::HashMap<&str, &Var> =
@@ -39,9 +41,11 @@ pub fn init_linear_uniform(varmap: &VarMap, seed: u64) -> Result<()> {
         let Some(weight) = by_name.get(format!("{stem}.weight").as_str()) else {
             continue;
         };
-        let &[_, fan_in] = weight.dims() else {
+        let dims = weight.dims();
+        if dims.len() < 2 {
             continue;
-        };
+        }
+        let fan_in: usize = dims[1..].iter().product();
         let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
         let values: Vec<f32> = (0..var.elem_count())
             .map(|_| rng.random_range(-bound..bound))
@@ -62,6 +66,8 @@ mod tests {
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
         candle_nn::linear(4, 3, vb.pp("a")).unwrap();
+        let cfg = candle_nn::Conv1dConfig::default();
+        candle_nn::conv1d(2, 3, 5, cfg, vb.pp("conv")).unwrap();
         crate::LayerNorm::new(3, 1e-5, vb.pp("norm")).unwrap();
         init_linear_uniform(&vm, seed).unwrap();
         vm
@@ -81,9 +87,24 @@ mod tests {
         let vm = model(7);
         let named = named_vars(&vm).unwrap();
         let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["a.bias", "a.weight", "norm.bias", "norm.weight"]);
+        assert_eq!(
+            names,
+            [
+                "a.bias",
+                "a.weight",
+                "conv.bias",
+                "conv.weight",
+                "norm.bias",
+                "norm.weight"
+            ]
+        );
         let w = values(&vm)[1].clone();
         assert!(w.iter().all(|x| x.abs() <= 0.5), "bound 1/√4");
-        assert_eq!(values(&vm)[3], vec![1.0; 3]);
+        // A convolution's fan-in is in · kernel = 10: seeded, and within its bound.
+        let conv = values(&vm)[3].clone();
+        let bound = 1.0 / 10f32.sqrt();
+        assert!(conv.iter().all(|x| x.abs() <= bound));
+        assert!(conv.iter().any(|x| x.abs() > 0.5 * bound));
+        assert_eq!(values(&vm)[5], vec![1.0; 3]);
     }
 }

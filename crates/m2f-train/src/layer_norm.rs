@@ -31,8 +31,10 @@ impl Module for LayerNorm {
         if xs.track_op() || self.weight.track_op() || self.bias.track_op() {
             candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps as f32)
         } else {
-            // Nothing to differentiate: the fused kernel computes the same normalisation.
-            candle_nn::ops::layer_norm(xs, &self.weight, &self.bias, self.eps as f32)
+            // Nothing to differentiate: the fused kernel computes the same normalisation. It
+            // reads its input as contiguous rows (a transposed view would be misread).
+            let xs = xs.contiguous()?;
+            candle_nn::ops::layer_norm(&xs, &self.weight, &self.bias, self.eps as f32)
         }
     }
 }
@@ -70,6 +72,18 @@ mod tests {
         };
         let slow = candle_nn::ops::layer_norm_slow(&xs, &w, &b, 1e-5).unwrap();
         let diff = (plain.forward(&xs).unwrap() - slow)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "{diff}");
+        // A transposed view (channels-first data turned channels-last) is read correctly.
+        let xt = Tensor::randn(0f32, 1.0, (5, 3), &dev).unwrap().t().unwrap();
+        let slow = candle_nn::ops::layer_norm_slow(&xt, &w, &b, 1e-5).unwrap();
+        let diff = (plain.forward(&xt).unwrap() - slow)
             .unwrap()
             .abs()
             .unwrap()

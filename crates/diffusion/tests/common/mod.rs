@@ -119,6 +119,7 @@ impl TinyWorld {
             motion: Vec::new(),
             mask: Vec::new(),
             audio: Vec::new(),
+            audio_samples: 0,
             text_style: Vec::new(),
             image_style: Vec::new(),
         };
