@@ -14,8 +14,8 @@ use diffusion::{
 
 fn model(cfg: &DenoiserConfig) -> DiffusionModel {
     let dev = Device::Cpu;
-    let (denoiser, _) = init_denoiser(cfg, &dev, 0).expect("init");
-    DiffusionModel::new(CheckpointConfig::untrained(cfg), denoiser, &dev).expect("model")
+    let (_, varmap) = init_denoiser(cfg, &dev, 0).expect("init");
+    DiffusionModel::from_variables(CheckpointConfig::untrained(cfg), &varmap, &dev).expect("model")
 }
 
 fn diffusion(c: &mut Criterion) {

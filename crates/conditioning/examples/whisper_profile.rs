@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use conditioning::kernels::{self, Epilogue};
 use conditioning::whisper::{Config, WhisperEncoderModel};
+use m2f_kernels::{self as kernels, Epilogue};
 
 fn time<T>(name: &str, f: impl Fn() -> T) -> T {
     let _ = f();

@@ -6,7 +6,6 @@ pub mod audio_encoder;
 pub mod clip;
 pub mod ctranslate2;
 pub mod error;
-pub mod kernels;
 pub mod log_mel;
 pub mod sentence;
 pub mod style;

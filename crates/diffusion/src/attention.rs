@@ -1,16 +1,22 @@
 //! Multi-head attention whose keys and values can be computed once and reused: the
 //! cross-attention memory (audio and style) does not change across diffusion steps, and the
 //! guidance branches of one window share it.
+//!
+//! Two paths with the same maths: when nothing asks for a gradient (a loaded model sampling)
+//! the fused CPU kernels of `m2f-kernels` (bias fused into each projection; scores, bias,
+//! softmax and values per block of rows in cache, heads read in place, no copies to split or
+//! merge them); in training candle's composed ops, which have a backward pass.
 
 use candle_core::{Module, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
+use m2f_kernels::{attention_shared, linear_layer, Epilogue};
 
-/// Keys and values of one attention layer: [Bm, H, M, head_dim] each.
+/// Keys and values of one attention layer, heads side by side: [Bm, M, hidden] each.
 #[derive(Debug, Clone)]
 pub struct KeyValues {
-    /// [Bm, H, M, head_dim]
+    /// [Bm, M, hidden]
     pub keys: Tensor,
-    /// [Bm, H, M, head_dim]
+    /// [Bm, M, hidden]
     pub values: Tensor,
 }
 
@@ -50,12 +56,22 @@ impl Attention {
     /// memory: [Bm, M, hidden] → its keys and values.
     pub fn key_values(&self, memory: &Tensor) -> candle_core::Result<KeyValues> {
         Ok(KeyValues {
-            keys: self.split_heads(&self.k_proj.forward(memory)?)?,
-            values: self.split_heads(&self.v_proj.forward(memory)?)?,
+            keys: linear_layer(&self.k_proj, memory, Epilogue::None)?,
+            values: linear_layer(&self.v_proj, memory, Epilogue::None)?,
         })
     }
 
-    /// Attention of queries from `xs` [B, N, hidden] over `kv` ([Bm, H, M, head_dim] with
+    /// Whether a gradient may be asked of this layer's output for `xs` or `kv`.
+    fn tracks(&self, xs: &Tensor, kv: &KeyValues) -> bool {
+        xs.track_op()
+            || kv.keys.track_op()
+            || kv.values.track_op()
+            || [&self.q_proj, &self.out_proj]
+                .iter()
+                .any(|l| l.weight().track_op() || l.bias().is_some_and(|b| b.track_op()))
+    }
+
+    /// Attention of queries from `xs` [B, N, hidden] over `kv` ([Bm, M, hidden] with
     /// B = g·Bm: query row `i·Bm + j` reads memory `j`, so g guidance branches of Bm windows
     /// share their windows' keys and values without copies) with an additive `bias`
     /// [B, N, M] (0 to attend, a large negative number to ignore) → [B, N, hidden].
@@ -66,11 +82,19 @@ impl Attention {
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (b, n, hidden) = xs.dims3()?;
-        let (bm, h, m, dh) = kv.keys.dims4()?;
+        let (bm, m, _) = kv.keys.dims3()?;
         if bm == 0 || b % bm != 0 {
             candle_core::bail!("attention: {b} query windows over {bm} memories");
         }
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        if !self.tracks(xs, kv) {
+            let q = linear_layer(&self.q_proj, xs, Epilogue::None)?;
+            let out = attention_shared(&q, &kv.keys, &kv.values, bias, self.num_heads, scale)?;
+            return linear_layer(&self.out_proj, &out, Epilogue::None);
+        }
+        let (h, dh) = (self.num_heads, self.head_dim);
         let g = b / bm;
+        let (keys, values) = (self.split_heads(&kv.keys)?, self.split_heads(&kv.values)?);
         // [B, N, hidden] → [g, Bm, N, H, dh] → [Bm, H, g, N, dh] → [Bm, H, g·N, dh]
         let q = self
             .q_proj
@@ -79,8 +103,7 @@ impl Attention {
             .permute((1, 3, 0, 2, 4))?
             .contiguous()?
             .reshape((bm, h, g * n, dh))?;
-        let scale = 1.0 / (dh as f64).sqrt();
-        let mut scores = (q.matmul(&kv.keys.t()?)? * scale)?;
+        let mut scores = (q.matmul(&keys.t()?)? * scale)?;
         if let Some(bias) = bias {
             // [B, N, M] → [g, Bm, N, M] → [Bm, 1, g·N, M]
             let bias = bias
@@ -97,7 +120,7 @@ impl Attention {
             candle_nn::ops::softmax_last_dim(&scores)?
         };
         let out = probs
-            .matmul(&kv.values)?
+            .matmul(&values)?
             .reshape((bm, h, g, n, dh))?
             .permute((2, 0, 3, 1, 4))?
             .reshape((b, n, hidden))?;

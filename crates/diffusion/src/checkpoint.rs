@@ -185,6 +185,30 @@ impl DiffusionModel {
         })
     }
 
+    /// A model for inference from training variables (e.g. those [`crate::train`] returns):
+    /// the denoiser is built on detached copies of them, so sampling takes the fused inference
+    /// path instead of keeping every op's inputs for a backward pass.
+    ///
+    /// # Errors
+    /// As [`DiffusionModel::new`], and when `varmap` lacks a tensor the config implies.
+    pub fn from_variables(
+        config: CheckpointConfig,
+        varmap: &VarMap,
+        device: &Device,
+    ) -> Result<Self> {
+        let tensors: HashMap<String, Tensor> = m2f_train::named_vars(varmap)?
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().detach()))
+            .collect();
+        let denoiser = build_checked(
+            &config.model,
+            &tensors,
+            Path::new("(training variables)"),
+            device,
+        )?;
+        Self::new(config, denoiser, device)
+    }
+
     /// The device the model runs on.
     pub fn device(&self) -> &Device {
         &self.device

@@ -11,6 +11,7 @@
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Activation, Linear, VarBuilder};
+use m2f_kernels::{linear_layer, residual_layer_norm, Epilogue};
 use m2f_train::{LayerNorm, Mlp};
 
 use crate::attention::{Attention, KeyValues};
@@ -83,30 +84,37 @@ impl DecoderLayer {
         })
     }
 
-    /// h [B, N, d], memory `kv` of this layer, biases [B, N, M] and [B, N, N] → [B, N, d].
+    /// One layer on h [B, N, d] given `normed` = its self-attention norm of h, the memory `kv`
+    /// of this layer, and biases [B, N, M] and [B, N, N] → (h after the attention blocks, the
+    /// feed-forward's output): the caller adds the latter, fused with the next norm.
     fn forward(
         &self,
         h: &Tensor,
+        normed: &Tensor,
         kv: &KeyValues,
         cross_bias: &Tensor,
         self_bias: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
-        let h = (h + self
-            .self_attn
-            .self_attention(&self.self_attn_norm.forward(h)?, self_bias)?)?;
-        let h = (&h
-            + self.cross_attn.forward(
-                &self.cross_attn_norm.forward(&h)?,
-                kv,
-                Some(cross_bias),
-            )?)?;
-        let ff = self.fc2.forward(
-            &self
-                .activation
-                .forward(&self.fc1.forward(&self.ff_norm.forward(&h)?)?)?,
-        )?;
-        h + ff
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let attended = self.self_attn.self_attention(normed, self_bias)?;
+        let (h, normed) = add_norm(h, Some(&attended), &self.cross_attn_norm)?;
+        let attended = self.cross_attn.forward(&normed, kv, Some(cross_bias))?;
+        let (h, normed) = add_norm(&h, Some(&attended), &self.ff_norm)?;
+        // Exact GELU runs inside the fused product; other activations after it.
+        let inner = match self.activation {
+            Activation::Gelu => linear_layer(&self.fc1, &normed, Epilogue::GeluErf)?,
+            a => a.forward(&linear_layer(&self.fc1, &normed, Epilogue::None)?)?,
+        };
+        Ok((h, linear_layer(&self.fc2, &inner, Epilogue::None)?))
     }
+}
+
+/// `h + delta` and `norm` of it (one fused pass when sampling).
+fn add_norm(
+    h: &Tensor,
+    delta: Option<&Tensor>,
+    norm: &LayerNorm,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    residual_layer_norm(h, delta, norm.weight(), norm.bias(), norm.eps())
 }
 
 /// The denoiser. Holds no interior mutability: `Send + Sync`.
@@ -252,15 +260,18 @@ impl Denoiser {
             .time_embed
             .forward(&sinusoids(&t, d, device)?)?
             .unsqueeze(1)?;
-        let mut h = self
-            .input_proj
-            .forward(x_t)?
+        let mut h = linear_layer(&self.input_proj, x_t, Epilogue::None)?
             .broadcast_add(&frame_positions(n, d, device)?)?
             .broadcast_add(&time)?;
+        // Pre-norm residual blocks; each residual add is fused with the norm that follows it.
+        let mut delta = None;
         for (layer, kv) in self.layers.iter().zip(memory) {
-            h = layer.forward(&h, kv, cross_bias, self_bias)?;
+            let (sum, normed) = add_norm(&h, delta.as_ref(), &layer.self_attn_norm)?;
+            let (next, ff) = layer.forward(&sum, &normed, kv, cross_bias, self_bias)?;
+            (h, delta) = (next, Some(ff));
         }
-        self.output_proj.forward(&self.final_norm.forward(&h)?)
+        let (_, normed) = add_norm(&h, delta.as_ref(), &self.final_norm)?;
+        linear_layer(&self.output_proj, &normed, Epilogue::None)
     }
 }
 

@@ -15,6 +15,21 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
+    /// The scale [dim].
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The shift [dim].
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// The variance floor.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
     /// `weight` and `bias` of length `dim` under `vb`.
     pub fn new(dim: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {

@@ -19,7 +19,7 @@ use candle_nn::{Activation, LayerNorm};
 use serde::Deserialize;
 
 use crate::error::{ConditioningError, Result};
-use crate::kernels::{self, Conv1dShape, Epilogue};
+use m2f_kernels::{self as kernels, Conv1dShape, Epilogue};
 
 fn default_mels() -> usize {
     80

@@ -17,7 +17,9 @@ use super::{bias_rows, contiguous_f32, gemm_parallelism};
 /// The shape of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv1dShape {
+    /// Step between output frames, in input frames.
     pub stride: usize,
+    /// Zero frames added before the first and after the last input frame.
     pub padding: usize,
 }
 

@@ -1,15 +1,21 @@
 //! CPU kernels for inference where candle's composed ops are slow: fused attention, and linear
-//! layers and time-major convolutions with their bias (and exact GELU) fused into the product. Each falls back to candle's ops off the CPU or for other types.
+//! layers and time-major convolutions with their bias (and exact GELU) fused into the product.
+//! Each falls back to candle's ops off the CPU or for other types. Used by the Whisper encoder
+//! and the denoiser's sampling path; none has a backward pass.
+
+#![warn(missing_docs)]
 
 mod attention;
 mod conv;
 mod exp;
 mod gelu;
 mod linear;
+mod residual_norm;
 
-pub use attention::{attention, attention_packed};
+pub use attention::{attention, attention_packed, attention_shared};
 pub use conv::{conv1d_time_major, Conv1dShape};
-pub use linear::{linear, Epilogue};
+pub use linear::{linear, linear_layer, Epilogue};
+pub use residual_norm::residual_layer_norm;
 
 /// The gemm threading for one product on rayon's pool.
 fn gemm_parallelism() -> gemm::Parallelism {

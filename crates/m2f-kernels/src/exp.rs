@@ -50,11 +50,11 @@ macro_rules! simd_fn {
                 unsafe fn avx2($($arg: $ty),*) {
                     imp($($arg),*)
                 }
-                match $crate::kernels::exp::Simd::detect() {
+                match $crate::exp::Simd::detect() {
                     // SAFETY: the CPU has the features each function is compiled for.
-                    $crate::kernels::exp::Simd::Avx512 => return unsafe { avx512($($arg),*) },
-                    $crate::kernels::exp::Simd::Avx2 => return unsafe { avx2($($arg),*) },
-                    $crate::kernels::exp::Simd::Baseline => {}
+                    $crate::exp::Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::exp::Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::exp::Simd::Baseline => {}
                 }
             }
             imp($($arg),*)

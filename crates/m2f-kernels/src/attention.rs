@@ -79,6 +79,7 @@ impl CustomOp3 for FusedAttention {
             group: rows * dh,
             head: 0,
             row: dh,
+            batches: usize::MAX,
         };
         attend(
             Dims { heads, t, tk, dh },
@@ -86,6 +87,7 @@ impl CustomOp3 for FusedAttention {
             (k, plain(tk)),
             (v, plain(tk)),
             (&mut out, plain(t)),
+            None,
             self.scale as f32,
         );
         Ok((CpuStorage::F32(out), Shape::from_dims(qd)))
@@ -114,6 +116,133 @@ pub fn attention_packed(qkv: &Tensor, heads: usize, scale: f64) -> candle_core::
             .contiguous()?;
         let ctx = attention(&split.get(0)?, &split.get(1)?, &split.get(2)?, scale)?;
         ctx.transpose(1, 2)?.reshape((b, t, three_d / 3))
+    }
+}
+
+/// Multi-head attention with heads side by side, as linear layers write them, and an additive
+/// bias: q [B, N, H · Dh], k and v [Bm, M, H · Dh] with B a multiple of Bm (query element b
+/// reads keys and values `b % Bm`, so guidance branches share one memory without copies),
+/// bias [B, N, M] (0 to attend, a large negative number to ignore) → [B, N, H · Dh]. Inference
+/// only (no backward). f32 on the CPU takes the fused kernel; anything else candle's ops.
+///
+/// # Errors
+/// Shapes that do not fit.
+pub fn attention_shared(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: Option<&Tensor>,
+    heads: usize,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    let (b, n, d) = q.dims3()?;
+    let (bm, m, dk) = k.dims3()?;
+    if heads == 0 || d % heads != 0 || dk != d || v.dims() != k.dims() || bm == 0 || b % bm != 0 {
+        candle_core::bail!(
+            "shared attention: q {:?}, k {:?}, v {:?} with {heads} heads do not fit",
+            q.dims(),
+            k.dims(),
+            v.dims()
+        );
+    }
+    if let Some(bias) = bias {
+        if bias.dims() != [b, n, m] {
+            candle_core::bail!(
+                "shared attention: bias {:?}, expected [{b}, {n}, {m}]",
+                bias.dims()
+            );
+        }
+    }
+    let dh = d / heads;
+    if q.device().is_cpu() && q.dtype() == DType::F32 {
+        let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+        let (s1, l1) = q.storage_and_layout();
+        let (s2, l2) = k.storage_and_layout();
+        let (s3, l3) = v.storage_and_layout();
+        let (
+            candle_core::Storage::Cpu(s1),
+            candle_core::Storage::Cpu(s2),
+            candle_core::Storage::Cpu(s3),
+        ) = (&*s1, &*s2, &*s3)
+        else {
+            candle_core::bail!("shared attention: CPU tensors expected");
+        };
+        let op = "shared attention";
+        let (qd, kd, vd) = (
+            contiguous_f32(op, s1, l1)?,
+            contiguous_f32(op, s2, l2)?,
+            contiguous_f32(op, s3, l3)?,
+        );
+        let bias = bias.map(|t| t.contiguous()).transpose()?;
+        let bias_guard = bias.as_ref().map(|t| t.storage_and_layout());
+        let bias_data = match &bias_guard {
+            Some((s, l)) => match &**s {
+                candle_core::Storage::Cpu(s) => Some(contiguous_f32(op, s, l)?),
+                _ => candle_core::bail!("shared attention: CPU bias expected"),
+            },
+            None => None,
+        };
+        let packed = |rows: usize, batches: usize| Operand {
+            groups: heads,
+            group: rows * d,
+            head: dh,
+            row: d,
+            batches,
+        };
+        let mut out = vec![0f32; b * n * d];
+        attend(
+            Dims {
+                heads: b * heads,
+                t: n,
+                tk: m,
+                dh,
+            },
+            (qd, packed(n, usize::MAX)),
+            (kd, packed(m, bm)),
+            (vd, packed(m, bm)),
+            (&mut out, packed(n, usize::MAX)),
+            bias_data.map(|data| {
+                (
+                    data,
+                    Operand {
+                        groups: heads,
+                        group: n * m,
+                        head: 0,
+                        row: m,
+                        batches: usize::MAX,
+                    },
+                )
+            }),
+            scale as f32,
+        );
+        Tensor::from_vec(out, (b, n, d), q.device())
+    } else {
+        let g = b / bm;
+        let split = |t: &Tensor, rows: usize| -> candle_core::Result<Tensor> {
+            t.reshape((t.dim(0)?, rows, heads, dh))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        // [B, N, d] → [g, Bm, H, N, dh] → [Bm, H, g·N, dh]
+        let q = split(q, n)?
+            .reshape((g, bm, heads, n, dh))?
+            .permute((1, 2, 0, 3, 4))?
+            .contiguous()?
+            .reshape((bm, heads, g * n, dh))?;
+        let (k, v) = (split(k, m)?, split(v, m)?);
+        let mut scores = (q.matmul(&k.t()?)? * scale)?;
+        if let Some(bias) = bias {
+            let bias = bias
+                .reshape((g, bm, n, m))?
+                .transpose(0, 1)?
+                .reshape((bm, 1, g * n, m))?;
+            scores = scores.broadcast_add(&bias)?;
+        }
+        candle_nn::ops::softmax_last_dim(&scores)?
+            .matmul(&v)?
+            .reshape((bm, heads, g, n, dh))?
+            .permute((2, 0, 3, 1, 4))?
+            .reshape((b, n, d))
     }
 }
 
@@ -149,6 +278,7 @@ impl CustomOp1 for PackedAttention {
                 group: t * three_d,
                 head: dh,
                 row: three_d,
+                batches: usize::MAX,
             }
             .offset_by(part * d)
         };
@@ -158,6 +288,7 @@ impl CustomOp1 for PackedAttention {
             group: t * d,
             head: dh,
             row: d,
+            batches: usize::MAX,
         };
         attend(
             Dims {
@@ -170,6 +301,7 @@ impl CustomOp1 for PackedAttention {
             (&qkv[k.0..], k.1),
             (&qkv[v.0..], v.1),
             (&mut out, o),
+            None,
             self.scale as f32,
         );
         Ok((CpuStorage::F32(out), Shape::from_dims(&[b, t, d])))
@@ -177,19 +309,21 @@ impl CustomOp1 for PackedAttention {
 }
 
 /// Where the rows of head `hh` of an operand lie: heads come in groups of `groups` (the heads
-/// of one batch element); head `hh` starts at `(hh / groups) · group + (hh % groups) · head`
-/// and its rows are `row` apart.
+/// of one batch element); head `hh` starts at `((hh / groups) % batches) · group +
+/// (hh % groups) · head` and its rows are `row` apart. `batches` lets several query batch
+/// elements read one element of a smaller operand (guidance branches sharing a memory).
 #[derive(Debug, Clone, Copy)]
 struct Operand {
     groups: usize,
     group: usize,
     head: usize,
     row: usize,
+    batches: usize,
 }
 
 impl Operand {
     fn start(&self, hh: usize) -> usize {
-        (hh / self.groups) * self.group + (hh % self.groups) * self.head
+        ((hh / self.groups) % self.batches) * self.group + (hh % self.groups) * self.head
     }
 
     /// The slice offset and layout of a part that starts `offset` elements in.
@@ -220,13 +354,15 @@ impl OutPtr {
     }
 }
 
-/// softmax(q kᵀ · scale) v for every head, in parallel over (head, block of `ROWS` rows).
+/// softmax(q kᵀ · scale + bias) v for every head, in parallel over (head, block of `ROWS`
+/// rows); `bias` rows are `tk` wide.
 fn attend(
     dims: Dims,
     q: (&[f32], Operand),
     k: (&[f32], Operand),
     v: (&[f32], Operand),
     out: (&mut [f32], Operand),
+    bias: Option<(&[f32], Operand)>,
     scale: f32,
 ) {
     let Dims { heads, t, tk, dh } = dims;
@@ -241,7 +377,8 @@ fn attend(
         last(&q.1, t) <= q.0.len()
             && last(&k.1, tk) <= k.0.len()
             && last(&v.1, tk) <= v.0.len()
-            && last(&o, t) <= out.len(),
+            && last(&o, t) <= out.len()
+            && bias.is_none_or(|(b, op)| op.start(heads - 1) + t * op.row <= b.len()),
         "attention operands smaller than their layouts"
     );
     let out_ptr = OutPtr(out.as_mut_ptr());
@@ -278,6 +415,15 @@ fn attend(
                     false,
                     gemm::Parallelism::None,
                 );
+                if let Some((bias, op)) = bias {
+                    let at = op.start(hh) + row0 * op.row;
+                    for (r, row) in scores.chunks_mut(tk).enumerate() {
+                        let b = &bias[at + r * op.row..at + r * op.row + tk];
+                        for (s, b) in row.iter_mut().zip(b) {
+                            *s += b;
+                        }
+                    }
+                }
                 softmax_rows(scores, tk);
                 gemm::gemm(
                     rows,
@@ -338,6 +484,58 @@ mod tests {
         let fused = attention(&q, &k, &v, 0.35).unwrap();
         let diff = max_abs_diff(&fused, &again);
         assert_eq!(diff, 0.0);
+    }
+
+    #[test]
+    fn shared_memory_with_bias_equals_the_composed_ops() {
+        let dev = Device::Cpu;
+        // 3 branches of 2 windows over 2 memories; rows more than one block.
+        let (bm, g, n, m, h, dh) = (2, 3, 150, 41, 4, 8);
+        let b = g * bm;
+        let q = Tensor::randn(0f32, 1.0, (b, n, h * dh), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (bm, m, h * dh), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (bm, m, h * dh), &dev).unwrap();
+        let mask = Tensor::randn(0f32, 1.0, (b, n, m), &dev).unwrap();
+        // Hide about half of the keys, never the first.
+        let bias = (mask.ge(0f32).unwrap().to_dtype(DType::F32).unwrap() * -1e9).unwrap();
+        let keep_first = Tensor::cat(
+            &[
+                Tensor::zeros((b, n, 1), DType::F32, &dev).unwrap(),
+                Tensor::ones((b, n, m - 1), DType::F32, &dev).unwrap(),
+            ],
+            2,
+        )
+        .unwrap();
+        let bias = (bias * keep_first).unwrap();
+        let got = attention_shared(&q, &k, &v, Some(&bias), h, 0.3).unwrap();
+        // The composed reference, with each branch's memory repeated.
+        let k_rep = Tensor::cat(&vec![&k; g], 0).unwrap();
+        let v_rep = Tensor::cat(&vec![&v; g], 0).unwrap();
+        let split = |t: &Tensor, rows: usize| {
+            t.reshape((b, rows, h, dh))
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+        };
+        let scores = ((split(&q, n).matmul(&split(&k_rep, m).t().unwrap()).unwrap() * 0.3)
+            .unwrap()
+            .broadcast_add(&bias.unsqueeze(1).unwrap()))
+        .unwrap();
+        let want = candle_nn::ops::softmax_last_dim(&scores)
+            .unwrap()
+            .matmul(&split(&v_rep, m))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((b, n, h * dh))
+            .unwrap();
+        assert!(max_abs_diff(&got, &want) < 1e-5);
+        let none = attention_shared(&q, &k, &v, None, h, 0.3).unwrap();
+        assert!(max_abs_diff(&none, &got) > 1e-3);
+        let bad = attention_shared(&q, &k, &v, Some(&bias.narrow(2, 0, 5).unwrap()), h, 0.3);
+        assert!(bad.unwrap_err().to_string().contains("bias"));
     }
 
     #[test]

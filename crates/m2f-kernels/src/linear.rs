@@ -43,6 +43,31 @@ pub fn linear(
     }
 }
 
+/// A candle-nn `Linear` layer (with a bias) through [`linear`] when nothing asks for a gradient
+/// (x and the layer's weights are plain tensors, as in a loaded model), and through its own
+/// composed ops otherwise, so that training keeps its backward pass.
+///
+/// # Errors
+/// Shape mismatches.
+pub fn linear_layer(
+    layer: &candle_nn::Linear,
+    x: &Tensor,
+    epilogue: Epilogue,
+) -> candle_core::Result<Tensor> {
+    match layer.bias() {
+        Some(bias) if !(x.track_op() || layer.weight().track_op() || bias.track_op()) => {
+            linear(x, layer.weight(), bias, epilogue)
+        }
+        _ => {
+            let y = candle_core::Module::forward(layer, x)?;
+            match epilogue {
+                Epilogue::None => Ok(y),
+                Epilogue::GeluErf => y.gelu_erf(),
+            }
+        }
+    }
+}
+
 struct FusedLinear {
     epilogue: Epilogue,
 }
@@ -133,5 +158,15 @@ mod tests {
         assert!(max_abs_diff(&got, &want) < 1e-5);
         let got = linear(&x, &w, &b, Epilogue::GeluErf).unwrap();
         assert!(max_abs_diff(&got, &want.gelu_erf().unwrap()) < 1e-5);
+        // A layer of variables keeps its backward pass and gives the same values.
+        let layer = candle_nn::Linear::new(w.clone(), Some(b.clone()));
+        let plain = linear_layer(&layer, &x, Epilogue::GeluErf).unwrap();
+        assert!(max_abs_diff(&plain, &got) < 1e-5);
+        let wv = candle_core::Var::from_tensor(&w).unwrap();
+        let trained = candle_nn::Linear::new(wv.as_tensor().clone(), Some(b.clone()));
+        let y = linear_layer(&trained, &x, Epilogue::GeluErf).unwrap();
+        assert!(max_abs_diff(&y, &got) < 1e-5);
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(wv.as_tensor()).is_some());
     }
 }
