@@ -2,12 +2,12 @@
 //! cross-attention memory (audio and style) does not change across diffusion steps, and the
 //! guidance branches of one window share it.
 //!
-//! Two paths with the same maths: when nothing asks for a gradient (a loaded model sampling)
-//! the fused CPU kernels of `m2f-kernels` (bias fused into each projection; scores, bias,
-//! softmax and values per block of rows in cache, heads read in place, no copies to split or
-//! merge them); in training candle's composed ops, which have a backward pass.
+//! `m2f-kernels` picks the path: when nothing asks for a gradient (a loaded model sampling)
+//! fused CPU kernels (bias fused into each projection; scores, bias, softmax and values per
+//! block of rows in cache, heads read in place, no copies to split or merge them); in training
+//! candle's composed ops, which have a backward pass.
 
-use candle_core::{Module, Tensor, D};
+use candle_core::Tensor;
 use candle_nn::{linear, Linear, VarBuilder};
 use m2f_kernels::{attention_shared, linear_layer, Epilogue};
 
@@ -45,30 +45,12 @@ impl Attention {
         })
     }
 
-    /// [B, L, hidden] → [B, H, L, head_dim].
-    fn split_heads(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, l, _) = xs.dims3()?;
-        xs.reshape((b, l, self.num_heads, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()
-    }
-
     /// memory: [Bm, M, hidden] → its keys and values.
     pub fn key_values(&self, memory: &Tensor) -> candle_core::Result<KeyValues> {
         Ok(KeyValues {
             keys: linear_layer(&self.k_proj, memory, Epilogue::None)?,
             values: linear_layer(&self.v_proj, memory, Epilogue::None)?,
         })
-    }
-
-    /// Whether a gradient may be asked of this layer's output for `xs` or `kv`.
-    fn tracks(&self, xs: &Tensor, kv: &KeyValues) -> bool {
-        xs.track_op()
-            || kv.keys.track_op()
-            || kv.values.track_op()
-            || [&self.q_proj, &self.out_proj]
-                .iter()
-                .any(|l| l.weight().track_op() || l.bias().is_some_and(|b| b.track_op()))
     }
 
     /// Attention of queries from `xs` [B, N, hidden] over `kv` ([Bm, M, hidden] with
@@ -81,50 +63,10 @@ impl Attention {
         kv: &KeyValues,
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let (b, n, hidden) = xs.dims3()?;
-        let (bm, m, _) = kv.keys.dims3()?;
-        if bm == 0 || b % bm != 0 {
-            candle_core::bail!("attention: {b} query windows over {bm} memories");
-        }
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        if !self.tracks(xs, kv) {
-            let q = linear_layer(&self.q_proj, xs, Epilogue::None)?;
-            let out = attention_shared(&q, &kv.keys, &kv.values, bias, self.num_heads, scale)?;
-            return linear_layer(&self.out_proj, &out, Epilogue::None);
-        }
-        let (h, dh) = (self.num_heads, self.head_dim);
-        let g = b / bm;
-        let (keys, values) = (self.split_heads(&kv.keys)?, self.split_heads(&kv.values)?);
-        // [B, N, hidden] → [g, Bm, N, H, dh] → [Bm, H, g, N, dh] → [Bm, H, g·N, dh]
-        let q = self
-            .q_proj
-            .forward(xs)?
-            .reshape((g, bm, n, h, dh))?
-            .permute((1, 3, 0, 2, 4))?
-            .contiguous()?
-            .reshape((bm, h, g * n, dh))?;
-        let mut scores = (q.matmul(&keys.t()?)? * scale)?;
-        if let Some(bias) = bias {
-            // [B, N, M] → [g, Bm, N, M] → [Bm, 1, g·N, M]
-            let bias = bias
-                .reshape((g, bm, n, m))?
-                .transpose(0, 1)?
-                .reshape((bm, 1, g * n, m))?;
-            scores = scores.broadcast_add(&bias)?;
-        }
-        // candle-nn's fused softmax has no backward pass: the composed one when a gradient
-        // may be asked for, the fused one otherwise.
-        let probs = if scores.track_op() {
-            candle_nn::ops::softmax(&scores, D::Minus1)?
-        } else {
-            candle_nn::ops::softmax_last_dim(&scores)?
-        };
-        let out = probs
-            .matmul(&values)?
-            .reshape((bm, h, g, n, dh))?
-            .permute((2, 0, 3, 1, 4))?
-            .reshape((b, n, hidden))?;
-        self.out_proj.forward(&out)
+        let q = linear_layer(&self.q_proj, xs, Epilogue::None)?;
+        let out = attention_shared(&q, &kv.keys, &kv.values, bias, self.num_heads, scale)?;
+        linear_layer(&self.out_proj, &out, Epilogue::None)
     }
 
     /// Self-attention of `xs` [B, N, hidden] with an additive `bias` [B, N, N].

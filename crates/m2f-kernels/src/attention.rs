@@ -122,8 +122,9 @@ pub fn attention_packed(qkv: &Tensor, heads: usize, scale: f64) -> candle_core::
 /// Multi-head attention with heads side by side, as linear layers write them, and an additive
 /// bias: q [B, N, H · Dh], k and v [Bm, M, H · Dh] with B a multiple of Bm (query element b
 /// reads keys and values `b % Bm`, so guidance branches share one memory without copies),
-/// bias [B, N, M] (0 to attend, a large negative number to ignore) → [B, N, H · Dh]. Inference
-/// only (no backward). f32 on the CPU takes the fused kernel; anything else candle's ops.
+/// bias [B, N, M] (0 to attend, a large negative number to ignore) → [B, N, H · Dh]. f32 on
+/// the CPU with nothing asking for a gradient takes the fused kernel; anything else (training
+/// included) candle's composed ops, which have a backward pass.
 ///
 /// # Errors
 /// Shapes that do not fit.
@@ -154,7 +155,11 @@ pub fn attention_shared(
         }
     }
     let dh = d / heads;
-    if q.device().is_cpu() && q.dtype() == DType::F32 {
+    let tracks = [Some(q), Some(k), Some(v), bias]
+        .into_iter()
+        .flatten()
+        .any(Tensor::track_op);
+    if q.device().is_cpu() && q.dtype() == DType::F32 && !tracks {
         let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
         let (s1, l1) = q.storage_and_layout();
         let (s2, l2) = k.storage_and_layout();
@@ -238,7 +243,13 @@ pub fn attention_shared(
                 .reshape((bm, 1, g * n, m))?;
             scores = scores.broadcast_add(&bias)?;
         }
-        candle_nn::ops::softmax_last_dim(&scores)?
+        // candle-nn's fused softmax has no backward pass.
+        let probs = if tracks {
+            candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
+        probs
             .matmul(&v)?
             .reshape((bm, heads, g, n, dh))?
             .permute((2, 0, 3, 1, 4))?
@@ -532,6 +543,18 @@ mod tests {
             .reshape((b, n, h * dh))
             .unwrap();
         assert!(max_abs_diff(&got, &want) < 1e-5);
+        // Variables take the composed path: the same values, with gradients.
+        let qv = candle_core::Var::from_tensor(&q).unwrap();
+        let tracked = attention_shared(qv.as_tensor(), &k, &v, Some(&bias), h, 0.3).unwrap();
+        assert!(max_abs_diff(&tracked, &want) < 1e-5);
+        let grads = tracked
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(grads.get(qv.as_tensor()).is_some());
         let none = attention_shared(&q, &k, &v, None, h, 0.3).unwrap();
         assert!(max_abs_diff(&none, &got) > 1e-3);
         let bad = attention_shared(&q, &k, &v, Some(&bias.narrow(2, 0, 5).unwrap()), h, 0.3);
