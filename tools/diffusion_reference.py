@@ -241,7 +241,7 @@ def preset(name, audio_dim=384):
     if name == "paper":
         cfg.update(hidden_size=512, num_layers=8, num_heads=4, intermediate_size=1024)
     else:
-        cfg.update(hidden_size=256, num_layers=4, num_heads=4, intermediate_size=512)
+        cfg.update(hidden_size=192, num_layers=3, num_heads=4, intermediate_size=384)
     return cfg
 
 

@@ -404,7 +404,7 @@ fn long_audio_is_blended_without_seams_and_keyframes_hold() {
 fn presets_have_the_documented_sizes() {
     // docs/diffusion.md's table, for Whisper tiny.en features (width 384).
     for (cfg, want) in [
-        (diffusion::DenoiserConfig::small(384), 3_611_718),
+        (diffusion::DenoiserConfig::small(384), 1_636_486),
         (diffusion::DenoiserConfig::paper(384), 26_525_766),
     ] {
         let (_, varmap) = init_denoiser(&cfg, &Device::Cpu, 0).unwrap();
