@@ -445,16 +445,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn encoder_shapes() {
-        let vm = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    /// A small encoder (width 16, features 8, kernel 3) on the variables of `vm`.
+    fn tiny_encoder(vm: &VarMap) -> LogMelEncoder {
+        let vb = VarBuilder::from_varmap(vm, DType::F32, &Device::Cpu);
         let cfg = LogMelEncoderConfig {
             hidden: 16,
             out_dim: 8,
             kernel: 3,
         };
-        let enc = LogMelEncoder::new(&cfg, vb).unwrap();
+        LogMelEncoder::new(&cfg, vb).unwrap()
+    }
+
+    #[test]
+    fn encoder_shapes() {
+        let vm = VarMap::new();
+        let enc = tiny_encoder(&vm);
         let x = vec![0.1f32; 16_000 * 2];
         let y = enc.encode_default(&x).unwrap();
         assert_eq!(y.dims(), &[60, 8]);
@@ -466,13 +471,7 @@ mod tests {
     #[test]
     fn windows_equal_single_encodes() {
         let vm = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-        let cfg = LogMelEncoderConfig {
-            hidden: 16,
-            out_dim: 8,
-            kernel: 3,
-        };
-        let enc = LogMelEncoder::new(&cfg, vb).unwrap();
+        let enc = tiny_encoder(&vm);
         let n = 16_000 * 2 / 3; // 20 frames at 30 fps
         let a: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.011).sin() * 0.4).collect();
         let b: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.029).cos() * 0.2).collect();
@@ -500,13 +499,7 @@ mod tests {
     #[test]
     fn every_variable_gets_a_gradient() {
         let vm = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-        let cfg = LogMelEncoderConfig {
-            hidden: 16,
-            out_dim: 8,
-            kernel: 3,
-        };
-        let enc = LogMelEncoder::new(&cfg, vb).unwrap();
+        let enc = tiny_encoder(&vm);
         let x: Vec<f32> = (0..8000)
             .map(|i| ((i as f32) * 0.013).sin() * 0.3)
             .collect();

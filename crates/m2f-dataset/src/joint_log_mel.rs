@@ -128,10 +128,13 @@ impl JointAudioEncoder for JointLogMel {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::to_value(StoredConfig {
-            kind: LOG_MEL_FEATURES.into(),
-            encoder: self.encoder.config().clone(),
+        // The fields of `StoredConfig`, which `load` reads back.
+        let c = self.encoder.config();
+        serde_json::json!({
+            "kind": LOG_MEL_FEATURES,
+            "hidden": c.hidden,
+            "out_dim": c.out_dim,
+            "kernel": c.kernel,
         })
-        .unwrap_or_default()
     }
 }

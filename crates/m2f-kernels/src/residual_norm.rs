@@ -61,9 +61,31 @@ pub fn residual_layer_norm(
         let normed = candle_nn::ops::layer_norm_slow(&sum, weight, bias, eps as f32)?;
         return Ok((sum, normed));
     }
-    let h = h.contiguous()?;
-    let delta = delta.map(Tensor::contiguous).transpose()?;
     let op = "residual layer norm";
+    let h = h.contiguous()?;
+    // The sum in one pass into a new buffer; without a delta, h itself is the sum.
+    let sum = match delta {
+        Some(delta) => {
+            let delta = delta.contiguous()?;
+            let (hs, hl) = h.storage_and_layout();
+            let (ds, dl) = delta.storage_and_layout();
+            let (candle_core::Storage::Cpu(hs), candle_core::Storage::Cpu(ds)) = (&*hs, &*ds)
+            else {
+                candle_core::bail!("{op}: CPU tensors expected");
+            };
+            let (a, b) = (contiguous_f32(op, hs, hl)?, contiguous_f32(op, ds, dl)?);
+            let mut out = vec![0f32; a.len()];
+            out.par_chunks_mut(ROWS * d)
+                .zip(a.par_chunks(ROWS * d).zip(b.par_chunks(ROWS * d)))
+                .for_each(|(o, (a, b))| {
+                    for ((o, a), b) in o.iter_mut().zip(a).zip(b) {
+                        *o = a + b;
+                    }
+                });
+            Tensor::from_vec(out, h.shape().clone(), h.device())?
+        }
+        None => h,
+    };
     let read = |t: &Tensor| -> candle_core::Result<Vec<f32>> {
         let (s, l) = t.storage_and_layout();
         match &*s {
@@ -71,37 +93,31 @@ pub fn residual_layer_norm(
             _ => candle_core::bail!("{op}: CPU tensors expected"),
         }
     };
-    let mut sum = read(&h)?;
-    if let Some(delta) = &delta {
-        let (s, l) = delta.storage_and_layout();
+    let (w, b) = (read(weight)?, read(bias)?);
+    let normed = {
+        let (s, l) = sum.storage_and_layout();
         let candle_core::Storage::Cpu(s) = &*s else {
             candle_core::bail!("{op}: CPU tensors expected");
         };
-        let delta = contiguous_f32(op, s, l)?;
-        sum.par_chunks_mut(ROWS * d)
-            .zip(delta.par_chunks(ROWS * d))
-            .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
-    }
-    let (w, b) = (read(weight)?, read(bias)?);
-    let mut normed = vec![0f32; sum.len()];
-    normed
-        .par_chunks_mut(ROWS * d)
-        .zip(sum.par_chunks(ROWS * d))
-        .for_each(|(out, rows)| {
-            for (o, x) in out.chunks_mut(d).zip(rows.chunks(d)) {
-                let mean = x.iter().sum::<f32>() / d as f32;
-                let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-                let inv = 1.0 / (var + eps as f32).sqrt();
-                for (((o, x), w), b) in o.iter_mut().zip(x).zip(&w).zip(&b) {
-                    *o = (x - mean) * inv * w + b;
+        let rows = contiguous_f32(op, s, l)?;
+        let mut normed = vec![0f32; rows.len()];
+        normed
+            .par_chunks_mut(ROWS * d)
+            .zip(rows.par_chunks(ROWS * d))
+            .for_each(|(out, rows)| {
+                for (o, x) in out.chunks_mut(d).zip(rows.chunks(d)) {
+                    let mean = x.iter().sum::<f32>() / d as f32;
+                    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+                    let inv = 1.0 / (var + eps as f32).sqrt();
+                    for (((o, x), w), b) in o.iter_mut().zip(x).zip(&w).zip(&b) {
+                        *o = (x - mean) * inv * w + b;
+                    }
                 }
-            }
-        });
-    let shape = h.shape().clone();
-    Ok((
-        Tensor::from_vec(sum, shape.clone(), h.device())?,
-        Tensor::from_vec(normed, shape, h.device())?,
-    ))
+            });
+        normed
+    };
+    let normed = Tensor::from_vec(normed, sum.shape().clone(), sum.device())?;
+    Ok((sum, normed))
 }
 
 #[cfg(test)]
