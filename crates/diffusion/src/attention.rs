@@ -63,20 +63,25 @@ impl Attention {
         kv: &KeyValues,
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let q = linear_layer(&self.q_proj, xs, Epilogue::None)?;
-        let out = attention_shared(&q, &kv.keys, &kv.values, bias, self.num_heads, scale)?;
-        linear_layer(&self.out_proj, &out, Epilogue::None)
+        self.attend(&self.queries(xs)?, kv, bias)
     }
 
-    /// Self-attention of `xs` [B, N, hidden] with an additive `bias` [B, N, N].
-    pub fn self_attention(
+    /// The queries of `xs` [B, N, hidden], heads side by side.
+    pub fn queries(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        linear_layer(&self.q_proj, xs, Epilogue::None)
+    }
+
+    /// [`Attention::forward`] from queries `q` [B, N, hidden] (of [`Attention::queries`]):
+    /// the attention over `kv` and the output projection.
+    pub fn attend(
         &self,
-        xs: &Tensor,
+        q: &Tensor,
+        kv: &KeyValues,
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let kv = self.key_values(xs)?;
-        self.forward(xs, &kv, bias)
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let out = attention_shared(q, &kv.keys, &kv.values, bias, self.num_heads, scale)?;
+        linear_layer(&self.out_proj, &out, Epilogue::None)
     }
 }
 

@@ -11,8 +11,9 @@
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Activation, Linear, VarBuilder};
-use m2f_kernels::{linear_layer, residual_layer_norm, Epilogue};
+use m2f_kernels::{linear_layer, on_pool, residual_layer_norm, Epilogue};
 use m2f_train::{LayerNorm, Mlp};
+use rayon::prelude::*;
 
 use crate::attention::{Attention, KeyValues};
 use crate::config::DenoiserConfig;
@@ -84,21 +85,42 @@ impl DecoderLayer {
         })
     }
 
-    /// One layer on h [B, N, d] given `normed` = its self-attention norm of h, the memory `kv`
-    /// of this layer, and biases [B, N, M] and [B, N, N] → (h after the attention blocks, the
-    /// feed-forward's output): the caller adds the latter, fused with the next norm.
-    fn forward(
+    /// The self-attention's projections of `normed` [B, n, d] (its norm of h, for frames
+    /// of a window) → (queries, keys and values).
+    fn self_attention_inputs(&self, normed: &Tensor) -> candle_core::Result<(Tensor, KeyValues)> {
+        Ok((
+            self.self_attn.queries(normed)?,
+            self.self_attn.key_values(normed)?,
+        ))
+    }
+
+    /// The rest of the self-attention block for frames of a window: h [B, n, d] and their
+    /// queries over the keys and values `kv` [B, N, d] of every frame of the window, with an
+    /// optional bias [B, n, N] → (h + attended, its cross-attention norm).
+    fn self_attention_output(
+        &self,
+        h: &Tensor,
+        queries: &Tensor,
+        kv: &KeyValues,
+        self_bias: Option<&Tensor>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let attended = self.self_attn.attend(queries, kv, self_bias)?;
+        add_norm(h, Some(&attended), &self.cross_attn_norm)
+    }
+
+    /// The cross-attention and feed-forward blocks on h [B, N, d] given `normed` = its
+    /// cross-attention norm, the memory `kv` of this layer and the bias [B, N, M] → (h after
+    /// the cross-attention, the feed-forward's output): the caller adds the latter, fused
+    /// with the next norm.
+    fn cross_attention_feed_forward(
         &self,
         h: &Tensor,
         normed: &Tensor,
         kv: &KeyValues,
         cross_bias: &Tensor,
-        self_bias: Option<&Tensor>,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let attended = self.self_attn.self_attention(normed, self_bias)?;
-        let (h, normed) = add_norm(h, Some(&attended), &self.cross_attn_norm)?;
-        let attended = self.cross_attn.forward(&normed, kv, Some(cross_bias))?;
-        let (h, normed) = add_norm(&h, Some(&attended), &self.ff_norm)?;
+        let attended = self.cross_attn.forward(normed, kv, Some(cross_bias))?;
+        let (h, normed) = add_norm(h, Some(&attended), &self.ff_norm)?;
         // Exact GELU runs inside the fused product; other activations after it.
         let inner = match self.activation {
             Activation::Gelu => linear_layer(&self.fc1, &normed, Epilogue::GeluErf)?,
@@ -131,6 +153,8 @@ pub struct Denoiser {
     layers: Vec<DecoderLayer>,
     final_norm: LayerNorm,
     output_proj: Linear,
+    /// [1, window, d]: the sinusoidal positions of a window's frames, computed once.
+    window_positions: Tensor,
     config: DenoiserConfig,
 }
 
@@ -167,6 +191,7 @@ impl Denoiser {
                 .collect::<candle_core::Result<_>>()?,
             final_norm: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("final_norm"))?,
             output_proj: linear(d, cfg.motion_dim(), vb.pp("output_proj"))?,
+            window_positions: frame_positions(cfg.window, d, vb.device())?,
             config: cfg.clone(),
         })
     }
@@ -176,13 +201,21 @@ impl Denoiser {
         &self.config
     }
 
+    /// [1, n, d] sinusoidal positions of frames 0..n (longer than a window: computed anew).
+    fn positions(&self, n: usize, device: &Device) -> candle_core::Result<Tensor> {
+        match n <= self.config.window {
+            true => self.window_positions.narrow(1, 0, n),
+            false => frame_positions(n, self.config.hidden_size, device),
+        }
+    }
+
     /// The cross-attention memory [B, N + 2, d]: [null; audio frames with positions; style].
     /// `audio` [B, N, audio_dim], one feature vector per animation frame.
     pub fn memory(&self, audio: &Tensor, style: StyleInput<'_>) -> candle_core::Result<Tensor> {
         let (b, n, _) = audio.dims3()?;
         let d = self.config.hidden_size;
         let device = audio.device();
-        let positions = frame_positions(n, d, device)?;
+        let positions = self.positions(n, device)?;
         let audio = self.audio_proj.forward(audio)?.broadcast_add(&positions)?;
         let style = match style {
             StyleInput::None => Tensor::zeros((b, 1, d), DType::F32, device)?,
@@ -242,11 +275,46 @@ impl Denoiser {
         cross_bias: &Tensor,
         self_bias: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let (b, n, _) = x_t.dims3()?;
+        self.forward_branches(x_t, 1, timesteps, memory, cross_bias, self_bias)
+    }
+
+    /// The predictions of `branches` guidance branches for each of the E windows of `x_t`
+    /// [E, N, Z + 6] → [branches·E, N, Z + 6], row `branch·E + e` (as [`Denoiser::forward`]
+    /// on the noisy motion repeated `branches` times, with `cross_bias` [branches·E, N, M]
+    /// saying what each branch sees). The branches of a window share its noisy motion, so
+    /// everything before the first cross-attention (input projection, step embedding, first
+    /// self-attention) runs once per window rather than once per branch. `timesteps` holds
+    /// one step per window or one for all; `self_bias` is [E, N, N].
+    pub fn forward_branches(
+        &self,
+        x_t: &Tensor,
+        branches: usize,
+        timesteps: &[u32],
+        memory: &[KeyValues],
+        cross_bias: &Tensor,
+        self_bias: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        on_pool(|| self.run_branches(x_t, branches, timesteps, memory, cross_bias, self_bias))
+    }
+
+    /// [`Denoiser::forward_branches`] on the calling thread.
+    fn run_branches(
+        &self,
+        x_t: &Tensor,
+        branches: usize,
+        timesteps: &[u32],
+        memory: &[KeyValues],
+        cross_bias: &Tensor,
+        self_bias: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (e, n, _) = x_t.dims3()?;
         let d = self.config.hidden_size;
         let device = x_t.device();
-        if timesteps.len() != b && timesteps.len() != 1 {
-            candle_core::bail!("{} timesteps for {b} windows", timesteps.len());
+        if branches == 0 {
+            candle_core::bail!("no guidance branches asked for");
+        }
+        if timesteps.len() != e && timesteps.len() != 1 {
+            candle_core::bail!("{} timesteps for {e} windows", timesteps.len());
         }
         if memory.len() != self.layers.len() {
             candle_core::bail!(
@@ -255,23 +323,120 @@ impl Denoiser {
                 self.layers.len()
             );
         }
+        let repeat = |t: &Tensor| -> candle_core::Result<Tensor> {
+            match branches {
+                1 => Ok(t.clone()),
+                g => Tensor::cat(&vec![t; g], 0),
+            }
+        };
         let t: Vec<f32> = timesteps.iter().map(|&t| t as f32).collect();
         let time = self
             .time_embed
             .forward(&sinusoids(&t, d, device)?)?
             .unsqueeze(1)?;
-        let mut h = linear_layer(&self.input_proj, x_t, Epilogue::None)?
-            .broadcast_add(&frame_positions(n, d, device)?)?
-            .broadcast_add(&time)?;
-        // Pre-norm residual blocks; each residual add is fused with the norm that follows it.
-        let mut delta = None;
-        for (layer, kv) in self.layers.iter().zip(memory) {
-            let (sum, normed) = add_norm(&h, delta.as_ref(), &layer.self_attn_norm)?;
-            let (next, ff) = layer.forward(&sum, &normed, kv, cross_bias, self_bias)?;
-            (h, delta) = (next, Some(ff));
+        let positions = self.positions(n, device)?;
+        // Every frame but the self-attention's keys and values is computed on its own, so
+        // when sampling the frames are cut into one part per thread that runs a whole layer
+        // at a time: two joins per layer instead of a parallel split inside each of some
+        // fifteen small products, which costs more in waking threads than it saves.
+        let tracking = self.input_proj.weight().track_op() || x_t.track_op();
+        let parts = match tracking {
+            true => 1,
+            false => rayon::current_num_threads().min(n / MIN_PART_FRAMES).max(1),
+        };
+        let spans: Vec<(usize, usize)> = (0..parts)
+            .map(|p| (p * n / parts, (p + 1) * n / parts - p * n / parts))
+            .collect();
+        let frames_of = |t: &Tensor, (lo, len): (usize, usize)| -> candle_core::Result<Tensor> {
+            match parts {
+                1 => Ok(t.clone()),
+                _ => t.narrow(1, lo, len)?.contiguous(),
+            }
+        };
+        let cross_biases = spans
+            .iter()
+            .map(|&s| frames_of(cross_bias, s))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        // Rows are per window until the first cross-attention, per branch and window after.
+        let mut states = each_part(&spans, |&(lo, len)| {
+            let h = linear_layer(&self.input_proj, &x_t.narrow(1, lo, len)?, Epilogue::None)?
+                .broadcast_add(&positions.narrow(1, lo, len)?)?
+                .broadcast_add(&time)?;
+            let self_bias = self_bias.map(|b| frames_of(b, (lo, len))).transpose()?;
+            Ok(Part {
+                h,
+                delta: None,
+                self_bias,
+            })
+        })?;
+        for (i, (layer, kv)) in self.layers.iter().zip(memory).enumerate() {
+            let inputs = each_part(&states, |p| {
+                let (sum, normed) = add_norm(&p.h, p.delta.as_ref(), &layer.self_attn_norm)?;
+                Ok((sum, layer.self_attention_inputs(&normed)?))
+            })?;
+            let window_kv = KeyValues {
+                keys: cat_frames(inputs.iter().map(|(_, (_, kv))| &kv.keys))?,
+                values: cat_frames(inputs.iter().map(|(_, (_, kv))| &kv.values))?,
+            };
+            let work: Vec<_> = states.iter().zip(&inputs).zip(&cross_biases).collect();
+            states = each_part(&work, |((p, (sum, (queries, _))), cross_bias)| {
+                let (mut sum, mut normed) =
+                    layer.self_attention_output(sum, queries, &window_kv, p.self_bias.as_ref())?;
+                let mut self_bias = p.self_bias.clone();
+                if i == 0 && branches > 1 {
+                    (sum, normed) = (repeat(&sum)?, repeat(&normed)?);
+                    self_bias = self_bias.as_ref().map(repeat).transpose()?;
+                }
+                let (h, ff) = layer.cross_attention_feed_forward(&sum, &normed, kv, cross_bias)?;
+                Ok(Part {
+                    h,
+                    delta: Some(ff),
+                    self_bias,
+                })
+            })?;
         }
-        let (_, normed) = add_norm(&h, delta.as_ref(), &self.final_norm)?;
-        linear_layer(&self.output_proj, &normed, Epilogue::None)
+        let outs = each_part(&states, |p| {
+            let (_, normed) = add_norm(&p.h, p.delta.as_ref(), &self.final_norm)?;
+            linear_layer(&self.output_proj, &normed, Epilogue::None)
+        })?;
+        let out = cat_frames(outs.iter())?;
+        if self.layers.is_empty() {
+            repeat(&out)
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+/// Frames per part below which a window is not cut further.
+const MIN_PART_FRAMES: usize = 16;
+
+/// The state of one part of a window's frames between layers: h [B, n, d], the
+/// feed-forward output still to be added to it, and the self-attention bias of its rows
+/// [B, n, N].
+struct Part {
+    h: Tensor,
+    delta: Option<Tensor>,
+    self_bias: Option<Tensor>,
+}
+
+/// `f` of every part, the parts in parallel.
+fn each_part<P: Sync, T: Send>(
+    parts: &[P],
+    f: impl Fn(&P) -> candle_core::Result<T> + Sync,
+) -> candle_core::Result<Vec<T>> {
+    match parts {
+        [one] => Ok(vec![f(one)?]),
+        _ => parts.par_iter().map(&f).collect(),
+    }
+}
+
+/// Parts [B, n_i, d] joined along the frames → [B, Σ n_i, d].
+fn cat_frames<'a>(parts: impl Iterator<Item = &'a Tensor>) -> candle_core::Result<Tensor> {
+    let parts: Vec<&Tensor> = parts.collect();
+    match parts[..] {
+        [one] => Ok(one.clone()),
+        _ => Tensor::cat(&parts, 1),
     }
 }
 

@@ -474,14 +474,16 @@ impl DiffusionModel {
                 for (gi, group) in groups.iter().enumerate() {
                     let bm = group.entries.len();
                     let g = group.branches.len();
-                    let rows: Vec<f32> = (0..g)
-                        .flat_map(|_| group.entries.iter())
+                    // One copy of each window's noisy motion: the branches share it.
+                    let rows: Vec<f32> = group
+                        .entries
+                        .iter()
                         .flat_map(|&(w, _)| {
                             let s = plan.starts[w];
                             x[s * c..(s + l) * c].iter().copied()
                         })
                         .collect();
-                    let input = Tensor::from_vec(rows, (g * bm, l, c), &device)?;
+                    let input = Tensor::from_vec(rows, (bm, l, c), &device)?;
                     let recomputed;
                     let kv = match &cached {
                         Some(all) => &all[b][gi],
@@ -492,7 +494,7 @@ impl DiffusionModel {
                     };
                     let pred = self
                         .denoiser
-                        .forward(&input, &[t as u32], kv, &biases[b][gi], None)?
+                        .forward_branches(&input, g, &[t as u32], kv, &biases[b][gi], None)?
                         .flatten_all()?
                         .to_vec1::<f32>()?;
                     for (bi, branch) in group.branches.iter().enumerate() {

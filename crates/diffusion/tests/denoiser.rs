@@ -69,6 +69,62 @@ fn every_variable_gets_a_gradient() {
     assert!(missing.is_empty(), "no gradient: {missing:?}");
 }
 
+/// The sampling path (plain weights: fused kernels, frames cut into parts run in parallel,
+/// the branches sharing each window's first self-attention) predicts what the training path
+/// (variables: candle's composed ops, one part) predicts, padding included.
+#[test]
+fn sampling_path_equals_training_path() {
+    let cfg = tiny_config();
+    let dev = Device::Cpu;
+    let (tracked, varmap) = init_denoiser(&cfg, &dev, 3).unwrap();
+    let plain =
+        DiffusionModel::from_variables(diffusion::CheckpointConfig::untrained(&cfg), &varmap, &dev)
+            .unwrap()
+            .denoiser;
+    // Frames not a multiple of the part count; two windows, three branches.
+    let n = 75;
+    let audio = Tensor::randn(0f32, 1.0, (2, n, cfg.audio_dim), &dev).unwrap();
+    let text = Tensor::randn(0f32, 1.0, (2, cfg.text_style_dim), &dev).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, n, cfg.motion_dim()), &dev).unwrap();
+    let conds = [
+        Conditions::NONE,
+        Conditions::NONE,
+        Conditions::AUDIO,
+        Conditions::AUDIO,
+        Conditions::AUDIO_STYLE,
+        Conditions::AUDIO_STYLE,
+    ];
+    let cross = cross_attention_bias(n, &conds, cfg.audio_radius, &dev).unwrap();
+    let mut mask = vec![1f32; 2 * n];
+    mask[2 * n - 5..].fill(0.0);
+    let pad = padding_bias(&mask, 2, n, &dev).unwrap();
+    let predict = |model: &diffusion::Denoiser| {
+        let memory = model.memory(&audio, StyleInput::Text(&text)).unwrap();
+        let kv = model.memory_key_values(&memory).unwrap();
+        model
+            .forward_branches(&x, 3, &[7, 30], &kv, &cross, pad.as_ref())
+            .unwrap()
+    };
+    let want = predict(&tracked);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let got = pool.install(|| predict(&plain));
+    assert_eq!(got.dims(), &[6, n, cfg.motion_dim()]);
+    let err = (got - want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(err < 1e-4, "max abs error {err}");
+}
+
 /// Mean absolute difference of two equal-length slices.
 fn mae(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32

@@ -63,4 +63,23 @@ fn denoiser_matches_the_pytorch_reference() {
     let e = max_abs_diff(&out, &r["out_image"]);
     assert!(e < 1e-4, "image-style predictions: max abs error {e}");
     eprintln!("image-style predictions: max abs error {e}");
+    // Branches that share each window's noisy motion, run once up to the first
+    // cross-attention, predict what the repeated motion does.
+    let conds = [
+        Conditions::NONE,
+        Conditions::NONE,
+        Conditions::AUDIO_STYLE,
+        Conditions::AUDIO_STYLE,
+    ];
+    let bias = cross_attention_bias(n, &conds, cfg.audio_radius, &dev).unwrap();
+    let shared = d
+        .forward_branches(&r["x_t"], 2, &[23], &kv, &bias, None)
+        .unwrap();
+    let repeated = Tensor::cat(&[&r["x_t"], &r["x_t"]], 0).unwrap();
+    let want = d.forward(&repeated, &[23], &kv, &bias, None).unwrap();
+    let e = max_abs_diff(&shared, &want);
+    assert!(e < 1e-5, "shared branches: max abs error {e}");
+    assert!(d
+        .forward_branches(&r["x_t"], 0, &[23], &kv, &bias, None)
+        .is_err());
 }

@@ -365,8 +365,27 @@ impl OutPtr {
     }
 }
 
-/// softmax(q kᵀ · scale + bias) v for every head, in parallel over (head, block of `ROWS`
-/// rows); `bias` rows are `tk` wide.
+/// A bias at or below this hides its key: the key's softmax weight is exactly 0 in f32 (the
+/// exponent underflows), so a block of rows that hides a key in every row skips it.
+const HIDDEN_AT: f32 = -1e8;
+
+/// Query rows per task when a bias may hide keys: small blocks of a banded mask (each frame
+/// seeing its neighbours' audio) reach few keys, so most of the scores are never computed.
+const BIASED_ROWS: usize = 32;
+
+/// Per task buffers: the scores, and the keys a block sees with their gathered K and V rows.
+struct Scratch {
+    scores: Vec<f32>,
+    visible: Vec<bool>,
+    columns: Vec<usize>,
+    keys: Vec<f32>,
+    values: Vec<f32>,
+}
+
+/// softmax(q kᵀ · scale + bias) v for every head, in parallel over (head, block of rows);
+/// `bias` rows are `tk` wide. Keys that the bias hides from every row of a block are left
+/// out of that block's products (gathered K and V rows of the others), when that saves at
+/// least a quarter of them.
 fn attend(
     dims: Dims,
     q: (&[f32], Operand),
@@ -380,7 +399,8 @@ fn attend(
     if heads == 0 || t == 0 || tk == 0 || dh == 0 {
         return;
     }
-    let blocks = t.div_ceil(ROWS);
+    let block = if bias.is_some() { BIASED_ROWS } else { ROWS };
+    let blocks = t.div_ceil(block);
     let (out, o) = out;
     // The last element each operand's layout reaches must lie inside its slice.
     let last = |op: &Operand, rows: usize| op.start(heads - 1) + (rows - 1) * op.row + dh;
@@ -394,30 +414,64 @@ fn attend(
     );
     let out_ptr = OutPtr(out.as_mut_ptr());
     (0..heads * blocks).into_par_iter().for_each_init(
-        || vec![0f32; ROWS * tk],
-        |scores, task| {
-            let (hh, row0) = (task / blocks, (task % blocks) * ROWS);
-            let rows = ROWS.min(t - row0);
-            let scores = &mut scores[..rows * tk];
+        || Scratch {
+            scores: vec![0f32; block * tk],
+            visible: vec![false; tk],
+            columns: Vec::with_capacity(tk),
+            keys: Vec::with_capacity(tk * dh),
+            values: Vec::with_capacity(tk * dh),
+        },
+        |scratch, task| {
+            let (hh, row0) = (task / blocks, (task % blocks) * block);
+            let rows = block.min(t - row0);
             let q_at = q.1.start(hh) + row0 * q.1.row;
             let (k_at, v_at) = (k.1.start(hh), v.1.start(hh));
             let o_at = o.start(hh) + row0 * o.row;
-            // SAFETY: the assert above bounds every row any layout addresses; tasks write
-            // disjoint rows × dh blocks of `out`.
+            let bias_rows = bias.map(|(b, op)| {
+                let at = op.start(hh) + row0 * op.row;
+                (b, at, op.row)
+            });
+            // The keys this block sees, when leaving out the others pays.
+            let gathered = match bias_rows {
+                Some((b, at, stride)) => {
+                    visible_columns(scratch, b, at, stride, rows, tk) && {
+                        scratch.keys.clear();
+                        scratch.values.clear();
+                        for &j in &scratch.columns {
+                            let (kj, vj) = (k_at + j * k.1.row, v_at + j * v.1.row);
+                            scratch.keys.extend_from_slice(&k.0[kj..kj + dh]);
+                            scratch.values.extend_from_slice(&v.0[vj..vj + dh]);
+                        }
+                        true
+                    }
+                }
+                None => false,
+            };
+            // Keys and values as (data, row stride) and the scores' width.
+            let (keys, k_row, values, v_row, width) = if gathered {
+                let w = scratch.columns.len();
+                (&scratch.keys[..], dh, &scratch.values[..], dh, w)
+            } else {
+                (&k.0[k_at..], k.1.row, &v.0[v_at..], v.1.row, tk)
+            };
+            let scores = &mut scratch.scores[..rows * width];
+            // SAFETY: the assert above bounds every row any layout addresses (and the
+            // gathered keys and values are `width` rows of dh); tasks write disjoint
+            // rows × dh blocks of `out`.
             unsafe {
                 gemm::gemm(
                     rows,
-                    tk,
+                    width,
                     dh,
                     scores.as_mut_ptr(),
                     1,
-                    tk as isize,
+                    width as isize,
                     false,
                     q.0.as_ptr().add(q_at),
                     1,
                     q.1.row as isize,
-                    k.0.as_ptr().add(k_at),
-                    k.1.row as isize,
+                    keys.as_ptr(),
+                    k_row as isize,
                     1,
                     0.0,
                     scale,
@@ -426,30 +480,35 @@ fn attend(
                     false,
                     gemm::Parallelism::None,
                 );
-                if let Some((bias, op)) = bias {
-                    let at = op.start(hh) + row0 * op.row;
-                    for (r, row) in scores.chunks_mut(tk).enumerate() {
-                        let b = &bias[at + r * op.row..at + r * op.row + tk];
-                        for (s, b) in row.iter_mut().zip(b) {
-                            *s += b;
+                if let Some((b, at, stride)) = bias_rows {
+                    for (r, row) in scores.chunks_mut(width).enumerate() {
+                        let b = &b[at + r * stride..at + r * stride + tk];
+                        if gathered {
+                            for (s, &j) in row.iter_mut().zip(&scratch.columns) {
+                                *s += b[j];
+                            }
+                        } else {
+                            for (s, b) in row.iter_mut().zip(b) {
+                                *s += b;
+                            }
                         }
                     }
                 }
-                softmax_rows(scores, tk);
+                softmax_rows(scores, width);
                 gemm::gemm(
                     rows,
                     dh,
-                    tk,
+                    width,
                     out_ptr.get().add(o_at),
                     1,
                     o.row as isize,
                     false,
                     scores.as_ptr(),
                     1,
-                    tk as isize,
-                    v.0.as_ptr().add(v_at),
+                    width as isize,
+                    values.as_ptr(),
                     1,
-                    v.1.row as isize,
+                    v_row as isize,
                     0.0,
                     1.0,
                     false,
@@ -460,6 +519,38 @@ fn attend(
             }
         },
     );
+}
+
+/// Fills `scratch.columns` with the keys that some row of the block (`rows` bias rows of
+/// `tk`, `stride` apart from `at`) does not hide, and says whether leaving out the rest is
+/// worth it: at least a quarter of the keys hidden, and every row seeing one key at least
+/// (a row that hides everything softmaxes over all keys, as the composed ops do).
+fn visible_columns(
+    scratch: &mut Scratch,
+    bias: &[f32],
+    at: usize,
+    stride: usize,
+    rows: usize,
+    tk: usize,
+) -> bool {
+    scratch.visible.fill(false);
+    for r in 0..rows {
+        let row = &bias[at + r * stride..at + r * stride + tk];
+        let mut any = false;
+        for (seen, &b) in scratch.visible.iter_mut().zip(row) {
+            let shown = b > HIDDEN_AT;
+            *seen |= shown;
+            any |= shown;
+        }
+        if !any {
+            return false;
+        }
+    }
+    scratch.columns.clear();
+    scratch
+        .columns
+        .extend((0..tk).filter(|&j| scratch.visible[j]));
+    scratch.columns.len() * 4 <= tk * 3
 }
 
 #[cfg(test)]
@@ -559,6 +650,42 @@ mod tests {
         assert!(max_abs_diff(&none, &got) > 1e-3);
         let bad = attention_shared(&q, &k, &v, Some(&bias.narrow(2, 0, 5).unwrap()), h, 0.3);
         assert!(bad.unwrap_err().to_string().contains("bias"));
+    }
+
+    /// A banded mask (each query sees key 0 and keys within 3 of its own), one branch that
+    /// sees key 0 only, and one row that hides everything: the blocks that skip keys give
+    /// what the composed ops give over all of them.
+    #[test]
+    fn banded_bias_equals_the_composed_ops() {
+        let dev = Device::Cpu;
+        let (bm, g, n, h, dh) = (1, 3, 100, 2, 8);
+        let (m, b) = (n + 1, g * bm);
+        let mut bias = vec![-1e9f32; b * n * m];
+        for br in 0..g {
+            for i in 0..n {
+                let row = &mut bias[(br * n + i) * m..(br * n + i + 1) * m];
+                row[0] = 0.0;
+                if br > 0 {
+                    for j in i.saturating_sub(3)..=(i + 3).min(n - 1) {
+                        row[1 + j] = 0.0;
+                    }
+                }
+            }
+        }
+        bias[(2 * n + 50) * m..(2 * n + 51) * m].fill(-1e9);
+        let bias = Tensor::from_vec(bias, (b, n, m), &dev).unwrap();
+        let q = Tensor::randn(0f32, 1.0, (b, n, h * dh), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (bm, m, h * dh), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (bm, m, h * dh), &dev).unwrap();
+        let got = attention_shared(&q, &k, &v, Some(&bias), h, 0.3).unwrap();
+        // The composed path: q as a variable.
+        let qv = candle_core::Var::from_tensor(&q).unwrap();
+        let want = attention_shared(qv.as_tensor(), &k, &v, Some(&bias), h, 0.3).unwrap();
+        assert!(max_abs_diff(&got, &want) < 1e-5);
+        // Branch 0 sees key 0 alone: its output is v's first row.
+        let v0 = v.get(0).unwrap().get(0).unwrap();
+        let first = got.get(0).unwrap().get(17).unwrap();
+        assert!(max_abs_diff(&first, &v0) < 1e-6);
     }
 
     #[test]

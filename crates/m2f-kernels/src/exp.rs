@@ -76,8 +76,15 @@ simd_fn! {
                     *x = exp(*x - max);
                 }
             }
-            for x in blocks.into_remainder() {
-                *x = exp(*x - max);
+            // The rest in whole vectors too (rows of 25 or 202 keys would otherwise spend
+            // most of their time in a scalar tail): padded with -inf, whose exp is 0.
+            for part in blocks.into_remainder().chunks_mut(LANES) {
+                let mut padded = [f32::NEG_INFINITY; LANES];
+                padded[..part.len()].copy_from_slice(part);
+                for x in padded.iter_mut() {
+                    *x = exp(*x - max);
+                }
+                part.copy_from_slice(&padded[..part.len()]);
             }
             let inv = 1.0 / reduce(row, 0.0, |a, b| a + b);
             for x in row.iter_mut() {
@@ -87,22 +94,41 @@ simd_fn! {
     }
 }
 
+/// Lanes of the widest vector (AVX-512 f32).
+const LANES: usize = 16;
+
 /// A reduction with 16 independent lanes, so that it vectorises (a single running value
-/// would serialise the loop: float addition is not associative).
+/// would serialise the loop: float addition is not associative); the tail is padded with
+/// `init` into one more vector.
 #[inline(always)]
 fn reduce(xs: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut lanes = [init; 16];
-    let mut chunks = xs.chunks_exact(16);
+    let mut lanes = [init; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
     for chunk in &mut chunks {
         for (l, &x) in lanes.iter_mut().zip(chunk) {
             *l = op(*l, x);
         }
     }
-    let mut acc = chunks.remainder().iter().fold(init, |a, &x| op(a, x));
-    for l in lanes {
-        acc = op(acc, l);
+    let mut tail = [init; LANES];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    for (l, x) in lanes.iter_mut().zip(tail) {
+        *l = op(*l, x);
     }
-    acc
+    lanes.into_iter().fold(init, op)
+}
+
+/// Σ f(x) over `xs` in 16 independent lanes, so that it vectorises.
+#[inline(always)]
+pub(crate) fn sum_lanes(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (l, &x) in lanes.iter_mut().zip(chunk) {
+            *l += f(x);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    lanes.into_iter().sum::<f32>() + tail
 }
 
 /// `e^x`; inputs below about -87.3 give 0, above 88.7 give +inf.
@@ -142,19 +168,24 @@ mod tests {
 
     #[test]
     fn softmax_rows_sum_to_one() {
-        let mut xs: Vec<f32> = (0..300).map(|i| (i as f32 * 0.37).sin() * 20.0).collect();
-        let want: Vec<f32> = xs
-            .chunks(100)
-            .flat_map(|row| {
-                let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let e: Vec<f64> = row.iter().map(|&x| ((x - max) as f64).exp()).collect();
-                let s: f64 = e.iter().sum();
-                e.into_iter().map(move |v| (v / s) as f32)
-            })
-            .collect();
-        softmax_rows(&mut xs, 100);
-        for (a, b) in xs.iter().zip(&want) {
-            assert!((a - b).abs() < 1e-6, "{a} {b}");
+        // Widths below, at and past a 64-block, with and without a partial vector.
+        for width in [7, 16, 25, 100, 202] {
+            let mut xs: Vec<f32> = (0..3 * width)
+                .map(|i| (i as f32 * 0.37).sin() * 20.0)
+                .collect();
+            let want: Vec<f32> = xs
+                .chunks(width)
+                .flat_map(|row| {
+                    let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                    let e: Vec<f64> = row.iter().map(|&x| ((x - max) as f64).exp()).collect();
+                    let s: f64 = e.iter().sum();
+                    e.into_iter().map(move |v| (v / s) as f32)
+                })
+                .collect();
+            softmax_rows(&mut xs, width);
+            for (a, b) in xs.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-6, "width {width}: {a} {b}");
+            }
         }
     }
 
@@ -170,6 +201,7 @@ mod tests {
         }
         assert!(worst < 3e-7, "relative error {worst}");
         assert_eq!(exp(-1000.0), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp(0.0), 1.0);
     }
 }

@@ -17,6 +17,14 @@ pub use conv::{conv1d_time_major, Conv1dShape};
 pub use linear::{linear, linear_layer, Epilogue};
 pub use residual_norm::residual_layer_norm;
 
+/// Runs `f` on a thread of rayon's pool (directly when already on one). A kernel called from
+/// outside the pool hands its work to the pool and sleeps until it is done, a context switch
+/// pair per kernel; called around a whole forward pass, the kernels and parallel parts inside
+/// split their work from within the pool instead.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
 /// The gemm threading for one product on rayon's pool.
 fn gemm_parallelism() -> gemm::Parallelism {
     match rayon::current_num_threads() {

@@ -10,6 +10,7 @@ use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 
 use super::contiguous_f32;
+use super::exp::{simd_fn, sum_lanes};
 
 /// Rows per parallel task.
 const ROWS: usize = 64;
@@ -63,29 +64,7 @@ pub fn residual_layer_norm(
     }
     let op = "residual layer norm";
     let h = h.contiguous()?;
-    // The sum in one pass into a new buffer; without a delta, h itself is the sum.
-    let sum = match delta {
-        Some(delta) => {
-            let delta = delta.contiguous()?;
-            let (hs, hl) = h.storage_and_layout();
-            let (ds, dl) = delta.storage_and_layout();
-            let (candle_core::Storage::Cpu(hs), candle_core::Storage::Cpu(ds)) = (&*hs, &*ds)
-            else {
-                candle_core::bail!("{op}: CPU tensors expected");
-            };
-            let (a, b) = (contiguous_f32(op, hs, hl)?, contiguous_f32(op, ds, dl)?);
-            let mut out = vec![0f32; a.len()];
-            out.par_chunks_mut(ROWS * d)
-                .zip(a.par_chunks(ROWS * d).zip(b.par_chunks(ROWS * d)))
-                .for_each(|(o, (a, b))| {
-                    for ((o, a), b) in o.iter_mut().zip(a).zip(b) {
-                        *o = a + b;
-                    }
-                });
-            Tensor::from_vec(out, h.shape().clone(), h.device())?
-        }
-        None => h,
-    };
+    let delta = delta.map(Tensor::contiguous).transpose()?;
     let read = |t: &Tensor| -> candle_core::Result<Vec<f32>> {
         let (s, l) = t.storage_and_layout();
         match &*s {
@@ -94,30 +73,63 @@ pub fn residual_layer_norm(
         }
     };
     let (w, b) = (read(weight)?, read(bias)?);
-    let normed = {
-        let (s, l) = sum.storage_and_layout();
-        let candle_core::Storage::Cpu(s) = &*s else {
-            candle_core::bail!("{op}: CPU tensors expected");
-        };
-        let rows = contiguous_f32(op, s, l)?;
-        let mut normed = vec![0f32; rows.len()];
-        normed
-            .par_chunks_mut(ROWS * d)
-            .zip(rows.par_chunks(ROWS * d))
-            .for_each(|(out, rows)| {
-                for (o, x) in out.chunks_mut(d).zip(rows.chunks(d)) {
-                    let mean = x.iter().sum::<f32>() / d as f32;
-                    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-                    let inv = 1.0 / (var + eps as f32).sqrt();
-                    for (((o, x), w), b) in o.iter_mut().zip(x).zip(&w).zip(&b) {
-                        *o = (x - mean) * inv * w + b;
-                    }
-                }
-            });
-        normed
+    let (hs, hl) = h.storage_and_layout();
+    let candle_core::Storage::Cpu(hs) = &*hs else {
+        candle_core::bail!("{op}: CPU tensors expected");
     };
-    let normed = Tensor::from_vec(normed, sum.shape().clone(), sum.device())?;
+    let a = contiguous_f32(op, hs, hl)?;
+    let mut normed = vec![0f32; a.len()];
+    // One task per block of rows: the sum (into a new buffer), then its norm, while the
+    // rows are in cache. Without a delta, h itself is the sum.
+    let sum = match &delta {
+        Some(delta) => {
+            let (ds, dl) = delta.storage_and_layout();
+            let candle_core::Storage::Cpu(ds) = &*ds else {
+                candle_core::bail!("{op}: CPU tensors expected");
+            };
+            let delta = contiguous_f32(op, ds, dl)?;
+            let mut sum = vec![0f32; a.len()];
+            sum.par_chunks_mut(ROWS * d)
+                .zip(normed.par_chunks_mut(ROWS * d))
+                .zip(a.par_chunks(ROWS * d).zip(delta.par_chunks(ROWS * d)))
+                .for_each(|((s, n), (a, delta))| {
+                    for ((s, a), delta) in s.iter_mut().zip(a).zip(delta) {
+                        *s = a + delta;
+                    }
+                    norm_rows(s, n, &w, &b, eps as f32);
+                });
+            Some(sum)
+        }
+        None => {
+            normed
+                .par_chunks_mut(ROWS * d)
+                .zip(a.par_chunks(ROWS * d))
+                .for_each(|(n, a)| norm_rows(a, n, &w, &b, eps as f32));
+            None
+        }
+    };
+    let sum = match sum {
+        Some(sum) => Tensor::from_vec(sum, h.shape().clone(), h.device())?,
+        None => h.clone(),
+    };
+    let normed = Tensor::from_vec(normed, h.shape().clone(), h.device())?;
     Ok((sum, normed))
+}
+
+simd_fn! {
+    /// The layer norm of each `w.len()`-wide row of `rows` into `out`; mean and variance
+    /// summed in vector lanes.
+    fn norm_rows(rows: &[f32], out: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
+        let d = w.len();
+        for (o, x) in out.chunks_exact_mut(d).zip(rows.chunks_exact(d)) {
+            let mean = sum_lanes(x, |v| v) / d as f32;
+            let var = sum_lanes(x, |v| (v - mean) * (v - mean)) / d as f32;
+            let inv = 1.0 / (var + eps).sqrt();
+            for (((o, x), w), b) in o.iter_mut().zip(x).zip(w).zip(b) {
+                *o = (x - mean) * inv * w + b;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

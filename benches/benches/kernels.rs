@@ -1,0 +1,37 @@
+//! The fused CPU kernels at the denoiser's shapes (small preset: 3 branches × 200 frames,
+//! width 192, feed-forward 384, 4 heads): each linear layer (to read against the `diffusion`
+//! bench's 1024³ matmul rate), the self-attention of one layer and a residual layer norm.
+
+use candle_core::{Device, Tensor};
+use criterion::{criterion_group, criterion_main, Criterion};
+use m2f_kernels::{attention_shared, linear, residual_layer_norm, Epilogue};
+
+fn kernels(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let mut g = c.benchmark_group("kernels");
+    g.sample_size(20);
+    let rows = 600;
+    for (d_in, d_out) in [(192, 192), (192, 576), (192, 384), (384, 192)] {
+        let x = Tensor::randn(0f32, 1.0, (rows, d_in), &dev).expect("x");
+        let w = Tensor::randn(0f32, 0.1, (d_out, d_in), &dev).expect("w");
+        let b = Tensor::randn(0f32, 0.1, d_out, &dev).expect("b");
+        g.bench_function(format!("linear {rows} x {d_in} -> {d_out}"), |bch| {
+            bch.iter(|| linear(&x, &w, &b, Epilogue::None).expect("linear"))
+        });
+    }
+    let q = Tensor::randn(0f32, 1.0, (3, 200, 192), &dev).expect("q");
+    let k = Tensor::randn(0f32, 1.0, (3, 200, 192), &dev).expect("k");
+    g.bench_function("self-attention 3 x 200 frames, 4 heads", |bch| {
+        bch.iter(|| attention_shared(&q, &k, &k, None, 4, 0.14).expect("attention"))
+    });
+    let h = Tensor::randn(0f32, 1.0, (3, 200, 192), &dev).expect("h");
+    let w = Tensor::ones(192, candle_core::DType::F32, &dev).expect("w");
+    let b = Tensor::zeros(192, candle_core::DType::F32, &dev).expect("b");
+    g.bench_function("residual layer norm 3 x 200 x 192", |bch| {
+        bch.iter(|| residual_layer_norm(&h, Some(&q), &w, &b, 1e-5).expect("norm"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);
