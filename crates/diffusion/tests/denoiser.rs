@@ -112,16 +112,7 @@ fn sampling_path_equals_training_path() {
         .unwrap();
     let got = pool.install(|| predict(&plain));
     assert_eq!(got.dims(), &[6, n, cfg.motion_dim()]);
-    let err = (got - want)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let err = common::max_abs_diff(&got, &want);
     assert!(err < 1e-4, "max abs error {err}");
 }
 

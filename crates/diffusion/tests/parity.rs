@@ -2,23 +2,13 @@
 //! tiny random-weight checkpoint written by the reference loads here, and the memory and the
 //! predictions for the same inputs agree.
 
+mod common;
+
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use common::max_abs_diff;
 use diffusion::{cross_attention_bias, padding_bias, Conditions, DiffusionModel, StyleInput};
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
 
 #[test]
 fn denoiser_matches_the_pytorch_reference() {

@@ -12,9 +12,11 @@ use m2f_synth::preview::write_clip_preview;
 use m2f_synth::speech::{Engine, Speech};
 use m2f_synth::world::WorldConfig;
 
+mod bundle;
 mod convert;
 mod device_arg;
 mod extract;
+mod generate;
 mod inspect;
 mod report;
 mod train_diffusion;
@@ -35,6 +37,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Speech → a talking face: `m2f generate speech.wav -o face.glb [--emotion happy]
+    /// [--preview face.mp4]`.
+    Generate(generate::GenerateArgs),
+    /// Assemble a model directory for `m2f generate` from trained parts.
+    Bundle(bundle::BundleArgs),
     /// Generate synthetic talking-face clips (or preview one with `m2f synth preview`).
     Synth(SynthArgs),
     /// Train a model (`m2f train gnpfa --data DIR --out DIR`).
@@ -139,6 +146,8 @@ fn main() -> Result<()> {
             TrainModel::GnpfaImage(a) => train_gnpfa_image::run(a),
             TrainModel::Diffusion(a) => train_diffusion::run(a),
         },
+        Command::Generate(args) => generate::run(args),
+        Command::Bundle(args) => bundle::run(args),
         Command::Extract(args) => extract::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Inspect { dir } => inspect::run(&dir),

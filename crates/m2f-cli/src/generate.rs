@@ -1,0 +1,158 @@
+//! `m2f generate`: speech to a talking face with the default (or a given) model.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use media2face::{Intensity, Media2Face, Prompt, Request};
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// The speech: WAV, FLAC, MP3, Ogg/Vorbis or M4A.
+    audio: PathBuf,
+    /// Output: .glb (ARKit morph targets, for Blender and three.js), .json (fps, head poses,
+    /// ARKit weights, vertices), .csv (ARKit weights as Live Link Face writes them), or a
+    /// directory ending in / (one OBJ per frame).
+    #[arg(short, long)]
+    out: PathBuf,
+    /// A style in words, e.g. "a very happy person talking" (needs the sentence encoder:
+    /// $M2F_MINILM_DIR or the Hugging Face cache).
+    #[arg(long, conflicts_with = "emotion")]
+    text: Option<String>,
+    /// An emotion the model knows (neutral, happy, sad, angry, surprised, disgusted,
+    /// fearful, contempt); needs nothing but the model.
+    #[arg(long)]
+    emotion: Option<String>,
+    /// How strongly the emotion shows.
+    #[arg(long, default_value = "medium", value_parser = parse_intensity)]
+    intensity: Intensity,
+    /// A face crop whose expression the animation takes on.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Fix the expression of a frame to a face crop's: FRAME:FACE.png (repeatable).
+    #[arg(long, value_parser = parse_keyframe)]
+    keyframe: Vec<(usize, PathBuf)>,
+    /// Seed of the sampler: the same input and seed give the same animation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// DDIM steps (more: slower, smoother).
+    #[arg(long, default_value_t = 25)]
+    steps: usize,
+    /// How strongly the audio steers the mouth (s_A).
+    #[arg(long)]
+    audio_guidance: Option<f64>,
+    /// How strongly the prompt steers the style (s_P).
+    #[arg(long)]
+    style_guidance: Option<f64>,
+    /// Also render a preview: .mp4 (with the speech; needs ffmpeg), .gif or .png.
+    #[arg(long)]
+    preview: Option<PathBuf>,
+    /// The model bundle directory (default: $M2F_WEIGHTS, else the repository's weights/).
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+fn parse_intensity(s: &str) -> Result<Intensity, String> {
+    Intensity::parse(s).ok_or_else(|| format!("{s:?}: expected low, medium or high"))
+}
+
+fn parse_keyframe(s: &str) -> Result<(usize, PathBuf), String> {
+    let (frame, path) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected FRAME:FACE.png, e.g. 30:smile.png"))?;
+    let frame = frame
+        .parse()
+        .map_err(|_| format!("{frame:?} is not a frame number"))?;
+    Ok((frame, PathBuf::from(path)))
+}
+
+fn read_image(path: &PathBuf) -> Result<image::RgbImage> {
+    Ok(image::open(path)
+        .with_context(|| format!("reading the face image {}", path.display()))?
+        .to_rgb8())
+}
+
+pub fn run(a: GenerateArgs) -> Result<()> {
+    if !a.audio.is_file() {
+        bail!("{}: no such audio file", a.audio.display());
+    }
+    let spinner = |msg: &str| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar.set_message(msg.to_string());
+        bar
+    };
+    let bar = spinner("loading the model");
+    let model = match &a.model {
+        Some(dir) => Media2Face::from_dir(dir),
+        None => Media2Face::new(),
+    }
+    .context("loading the model")?;
+    bar.finish_and_clear();
+    let mut request = Request::from_file(&a.audio).seed(a.seed).steps(a.steps);
+    if let Some(s) = a.audio_guidance {
+        request.audio_guidance = s;
+    }
+    if let Some(s) = a.style_guidance {
+        request.style_guidance = s;
+    }
+    if let Some(text) = a.text {
+        request = request.prompt(Prompt::Text(text));
+    }
+    if let Some(name) = a.emotion {
+        request = request.prompt(Prompt::Emotion {
+            name,
+            intensity: a.intensity,
+        });
+    }
+    if let Some(path) = &a.image {
+        request = request.prompt(Prompt::Image(read_image(path)?));
+    }
+    for (frame, path) in &a.keyframe {
+        request = request.keyframe(*frame, read_image(path)?);
+    }
+    let bar = spinner(&format!("generating from {}", a.audio.display()));
+    let started = Instant::now();
+    let animation = model.generate(&request)?;
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    animation
+        .save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "wrote {} ({} frames, {:.2} s of speech at {} fps) in {seconds:.1} s ({:.2} × real time); \
+         ARKit weights from the {} ({:.2} mm from the decoded faces; the other: {:.2} mm)",
+        a.out.display(),
+        animation.frames(),
+        animation.duration(),
+        animation.fps,
+        seconds / animation.duration().max(1e-3) as f64,
+        match animation.arkit_fit.used {
+            media2face::ArkitSource::Solver => "rig solver",
+            media2face::ArkitSource::Bridge => "GNPFA bridge M′",
+        },
+        animation
+            .arkit_fit
+            .solver_mm
+            .min(animation.arkit_fit.bridge_mm),
+        animation
+            .arkit_fit
+            .solver_mm
+            .max(animation.arkit_fit.bridge_mm),
+    );
+    if let Some(preview) = &a.preview {
+        let bar = spinner(&format!("rendering {}", preview.display()));
+        animation
+            .preview(preview, 320)
+            .with_context(|| format!("writing the preview {}", preview.display()))?;
+        bar.finish_and_clear();
+        println!("wrote {}", preview.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! `m2f generate` with the default model on the shipped clip, and its bad inputs: each exits
+//! non-zero with a message that names the problem and writes no output file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn m2f(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_m2f"))
+        .args(args)
+        .env_remove("M2F_WEIGHTS")
+        .output()
+        .unwrap()
+}
+
+fn speech() -> String {
+    repo().join("assets/speech.wav").display().to_string()
+}
+
+#[test]
+fn generates_a_glb_and_a_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let glb = dir.path().join("face.glb");
+    let gif = dir.path().join("face.gif");
+    let run = m2f(&[
+        "generate",
+        &speech(),
+        "-o",
+        glb.to_str().unwrap(),
+        "--emotion",
+        "happy",
+        "--intensity",
+        "high",
+        "--steps",
+        "10",
+        "--preview",
+        gif.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("105 frames"), "{stdout}");
+    assert!(std::fs::metadata(&glb).unwrap().len() > 10_000);
+    assert!(std::fs::metadata(&gif).unwrap().len() > 1_000);
+}
+
+/// Runs `m2f generate` with `args` after the audio path, expecting a failure whose stderr
+/// holds `expect`, and no file at `-o`.
+fn refuses(audio: &str, args: &[&str], expect: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("face.glb");
+    let mut all = vec!["generate", audio, "-o", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let run = m2f(&all);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{args:?} succeeded");
+    assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.exists(), "{args:?} left {}", out.display());
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    refuses("no/such.wav", &[], "no/such.wav: no such audio file");
+    let corrupt = dir.path().join("corrupt.wav");
+    std::fs::write(&corrupt, b"RIFF\x10\x00\x00\x00WAVEfmt garbage").unwrap();
+    refuses(corrupt.to_str().unwrap(), &[], "corrupt.wav");
+    refuses(
+        &speech(),
+        &["--intensity", "extreme"],
+        "expected low, medium or high",
+    );
+    refuses(&speech(), &["--emotion", "bored"], "bored");
+    let empty = dir.path().join("empty-model");
+    std::fs::create_dir(&empty).unwrap();
+    refuses(
+        &speech(),
+        &["--model", empty.to_str().unwrap()],
+        "media2face.json",
+    );
+    let face = dir.path().join("face.png");
+    image::RgbImage::new(8, 8).save(&face).unwrap();
+    let keyframe = format!("500:{}", face.display());
+    refuses(
+        &speech(),
+        &["--keyframe", &keyframe],
+        "keyframe at frame 500",
+    );
+    refuses(
+        &speech(),
+        &["--keyframe", "x:face.png"],
+        "is not a frame number",
+    );
+}

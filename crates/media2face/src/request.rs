@@ -1,0 +1,174 @@
+//! What to generate: the audio, the prompts that steer the style (over frame ranges), fixed
+//! keyframes, and the sampler's settings.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use image::RgbImage;
+
+/// The speech to animate.
+#[derive(Debug, Clone)]
+pub enum AudioInput {
+    /// An audio file (WAV, FLAC, MP3, Ogg/Vorbis, AAC in MP4/M4A).
+    Path(PathBuf),
+    /// The bytes of an audio file, with its extension as a format hint (e.g. `"wav"`).
+    Bytes {
+        /// The file's contents.
+        bytes: Vec<u8>,
+        /// Its extension, when known.
+        extension: Option<String>,
+    },
+    /// Samples, interleaved when there are several channels.
+    Samples {
+        /// The samples in [-1, 1].
+        samples: Vec<f32>,
+        /// Samples per second per channel.
+        sample_rate: u32,
+        /// Channels (mixed to mono).
+        channels: usize,
+    },
+}
+
+/// One of MEAD's three intensity levels, as the emotion prompts were trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Intensity {
+    /// A little of the emotion.
+    Low,
+    /// Clearly the emotion.
+    Medium,
+    /// The full emotion.
+    High,
+}
+
+impl Intensity {
+    /// `low`, `medium` or `high`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+
+    /// Parses `low`, `medium` or `high`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Some(Self::Low),
+            "medium" => Some(Self::Medium),
+            "high" => Some(Self::High),
+            _ => None,
+        }
+    }
+}
+
+/// A style prompt.
+#[derive(Debug, Clone)]
+pub enum Prompt {
+    /// Free text, e.g. "a very happy person talking" (needs the sentence encoder).
+    Text(String),
+    /// One of the model's emotion labels (e.g. `happy`; [`crate::Media2Face::emotions`] lists
+    /// them) at an intensity: embeddings stored with the model, nothing else needed.
+    Emotion {
+        /// The label.
+        name: String,
+        /// How strongly.
+        intensity: Intensity,
+    },
+    /// A photo or render of a face whose expression the animation should take on.
+    Image(RgbImage),
+}
+
+/// A prompt over a range of frames (`None`: the whole clip).
+#[derive(Debug, Clone)]
+pub struct PromptSpan {
+    /// The prompt.
+    pub prompt: Prompt,
+    /// The frames it covers, start inclusive, end exclusive.
+    pub frames: Option<Range<usize>>,
+}
+
+/// A frame whose expression is fixed to that of a face image.
+#[derive(Debug, Clone)]
+pub struct KeyframePrompt {
+    /// The frame (0-based, at the model's frame rate).
+    pub frame: usize,
+    /// The face.
+    pub image: RgbImage,
+}
+
+/// Everything [`crate::Media2Face::generate`] takes.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The speech.
+    pub audio: AudioInput,
+    /// Style prompts; several may cover different frames (cross-faded at their edges).
+    pub prompts: Vec<PromptSpan>,
+    /// Fixed expressions.
+    pub keyframes: Vec<KeyframePrompt>,
+    /// Seed of the sampler's noise: the same request and seed give the same animation.
+    pub seed: u64,
+    /// DDIM steps.
+    pub steps: usize,
+    /// s_A: how strongly the audio steers the motion (Media2Face Eq. 9).
+    pub audio_guidance: f64,
+    /// s_P: how strongly the prompt steers the style.
+    pub style_guidance: f64,
+}
+
+impl Request {
+    /// A request for `audio` with no prompt and the default settings (seed 0, 25 steps,
+    /// s_A = 2.5, s_P = 1.5).
+    pub fn new(audio: AudioInput) -> Self {
+        let d = diffusion::SamplerOptions::default();
+        Self {
+            audio,
+            prompts: Vec::new(),
+            keyframes: Vec::new(),
+            seed: d.seed,
+            steps: d.steps,
+            audio_guidance: d.audio_guidance,
+            style_guidance: d.style_guidance,
+        }
+    }
+
+    /// A request for the audio file at `path`.
+    pub fn from_file(path: impl Into<PathBuf>) -> Self {
+        Self::new(AudioInput::Path(path.into()))
+    }
+
+    /// Adds `prompt` over the whole clip.
+    pub fn prompt(mut self, prompt: Prompt) -> Self {
+        self.prompts.push(PromptSpan {
+            prompt,
+            frames: None,
+        });
+        self
+    }
+
+    /// Adds `prompt` over `frames`.
+    pub fn prompt_over(mut self, prompt: Prompt, frames: Range<usize>) -> Self {
+        self.prompts.push(PromptSpan {
+            prompt,
+            frames: Some(frames),
+        });
+        self
+    }
+
+    /// Adds a keyframe.
+    pub fn keyframe(mut self, frame: usize, image: RgbImage) -> Self {
+        self.keyframes.push(KeyframePrompt { frame, image });
+        self
+    }
+
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the DDIM steps.
+    pub fn steps(mut self, steps: usize) -> Self {
+        self.steps = steps;
+        self
+    }
+}
