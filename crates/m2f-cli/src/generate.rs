@@ -13,8 +13,8 @@ pub struct GenerateArgs {
     /// The speech: WAV, FLAC, MP3, Ogg/Vorbis or M4A.
     audio: PathBuf,
     /// Output: .glb (ARKit morph targets, for Blender and three.js), .json (fps, head poses,
-    /// ARKit weights, vertices), .csv (ARKit weights as Live Link Face writes them), or a
-    /// directory ending in / (one OBJ per frame).
+    /// ARKit weights, vertices), .csv (ARKit weights as Live Link Face writes them), .npz (the
+    /// same arrays for numpy.load), or a directory ending in / (one OBJ per frame).
     #[arg(short, long)]
     out: PathBuf,
     /// A style in words, e.g. "a very happy person talking" (needs the sentence encoder:

@@ -7,6 +7,7 @@ use m2f_mesh::render::{render, Camera, RenderOptions};
 use m2f_mesh::{write_atomic, write_glb, write_obj_sequence, FaceTemplate, HeadPose, Rig};
 
 use crate::error::{Media2FaceError, Result};
+use crate::npz::{write_npz, NpyArray};
 
 /// Where the ARKit weights of an animation come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +86,8 @@ impl Animation {
 
     /// Saves in the format the path names: `.glb` (the ARKit rig as morph targets, the
     /// weights and head pose animated), `.json` (fps, head poses, ARKit weights, vertices),
-    /// `.csv` (ARKit weights and head angles per frame, as Live Link Face writes them), or a
+    /// `.csv` (ARKit weights and head angles per frame, as Live Link Face writes them), `.npz`
+    /// (the same arrays as the JSON, for `numpy.load`), or a
     /// path ending in `/` (a directory of OBJ files, one per frame, head pose applied).
     /// Every file is written whole or not at all.
     ///
@@ -108,9 +110,10 @@ impl Animation {
             "glb" => self.save_glb(path),
             "json" => self.save_json(path),
             "csv" => self.save_csv(path),
+            "npz" => self.save_npz(path),
             _ => Err(Media2FaceError::invalid(
                 format!("output path {}", path.display()),
-                "expected .glb, .json, .csv, or a directory ending in / for OBJ files",
+                "expected .glb, .json, .csv, .npz, or a directory ending in / for OBJ files",
             )),
         }
     }
@@ -187,6 +190,61 @@ impl Animation {
             text.push_str(&format!(",{yaw:.6},{pitch:.6},{roll:.6}\n"));
         }
         write_atomic(path, |w| w.write_all(text.as_bytes()))?;
+        Ok(())
+    }
+
+    /// NumPy arrays: `fps` [], `latents` [T, Z], `head_poses` [T, 6], `arkit_names` [K],
+    /// `arkit_weights` [T, K] and `vertices` [T, V, 3] (metres, head pose not applied).
+    ///
+    /// # Errors
+    /// A file that cannot be written.
+    pub fn save_npz(&self, path: &Path) -> Result<()> {
+        let t = self.frames();
+        let flat = |rows: &[Vec<f32>]| -> Vec<f32> { rows.iter().flatten().copied().collect() };
+        let latents = flat(&self.latents);
+        let weights = flat(&self.arkit_weights);
+        let poses: Vec<f32> = self.poses.iter().flat_map(|p| p.to_array()).collect();
+        let vertices: Vec<f32> = self.vertices.iter().flatten().flatten().copied().collect();
+        let fps = [self.fps];
+        let arrays = [
+            (
+                "fps",
+                NpyArray::F32 {
+                    shape: vec![],
+                    values: &fps,
+                },
+            ),
+            (
+                "latents",
+                NpyArray::F32 {
+                    shape: vec![t, latents.len() / t.max(1)],
+                    values: &latents,
+                },
+            ),
+            (
+                "head_poses",
+                NpyArray::F32 {
+                    shape: vec![t, 6],
+                    values: &poses,
+                },
+            ),
+            ("arkit_names", NpyArray::Strings(&self.arkit_names)),
+            (
+                "arkit_weights",
+                NpyArray::F32 {
+                    shape: vec![t, self.arkit_names.len()],
+                    values: &weights,
+                },
+            ),
+            (
+                "vertices",
+                NpyArray::F32 {
+                    shape: vec![t, self.template.mesh.vertices.len(), 3],
+                    values: &vertices,
+                },
+            ),
+        ];
+        write_atomic(path, |w| write_npz(w, &arrays))?;
         Ok(())
     }
 

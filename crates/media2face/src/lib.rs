@@ -36,6 +36,7 @@ mod animation;
 mod emotions;
 mod error;
 mod manifest;
+mod npz;
 mod pipeline;
 mod request;
 

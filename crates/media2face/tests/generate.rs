@@ -158,6 +158,31 @@ fn every_export_reads_back_and_seeds_repeat() {
     assert!(lines[0].starts_with("Timecode,BlendshapeCount,JawOpen"));
     let columns = 2 + anim.arkit_names.len() + 3;
     assert!(lines.iter().all(|l| l.split(',').count() == columns));
+    // NPZ: the arrays numpy.load finds, with their shapes in the .npy headers.
+    let npz = dir.path().join("face.npz");
+    anim.save(&npz).unwrap();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&npz).unwrap()).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "arkit_names.npy",
+            "arkit_weights.npy",
+            "fps.npy",
+            "head_poses.npy",
+            "latents.npy",
+            "vertices.npy"
+        ]
+    );
+    let mut latents = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name("vertices.npy").unwrap(), &mut latents).unwrap();
+    let header = String::from_utf8_lossy(&latents[10..128]);
+    assert!(
+        header.contains(&format!("'shape': ({n}, 468, 3)")),
+        "{header}"
+    );
+    assert_eq!(latents.len(), 128 + n * 468 * 3 * 4);
     // OBJ files, one per frame.
     let objs = dir.path().join("objs/");
     anim.save(&objs).unwrap();
