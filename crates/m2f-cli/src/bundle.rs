@@ -1,6 +1,8 @@
 //! `m2f bundle`: assembles the directory `m2f generate` loads (the default one is the
-//! repository's `weights/`): GNPFA, the denoiser, the Whisper encoder converted from
-//! CTranslate2, the emotion prompts' sentence embeddings, and `media2face.json`.
+//! repository's `weights/`): GNPFA, the denoiser (stored as f16), the Whisper encoder
+//! converted from CTranslate2, the emotion prompts' sentence embeddings, and
+//! `media2face.json`. The bundle is built and loaded in a staging directory inside `--out`
+//! first; only then are its parts moved into place, so a failure leaves `--out` as it was.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,12 +14,16 @@ use conditioning::ctranslate2::Ct2Model;
 use conditioning::sentence::SentenceEncoder;
 use conditioning::weights::ModelSource;
 use conditioning::whisper::convert_ct2_encoder;
+use m2f_dataset::AudioFeatures;
 use m2f_synth::emotion::{style_sentence, Emotion, Intensity};
 use media2face::BundleManifest;
 use rand::SeedableRng;
 
 /// Sentences drawn per emotion × intensity: their mean embedding is the prompt's.
 const SENTENCES_PER_PROMPT: usize = 64;
+
+/// How the denoiser's config names the Whisper model, whichever machine trained it.
+const WHISPER_DIR_NAME: &str = "$M2F_WHISPER_CT2_DIR";
 
 #[derive(Args)]
 pub struct BundleArgs {
@@ -28,30 +34,142 @@ pub struct BundleArgs {
     #[arg(long)]
     denoiser: PathBuf,
     /// The CTranslate2 Whisper tiny.en model (the directory holding model.bin) whose
-    /// encoder made the denoiser's training features.
+    /// encoder made the denoiser's training features: checked against the denoiser.
     #[arg(long)]
     whisper_ct2: PathBuf,
     /// The sentence encoder the denoiser's text style was trained with (all-MiniLM-L6-v2).
     #[arg(long)]
     text_encoder: PathBuf,
-    /// Output directory (created; the parts are replaced).
+    /// Output directory (created; the bundle's parts in it are replaced, other files kept).
     #[arg(short, long)]
     out: PathBuf,
 }
 
-/// Copies `files` from `from` to `to` (created), unless they are the same directory.
-fn copy_files(from: &Path, to: &Path, files: &[&str]) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    if from.canonicalize().ok() == to.canonicalize().ok() {
-        return Ok(());
+pub fn run(a: BundleArgs) -> Result<()> {
+    let dev = Device::Cpu;
+    let model = diffusion::DiffusionModel::load(&a.denoiser, &dev)
+        .with_context(|| format!("loading the denoiser {}", a.denoiser.display()))?;
+    let spec = &model.config.audio_features;
+    let (kind, rest) = spec.split_once(':').unwrap_or(("", ""));
+    if kind != "whisper" {
+        bail!(
+            "{}: trained on {spec:?} features; the bundle's audio encoder is Whisper",
+            a.denoiser.display()
+        );
     }
-    for f in files {
-        let (src, dst) = (from.join(f), to.join(f));
-        let tmp = to.join(format!(".{f}.tmp"));
-        std::fs::copy(&src, &tmp).with_context(|| format!("copying {}", src.display()))?;
-        std::fs::rename(&tmp, &dst).with_context(|| format!("writing {}", dst.display()))?;
+    // The features must be the ones the denoiser learned from: the same weights and window
+    // policy, whatever the model's directory was called.
+    let policy = rest.rsplit_once('#').map_or("padded", |(_, p)| p);
+    let ct2_spec = format!("whisper:{}#{policy}", a.whisper_ct2.display());
+    let info = AudioFeatures::load(&ct2_spec, &dev)
+        .with_context(|| format!("loading Whisper from {}", a.whisper_ct2.display()))?
+        .info()
+        .clone();
+    let trained_hash = model
+        .config
+        .audio_features_key
+        .rsplit('-')
+        .next()
+        .unwrap_or("");
+    if trained_hash != info.config_hash {
+        bail!(
+            "{}: its features come from the encoder keyed {:?}; {} is {:?}",
+            a.denoiser.display(),
+            model.config.audio_features_key,
+            a.whisper_ct2.display(),
+            info.key()
+        );
+    }
+    gnpfa::Gnpfa::load(&a.gnpfa).with_context(|| format!("loading {}", a.gnpfa.display()))?;
+    let ct2 = Ct2Model::read(&a.whisper_ct2)
+        .with_context(|| format!("reading {}", a.whisper_ct2.display()))?;
+    let whisper = convert_ct2_encoder(&ct2, &a.whisper_ct2.display().to_string())?;
+    let text = SentenceEncoder::load(&ModelSource::local(&a.text_encoder), &dev)
+        .with_context(|| format!("loading the sentence encoder {}", a.text_encoder.display()))?;
+
+    let manifest = BundleManifest {
+        format: media2face::BUNDLE_FORMAT.into(),
+        format_version: 1,
+        gnpfa: "gnpfa".into(),
+        denoiser: "diffusion".into(),
+        audio_encoder: "whisper-tiny.en".into(),
+        emotions: "emotions.safetensors".into(),
+        text_encoder: "sentence-transformers/all-MiniLM-L6-v2".into(),
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let staging = a
+        .out
+        .join(format!(".bundle-staging-{}", std::process::id()));
+    let built = (|| -> Result<()> {
+        std::fs::create_dir_all(&staging)?;
+        copy_dir_files(&a.gnpfa, &staging.join(&manifest.gnpfa))?;
+        let denoiser_dir = staging.join(&manifest.denoiser);
+        write_denoiser_weights_f16(&a.denoiser, &denoiser_dir)?;
+        write_denoiser_config(&a.denoiser, &a.whisper_ct2, &denoiser_dir)?;
+        whisper
+            .write(&staging.join(&manifest.audio_encoder))
+            .context("writing the Whisper encoder")?;
+        write_emotions(&text, &staging.join(&manifest.emotions))?;
+        manifest.write(&staging)?;
+        // The bundle must load as `m2f generate` loads it.
+        media2face::Media2Face::from_dir(&staging).context("loading the new bundle")?;
+        Ok(())
+    })();
+    if let Err(e) = built {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    for part in [
+        &manifest.gnpfa,
+        &manifest.denoiser,
+        &manifest.audio_encoder,
+        &manifest.emotions,
+    ] {
+        replace(&staging.join(part), &a.out.join(part))?;
+    }
+    replace(
+        &staging.join(media2face::MANIFEST_FILE),
+        &a.out.join(media2face::MANIFEST_FILE),
+    )?;
+    std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    println!("wrote the bundle {}", a.out.display());
+    Ok(())
+}
+
+/// Moves `from` (a file or directory) to `to`, replacing what is there.
+fn replace(from: &Path, to: &Path) -> Result<()> {
+    if to.is_dir() {
+        let old = to.with_extension("replaced");
+        std::fs::rename(to, &old).with_context(|| format!("moving {}", to.display()))?;
+        std::fs::rename(from, to).with_context(|| format!("writing {}", to.display()))?;
+        std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+    } else {
+        std::fs::rename(from, to).with_context(|| format!("writing {}", to.display()))?;
     }
     Ok(())
+}
+
+/// Copies every file of directory `from` (its checkpoint, evaluations and training logs)
+/// into `to` (created).
+fn copy_dir_files(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let src = entry?.path();
+        if src.is_file() {
+            let dst = to.join(src.file_name().unwrap_or_default());
+            std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `tensors` to `path` readable by everyone (safetensors writes files private).
+fn save_public(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    candle_core::safetensors::save(tensors, path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::File::open(path)
+        .and_then(|f| m2f_mesh::publish_permissions(&f, false))
+        .with_context(|| format!("setting the permissions of {}", path.display()))
 }
 
 /// The denoiser's weights stored as f16 (loaded back as f32): half the size, and on the
@@ -69,79 +187,53 @@ fn write_denoiser_weights_f16(from: &Path, to: &Path) -> Result<()> {
             _ => Ok((name, t)),
         })
         .collect::<candle_core::Result<HashMap<String, Tensor>>>()?;
-    let (dst, tmp) = (
-        to.join("model.safetensors"),
-        to.join(".model.safetensors.tmp"),
-    );
-    candle_core::safetensors::save(&half, &tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| m2f_mesh::publish_permissions(&f, false))
-        .with_context(|| format!("setting the permissions of {}", tmp.display()))?;
-    std::fs::rename(&tmp, &dst).with_context(|| format!("writing {}", dst.display()))?;
-    Ok(())
+    save_public(&half, &to.join("model.safetensors"))
 }
 
-/// The denoiser's config.json with the Whisper model's directory, wherever it was on the
-/// machine that trained it, written as `$M2F_WHISPER_CT2_DIR` (the bundle carries the
-/// encoder itself; the name only records what the features were made with).
-fn write_denoiser_config(a: &BundleArgs, dir: &Path) -> Result<()> {
-    let src = a.denoiser.join("config.json");
-    let mut text =
+/// The denoiser's config.json with the Whisper model's directory written as
+/// `$M2F_WHISPER_CT2_DIR` (the bundle carries the encoder itself; the name only records what
+/// the features were made with, and the directory was the training machine's).
+fn write_denoiser_config(from: &Path, whisper_ct2: &Path, to: &Path) -> Result<()> {
+    let src = from.join("config.json");
+    let text =
         std::fs::read_to_string(&src).with_context(|| format!("reading {}", src.display()))?;
-    let mut spellings = vec![a.whisper_ct2.display().to_string()];
-    if let Ok(c) = a.whisper_ct2.canonicalize() {
-        spellings.push(c.display().to_string());
+    let mut config: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", src.display()))?;
+    let old = config["audio_features"].as_str().unwrap_or("").to_string();
+    let dir = old.strip_prefix("whisper:").unwrap_or("");
+    let dir = dir.rsplit_once('#').map_or(dir, |(d, _)| d).to_string();
+    if !dir.is_empty() {
+        let option = old
+            .rsplit_once('#')
+            .map(|(_, o)| format!("#{o}"))
+            .unwrap_or_default();
+        config["audio_features"] = format!("whisper:{WHISPER_DIR_NAME}{option}").into();
+        // The training command names the same directory; only a full path is replaced.
+        let mut spellings = vec![dir.clone()];
+        if let Ok(c) = whisper_ct2.canonicalize() {
+            spellings.push(c.display().to_string());
+        }
+        if let Some(cmd) = config["provenance"]["command"].as_str() {
+            let mut cmd = cmd.to_string();
+            for s in spellings
+                .iter()
+                .filter(|s| s.len() > 1 && s.starts_with('/'))
+            {
+                cmd = cmd.replace(s.trim_end_matches('/'), WHISPER_DIR_NAME);
+            }
+            config["provenance"]["command"] = cmd.into();
+        }
     }
-    for s in spellings.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(s.trim_end_matches('/'), "$M2F_WHISPER_CT2_DIR");
-    }
-    let dst = dir.join("config.json");
-    let tmp = dir.join(".config.json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &dst).with_context(|| format!("writing {}", dst.display()))?;
+    let text = serde_json::to_string_pretty(&config)? + "\n";
+    let dst = to.join("config.json");
+    std::fs::write(&dst, text).with_context(|| format!("writing {}", dst.display()))?;
     Ok(())
 }
 
-pub fn run(a: BundleArgs) -> Result<()> {
-    let dev = Device::Cpu;
-    let checkpoint = ["config.json", "model.safetensors"];
-    // Every part must load before anything is written.
-    gnpfa::Gnpfa::load(&a.gnpfa).with_context(|| format!("loading {}", a.gnpfa.display()))?;
-    let model = diffusion::DiffusionModel::load(&a.denoiser, &dev)
-        .with_context(|| format!("loading {}", a.denoiser.display()))?;
-    let kind = model.config.audio_features.split(':').next().unwrap_or("");
-    if kind != "whisper" {
-        bail!(
-            "{}: trained on {:?} features; the bundle's audio encoder is Whisper",
-            a.denoiser.display(),
-            model.config.audio_features
-        );
-    }
-    let ct2 = Ct2Model::read(&a.whisper_ct2)
-        .with_context(|| format!("reading {}", a.whisper_ct2.display()))?;
-    let whisper = convert_ct2_encoder(&ct2, &a.whisper_ct2.display().to_string())?;
-    let text = SentenceEncoder::load(&ModelSource::local(&a.text_encoder), &dev)
-        .with_context(|| format!("loading the sentence encoder {}", a.text_encoder.display()))?;
-
-    let manifest = BundleManifest {
-        format: media2face::BUNDLE_FORMAT.into(),
-        format_version: 1,
-        gnpfa: "gnpfa".into(),
-        denoiser: "diffusion".into(),
-        audio_encoder: "whisper-tiny.en".into(),
-        emotions: "emotions.safetensors".into(),
-        text_encoder: "sentence-transformers/all-MiniLM-L6-v2".into(),
-    };
-    copy_files(&a.gnpfa, &a.out.join(&manifest.gnpfa), &checkpoint)?;
-    write_denoiser_weights_f16(&a.denoiser, &a.out.join(&manifest.denoiser))?;
-    write_denoiser_config(&a, &a.out.join(&manifest.denoiser))?;
-    whisper
-        .write(&a.out.join(&manifest.audio_encoder))
-        .with_context(|| format!("writing the Whisper encoder into {}", a.out.display()))?;
-
-    // The emotion prompts: the mean of the embeddings of sentences drawn as the synthetic
-    // world draws its style sentences, made unit length again as each sentence's is.
+/// The emotion prompts: for each emotion × intensity the mean of the embeddings of
+/// sentences drawn as the synthetic world draws them, made unit length again as each
+/// sentence's is.
+fn write_emotions(text: &SentenceEncoder, path: &Path) -> Result<()> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for emotion in Emotion::ALL {
@@ -163,19 +255,5 @@ pub fn run(a: BundleArgs) -> Result<()> {
             );
         }
     }
-    let path = a.out.join(&manifest.emotions);
-    let tmp = a.out.join(".emotions.safetensors.tmp");
-    candle_core::safetensors::save(&tensors, &tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    // safetensors writes the file private; the bundle is for everyone to read.
-    std::fs::File::open(&tmp)
-        .and_then(|f| m2f_mesh::publish_permissions(&f, false))
-        .with_context(|| format!("setting the permissions of {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    manifest.write(&a.out)?;
-    // The bundle must load as `m2f generate` loads it.
-    media2face::Media2Face::from_dir(&a.out)
-        .with_context(|| format!("loading the new bundle {}", a.out.display()))?;
-    println!("wrote the bundle {}", a.out.display());
-    Ok(())
+    save_public(&tensors, path)
 }

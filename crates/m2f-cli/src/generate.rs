@@ -21,14 +21,15 @@ pub struct GenerateArgs {
     /// $M2F_MINILM_DIR or the Hugging Face cache).
     #[arg(long, conflicts_with = "emotion")]
     text: Option<String>,
-    /// An emotion the model knows (neutral, happy, sad, angry, surprised, disgusted,
-    /// fearful, contempt); needs nothing but the model.
+    /// An emotion the model knows (the default model: neutral, happy, sad, angry, surprised,
+    /// disgusted, fearful, contempt); needs nothing but the model.
     #[arg(long)]
     emotion: Option<String>,
     /// How strongly the emotion shows.
-    #[arg(long, default_value = "medium", value_parser = parse_intensity)]
+    #[arg(long, default_value = "medium")]
     intensity: Intensity,
-    /// A face crop whose expression the animation takes on.
+    /// A face crop whose expression the animation takes on (96 × 96 pixels for the default
+    /// model, framed as GNPFA's crop camera frames the face).
     #[arg(long)]
     image: Option<PathBuf>,
     /// Fix the expression of a frame to a face crop's: FRAME:FACE.png (repeatable).
@@ -54,10 +55,6 @@ pub struct GenerateArgs {
     model: Option<PathBuf>,
 }
 
-fn parse_intensity(s: &str) -> Result<Intensity, String> {
-    Intensity::parse(s).ok_or_else(|| format!("{s:?}: expected low, medium or high"))
-}
-
 fn parse_keyframe(s: &str) -> Result<(usize, PathBuf), String> {
     let (frame, path) = s
         .split_once(':')
@@ -78,6 +75,8 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     if !a.audio.is_file() {
         bail!("{}: no such audio file", a.audio.display());
     }
+    // Refuse output paths before minutes of work, not after.
+    media2face::check_output_paths(&a.out, a.preview.as_deref())?;
     let spinner = |msg: &str| {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
@@ -97,10 +96,10 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     bar.finish_and_clear();
     let mut request = Request::from_file(&a.audio).seed(a.seed).steps(a.steps);
     if let Some(s) = a.audio_guidance {
-        request.audio_guidance = s;
+        request = request.audio_guidance(s);
     }
     if let Some(s) = a.style_guidance {
-        request.style_guidance = s;
+        request = request.style_guidance(s);
     }
     if let Some(text) = a.text {
         request = request.prompt(Prompt::Text(text));

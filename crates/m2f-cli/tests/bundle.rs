@@ -1,9 +1,10 @@
-//! `m2f bundle` rebuilds the shipped model directory from its parts: the same Whisper
-//! encoder and emotion embeddings byte for byte, and a bundle that loads. Needs the real
-//! Whisper tiny.en (CTranslate2) and all-MiniLM-L6-v2 that `scripts/test.sh` fetches.
+//! `m2f bundle` rebuilds the shipped model directory from its parts: from an f32 denoiser
+//! whose config names the Whisper model by this machine's path, the same f16 weights, config,
+//! Whisper encoder and emotion embeddings byte for byte, and a bundle that loads. Needs the
+//! real Whisper tiny.en (CTranslate2) and all-MiniLM-L6-v2 that `scripts/test.sh` fetches.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn model_dir(env: &str, name: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os(env) {
@@ -15,24 +16,52 @@ fn model_dir(env: &str, name: &str) -> PathBuf {
         .join(name)
 }
 
-#[test]
-fn rebuilds_the_shipped_bundle() {
-    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights");
-    let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_m2f"))
+fn bundle(gnpfa: &Path, denoiser: &Path, out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_m2f"))
         .arg("bundle")
         .arg("--gnpfa")
-        .arg(weights.join("gnpfa"))
+        .arg(gnpfa)
         .arg("--denoiser")
-        .arg(weights.join("diffusion"))
+        .arg(denoiser)
         .arg("--whisper-ct2")
         .arg(model_dir("M2F_WHISPER_CT2_DIR", "whisper-tiny.en-ct2"))
         .arg("--text-encoder")
         .arg(model_dir("M2F_MINILM_DIR", "all-MiniLM-L6-v2"))
         .arg("--out")
-        .arg(out.path())
+        .arg(out)
         .output()
+        .unwrap()
+}
+
+#[test]
+fn rebuilds_the_shipped_bundle() {
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights");
+    let tmp = tempfile::tempdir().unwrap();
+    // The shipped denoiser as a training run leaves it: f32, this machine's Whisper path.
+    let run_dir = tmp.path().join("best");
+    std::fs::create_dir(&run_dir).unwrap();
+    let tensors = candle_core::safetensors::load(
+        weights.join("diffusion/model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+    .into_iter()
+    .map(|(n, t)| (n, t.to_dtype(candle_core::DType::F32).unwrap()))
+    .collect::<std::collections::HashMap<_, _>>();
+    candle_core::safetensors::save(&tensors, run_dir.join("model.safetensors")).unwrap();
+    let ct2 = model_dir("M2F_WHISPER_CT2_DIR", "whisper-tiny.en-ct2")
+        .canonicalize()
         .unwrap();
+    let config = std::fs::read_to_string(weights.join("diffusion/config.json"))
+        .unwrap()
+        .replace("$M2F_WHISPER_CT2_DIR", &ct2.display().to_string());
+    assert!(config.contains(&ct2.display().to_string()));
+    std::fs::write(run_dir.join("config.json"), config).unwrap();
+
+    let out = tmp.path().join("bundle");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("README.md"), "kept").unwrap();
+    let run = bundle(&weights.join("gnpfa"), &run_dir, &out);
     assert!(
         run.status.success(),
         "{}{} (run scripts/test.sh, which fetches the models)",
@@ -46,24 +75,34 @@ fn rebuilds_the_shipped_bundle() {
         "whisper-tiny.en/config.json",
         "diffusion/model.safetensors",
         "diffusion/config.json",
+        "gnpfa/model.safetensors",
+        "gnpfa/eval.json",
     ] {
-        let (a, b) = (weights.join(file), out.path().join(file));
+        let (a, b) = (weights.join(file), out.join(file));
         assert!(
             std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
             "{file} differs from the shipped one"
         );
     }
-    // A denoiser trained on other features is refused before anything is written.
-    let bad = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_m2f"))
-        .args(["bundle", "--gnpfa"])
-        .arg(weights.join("gnpfa"))
-        .arg("--denoiser")
-        .arg(weights.join("gnpfa"))
-        .args(["--whisper-ct2", "x", "--text-encoder", "y", "--out"])
-        .arg(bad.path().join("b"))
-        .output()
-        .unwrap();
+    // Other files stay; no staging directory is left.
+    assert_eq!(
+        std::fs::read_to_string(out.join("README.md")).unwrap(),
+        "kept"
+    );
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
+
+    // What is not a denoiser is refused, and the bundle is left as it was.
+    let before = std::fs::read(out.join("diffusion/model.safetensors")).unwrap();
+    let run = bundle(&weights.join("gnpfa"), &weights.join("gnpfa"), &out);
+    let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success());
-    assert!(!bad.path().join("b").exists());
+    assert!(stderr.contains("loading the denoiser"), "{stderr}");
+    assert_eq!(
+        std::fs::read(out.join("diffusion/model.safetensors")).unwrap(),
+        before
+    );
 }

@@ -98,4 +98,16 @@ fn bad_input_is_refused_with_a_clear_message() {
         &["--keyframe", "x:face.png"],
         "is not a frame number",
     );
+    refuses(
+        &speech(),
+        &["--image", face.to_str().unwrap()],
+        "image prompt 0",
+    );
+    // Bad output paths are refused before the model loads.
+    let fbx = dir.path().join("face.fbx");
+    let run = m2f(&["generate", &speech(), "-o", fbx.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains(".glb"), "{stderr}");
+    assert!(!fbx.exists());
+    refuses(&speech(), &["--preview", "x.avi"], "expected .mp4");
 }

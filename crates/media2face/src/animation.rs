@@ -87,35 +87,66 @@ impl Animation {
     /// Saves in the format the path names: `.glb` (the ARKit rig as morph targets, the
     /// weights and head pose animated), `.json` (fps, head poses, ARKit weights, vertices),
     /// `.csv` (ARKit weights and head angles per frame, as Live Link Face writes them), `.npz`
-    /// (the same arrays as the JSON, for `numpy.load`), or a
-    /// path ending in `/` (a directory of OBJ files, one per frame, head pose applied).
-    /// Every file is written whole or not at all.
+    /// (latents and the JSON's arrays, for `numpy.load`), or a directory (a path ending in `/`
+    /// or an existing directory: one OBJ file per frame, head pose applied). Every file is
+    /// written whole or not at all; missing parent directories are created.
     ///
     /// # Errors
-    /// An unknown extension, or a file that cannot be written.
+    /// An unknown extension (before anything is created), an animation whose per-frame
+    /// arrays disagree in length, or a file that cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
+        let format = OutputFormat::of(path)?;
+        self.check()?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Media2FaceError::io(parent, e))?;
         }
-        let s = path.to_string_lossy();
-        if s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR) {
-            return self.save_obj_sequence(path);
+        match format {
+            OutputFormat::Glb => self.save_glb(path),
+            OutputFormat::Json => self.save_json(path),
+            OutputFormat::Csv => self.save_csv(path),
+            OutputFormat::Npz => self.save_npz(path),
+            OutputFormat::ObjSequence => self.save_obj_sequence(path),
         }
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        match ext.as_str() {
-            "glb" => self.save_glb(path),
-            "json" => self.save_json(path),
-            "csv" => self.save_csv(path),
-            "npz" => self.save_npz(path),
-            _ => Err(Media2FaceError::invalid(
-                format!("output path {}", path.display()),
-                "expected .glb, .json, .csv, .npz, or a directory ending in / for OBJ files",
-            )),
+    }
+
+    /// Every per-frame array has one row per frame, and every row its width.
+    fn check(&self) -> Result<()> {
+        let t = self.frames();
+        let v = self.template.mesh.vertices.len();
+        let k = self.arkit_names.len();
+        let bad = |what: &str, why: String| Err(Media2FaceError::invalid(what, why));
+        if self.poses.len() != t || self.vertices.len() != t || self.arkit_weights.len() != t {
+            return bad(
+                "animation",
+                format!(
+                    "{t} latents, {} poses, {} vertex frames and {} weight rows: one per frame \
+                     expected",
+                    self.poses.len(),
+                    self.vertices.len(),
+                    self.arkit_weights.len()
+                ),
+            );
         }
+        if let Some(i) = self.vertices.iter().position(|f| f.len() != v) {
+            return bad(
+                "animation vertices",
+                format!("frame {i} has {} of {v}", self.vertices[i].len()),
+            );
+        }
+        if let Some(i) = self.arkit_weights.iter().position(|w| w.len() != k) {
+            return bad(
+                "animation ARKit weights",
+                format!("frame {i} has {} of {k}", self.arkit_weights[i].len()),
+            );
+        }
+        let z = self.latents.first().map_or(0, Vec::len);
+        if let Some(i) = self.latents.iter().position(|l| l.len() != z) {
+            return bad(
+                "animation latents",
+                format!("frame {i} has {} of {z}", self.latents[i].len()),
+            );
+        }
+        Ok(())
     }
 
     /// A binary glTF: the neutral face with its ARKit rig as morph targets, the weights and
@@ -155,39 +186,48 @@ impl Animation {
         Ok(())
     }
 
-    /// CSV as Live Link Face writes it: `Timecode` (HH:MM:SS:FF.mmm), `BlendshapeCount`,
-    /// one column per ARKit weight (capitalised names, as Live Link Face's), then `HeadYaw`,
-    /// `HeadPitch`, `HeadRoll` in radians.
+    /// CSV as Live Link Face writes it: `Timecode` (HH:MM:SS:FF.mmm), `BlendShapeCount`
+    /// (61), the 52 ARKit blendshapes in Live Link Face's column order (0 for the shapes this
+    /// rig lacks: the eye-look shapes, `mouthClose`, `tongueOut` and others), `HeadYaw`,
+    /// `HeadPitch`, `HeadRoll` in radians (R = R_yaw · R_pitch · R_roll about y, x, z), and
+    /// the six eye angles (0).
     ///
     /// # Errors
     /// A file that cannot be written.
     pub fn save_csv(&self, path: &Path) -> Result<()> {
-        let mut text = String::from("Timecode,BlendshapeCount");
-        for name in &self.arkit_names {
-            let mut c = name.chars();
+        self.check()?;
+        // Where each of this rig's shapes goes among Live Link Face's 52.
+        let column: Vec<Option<usize>> = LIVE_LINK_BLENDSHAPES
+            .iter()
+            .map(|name| {
+                self.arkit_names
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(name))
+            })
+            .collect();
+        let mut text = String::from("Timecode,BlendShapeCount");
+        for name in LIVE_LINK_BLENDSHAPES.iter().chain(&LIVE_LINK_ANGLES) {
             text.push(',');
-            if let Some(first) = c.next() {
-                text.extend(first.to_uppercase());
-                text.push_str(c.as_str());
-            }
+            text.push_str(name);
         }
-        text.push_str(",HeadYaw,HeadPitch,HeadRoll\n");
-        let fps = self.fps.round().max(1.0) as usize;
+        text.push('\n');
+        let count = LIVE_LINK_BLENDSHAPES.len() + LIVE_LINK_ANGLES.len();
         for (t, (weights, pose)) in self.arkit_weights.iter().zip(&self.poses).enumerate() {
-            let seconds = t / fps;
+            let seconds = t as f64 / self.fps as f64;
+            let whole = seconds.floor() as u64;
+            let frame = ((seconds - whole as f64) * self.fps as f64).floor() as u64;
+            let millis = ((seconds * self.fps as f64).fract() * 1000.0).round() as u64 % 1000;
             text.push_str(&format!(
-                "{:02}:{:02}:{:02}:{:02}.000,{}",
-                seconds / 3600,
-                seconds / 60 % 60,
-                seconds % 60,
-                t % fps,
-                weights.len() + 3
+                "{:02}:{:02}:{:02}:{frame:02}.{millis:03},{count}",
+                whole / 3600,
+                whole / 60 % 60,
+                whole % 60,
             ));
-            for w in weights {
-                text.push_str(&format!(",{w:.6}"));
+            for c in &column {
+                text.push_str(&format!(",{:.6}", c.map_or(0.0, |i| weights[i])));
             }
             let (yaw, pitch, roll) = yaw_pitch_roll(pose);
-            text.push_str(&format!(",{yaw:.6},{pitch:.6},{roll:.6}\n"));
+            text.push_str(&format!(",{yaw:.6},{pitch:.6},{roll:.6},0,0,0,0,0,0\n"));
         }
         write_atomic(path, |w| w.write_all(text.as_bytes()))?;
         Ok(())
@@ -259,18 +299,32 @@ impl Animation {
     }
 
     /// Renders the animation (head pose applied, a fixed camera) to `path`: `.mp4` with the
-    /// speech (needs ffmpeg), `.gif`, or `.png` (the first frame), `size` pixels square.
+    /// speech (needs ffmpeg), `.gif`, or `.png` (the first frame), `size` pixels square
+    /// (16 to 2048).
     ///
     /// # Errors
-    /// An unknown extension, ffmpeg missing for an MP4, or a file that cannot be written.
+    /// An unknown extension or size (before anything is rendered), ffmpeg missing for an
+    /// MP4, or a file that cannot be written.
     pub fn preview(&self, path: &Path, size: u32) -> Result<()> {
+        let kind = PreviewFormat::of(path)?;
+        if !(16..=2048).contains(&size) {
+            return Err(Media2FaceError::invalid(
+                "preview size",
+                format!("{size} pixels; expected 16 to 2048"),
+            ));
+        }
+        self.check()?;
         let mut camera = Camera::framing_sized(&self.template.mesh.vertices, size, size);
         // Step back a little so that head turns stay in the picture.
         for k in 0..3 {
             camera.eye[k] = camera.target[k] + 1.2 * (camera.eye[k] - camera.target[k]);
         }
         let opts = RenderOptions::default().with_face_fills(&self.template.regions);
-        let frames = (0..self.frames())
+        let count = match kind {
+            PreviewFormat::Png => self.frames().min(1),
+            _ => self.frames(),
+        };
+        let frames = (0..count)
             .map(|t| {
                 render(
                     &self.posed_vertices(t),
@@ -280,21 +334,166 @@ impl Animation {
                 )
             })
             .collect::<m2f_mesh::Result<Vec<_>>>()?;
-        let is_mp4 = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
-        if !is_mp4 {
+        if kind != PreviewFormat::Mp4 {
             m2f_mesh::write_preview(path, &frames, self.fps, None)?;
             return Ok(());
         }
-        // ffmpeg muxes the speech from a WAV file beside the output, removed afterwards.
-        let wav = tempfile_beside(path, "wav")?;
-        write_wav(&wav, &self.audio)?;
-        let result = m2f_mesh::write_preview(path, &frames, self.fps, Some(&wav));
-        let _ = std::fs::remove_file(&wav);
-        Ok(result?)
+        // ffmpeg muxes the speech from a WAV file beside the output; the file is removed when
+        // `wav` is dropped, whatever happens.
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let wav = tempfile::Builder::new()
+            .prefix(".m2f-preview-")
+            .suffix(".wav")
+            .tempfile_in(dir)
+            .map_err(|e| Media2FaceError::io(dir, e))?;
+        std::fs::write(wav.path(), wav_bytes(&self.audio))
+            .map_err(|e| Media2FaceError::io(wav.path(), e))?;
+        m2f_mesh::write_preview(path, &frames, self.fps, Some(wav.path()))?;
+        Ok(())
     }
 }
+
+/// What [`Animation::save`] writes, from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutputFormat {
+    Glb,
+    Json,
+    Csv,
+    Npz,
+    ObjSequence,
+}
+
+impl OutputFormat {
+    fn of(path: &Path) -> Result<Self> {
+        let s = path.to_string_lossy();
+        if s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR) || path.is_dir() {
+            return Ok(Self::ObjSequence);
+        }
+        match extension(path).as_str() {
+            "glb" => Ok(Self::Glb),
+            "json" => Ok(Self::Json),
+            "csv" => Ok(Self::Csv),
+            "npz" => Ok(Self::Npz),
+            _ => Err(Media2FaceError::invalid(
+                format!("output path {}", path.display()),
+                "expected .glb, .json, .csv, .npz, or a directory (ending in /) for OBJ files",
+            )),
+        }
+    }
+}
+
+/// What [`Animation::preview`] writes, from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PreviewFormat {
+    Mp4,
+    Gif,
+    Png,
+}
+
+impl PreviewFormat {
+    fn of(path: &Path) -> Result<Self> {
+        match extension(path).as_str() {
+            "mp4" => Ok(Self::Mp4),
+            "gif" => Ok(Self::Gif),
+            "png" => Ok(Self::Png),
+            _ => Err(Media2FaceError::invalid(
+                format!("preview path {}", path.display()),
+                "expected .mp4 (with the speech; needs ffmpeg), .gif or .png",
+            )),
+        }
+    }
+}
+
+/// Checks that [`Animation::save`] and [`Animation::preview`] take these paths, without
+/// writing anything: for a caller that wants to refuse a bad path before generating.
+///
+/// # Errors
+/// The path that would be refused, and what is accepted.
+pub fn check_output_paths(output: &Path, preview: Option<&Path>) -> Result<()> {
+    OutputFormat::of(output)?;
+    preview.map(PreviewFormat::of).transpose()?;
+    Ok(())
+}
+
+/// The lower-cased extension, or "".
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default()
+}
+
+/// Live Link Face's 52 blendshape columns, in its order.
+const LIVE_LINK_BLENDSHAPES: [&str; 52] = [
+    "EyeBlinkLeft",
+    "EyeLookDownLeft",
+    "EyeLookInLeft",
+    "EyeLookOutLeft",
+    "EyeLookUpLeft",
+    "EyeSquintLeft",
+    "EyeWideLeft",
+    "EyeBlinkRight",
+    "EyeLookDownRight",
+    "EyeLookInRight",
+    "EyeLookOutRight",
+    "EyeLookUpRight",
+    "EyeSquintRight",
+    "EyeWideRight",
+    "JawForward",
+    "JawRight",
+    "JawLeft",
+    "JawOpen",
+    "MouthClose",
+    "MouthFunnel",
+    "MouthPucker",
+    "MouthRight",
+    "MouthLeft",
+    "MouthSmileLeft",
+    "MouthSmileRight",
+    "MouthFrownLeft",
+    "MouthFrownRight",
+    "MouthDimpleLeft",
+    "MouthDimpleRight",
+    "MouthStretchLeft",
+    "MouthStretchRight",
+    "MouthRollLower",
+    "MouthRollUpper",
+    "MouthShrugLower",
+    "MouthShrugUpper",
+    "MouthPressLeft",
+    "MouthPressRight",
+    "MouthLowerDownLeft",
+    "MouthLowerDownRight",
+    "MouthUpperUpLeft",
+    "MouthUpperUpRight",
+    "BrowDownLeft",
+    "BrowDownRight",
+    "BrowInnerUp",
+    "BrowOuterUpLeft",
+    "BrowOuterUpRight",
+    "CheekPuff",
+    "CheekSquintLeft",
+    "CheekSquintRight",
+    "NoseSneerLeft",
+    "NoseSneerRight",
+    "TongueOut",
+];
+
+/// Live Link Face's head and eye angle columns, after the blendshapes.
+const LIVE_LINK_ANGLES: [&str; 9] = [
+    "HeadYaw",
+    "HeadPitch",
+    "HeadRoll",
+    "LeftEyeYaw",
+    "LeftEyePitch",
+    "LeftEyeRoll",
+    "RightEyeYaw",
+    "RightEyePitch",
+    "RightEyeRoll",
+];
 
 /// Yaw (about y), pitch (about x) and roll (about z) of a head pose's rotation, R = Ry Rx Rz.
 fn yaw_pitch_roll(pose: &HeadPose) -> (f32, f32, f32) {
@@ -305,22 +504,8 @@ fn yaw_pitch_roll(pose: &HeadPose) -> (f32, f32, f32) {
     (yaw, pitch, roll)
 }
 
-/// A path for a temporary file next to `path`, with extension `ext`.
-fn tempfile_beside(path: &Path, ext: &str) -> Result<std::path::PathBuf> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = format!(
-        ".{}.{}.{ext}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    );
-    Ok(dir.join(name))
-}
-
 /// 16 kHz mono 16-bit PCM WAV.
-fn write_wav(path: &Path, samples: &[f32]) -> Result<()> {
+fn wav_bytes(samples: &[f32]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
     let data_len = (samples.len() * 2) as u32;
     bytes.extend_from_slice(b"RIFF");
@@ -338,5 +523,55 @@ fn write_wav(path: &Path, samples: &[f32]) -> Result<()> {
     for s in samples {
         bytes.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes());
     }
-    std::fs::write(path, bytes).map_err(|e| Media2FaceError::io(path, e))
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_angles_of_pure_rotations() {
+        let angle =
+            |r: [f32; 3]| yaw_pitch_roll(&HeadPose::from_array([r[0], r[1], r[2], 0.0, 0.0, 0.0]));
+        let close = |a: (f32, f32, f32), b: (f32, f32, f32)| {
+            (a.0 - b.0).abs() < 1e-5 && (a.1 - b.1).abs() < 1e-5 && (a.2 - b.2).abs() < 1e-5
+        };
+        // Turning about y is yaw, nodding about x pitch, tilting about z roll.
+        assert!(close(angle([0.0, 0.3, 0.0]), (0.3, 0.0, 0.0)));
+        assert!(close(angle([0.2, 0.0, 0.0]), (0.0, 0.2, 0.0)));
+        assert!(close(angle([0.0, 0.0, -0.25]), (0.0, 0.0, -0.25)));
+    }
+
+    #[test]
+    fn wav_header_describes_the_samples() {
+        let bytes = wav_bytes(&[0.0, 1.0, -1.0, 0.5]);
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 36 + 8);
+        assert_eq!(
+            u32::from_le_bytes(bytes[24..28].try_into().unwrap()),
+            16_000
+        );
+        assert_eq!(u32::from_le_bytes(bytes[40..44].try_into().unwrap()), 8);
+        let samples: Vec<i16> = bytes[44..]
+            .chunks(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        assert_eq!(samples, [0, 32767, -32767, 16384]);
+    }
+
+    #[test]
+    fn paths_name_their_formats() {
+        assert!(check_output_paths(Path::new("a/face.GLB"), Some(Path::new("p.mp4"))).is_ok());
+        assert!(check_output_paths(Path::new("frames/"), None).is_ok());
+        let e = check_output_paths(Path::new("face.fbx"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("face.fbx") && e.contains(".glb"), "{e}");
+        let e = check_output_paths(Path::new("f.glb"), Some(Path::new("p.avi")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("p.avi") && e.contains(".mp4"), "{e}");
+        assert_eq!(LIVE_LINK_BLENDSHAPES.len() + LIVE_LINK_ANGLES.len(), 61);
+    }
 }

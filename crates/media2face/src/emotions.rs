@@ -37,7 +37,7 @@ impl EmotionTable {
                 .to_dtype(candle_core::DType::F32)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
-            embeddings.insert((emotion.to_string(), intensity.name()), v);
+            embeddings.insert((emotion.to_ascii_lowercase(), intensity.name()), v);
         }
         let widths: std::collections::BTreeSet<usize> = embeddings.values().map(Vec::len).collect();
         if embeddings.is_empty() || widths.len() != 1 {
@@ -46,7 +46,23 @@ impl EmotionTable {
                 format!("expected embeddings of one width, got widths {widths:?}"),
             ));
         }
-        Ok(Self { embeddings })
+        let table = Self { embeddings };
+        for name in table.names() {
+            for i in [Intensity::Low, Intensity::Medium, Intensity::High] {
+                if !table.embeddings.contains_key(&(name.clone(), i.name())) {
+                    return Err(Media2FaceError::invalid(
+                        path.display().to_string(),
+                        format!("emotion {name:?} has no {name}/{} tensor", i.name()),
+                    ));
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// The width of every embedding.
+    pub fn width(&self) -> usize {
+        self.embeddings.values().next().map_or(0, Vec::len)
     }
 
     /// The emotion labels, sorted.

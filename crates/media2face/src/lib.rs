@@ -40,7 +40,7 @@ mod npz;
 mod pipeline;
 mod request;
 
-pub use animation::{Animation, ArkitFit, ArkitSource};
+pub use animation::{check_output_paths, Animation, ArkitFit, ArkitSource};
 pub use error::{Media2FaceError, Result};
 pub use manifest::{
     default_dir, default_dirs, BundleManifest, BUNDLE_FORMAT, MANIFEST_FILE, WEIGHTS_ENV,

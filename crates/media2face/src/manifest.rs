@@ -106,6 +106,17 @@ pub fn default_dirs() -> Vec<PathBuf> {
 /// # Errors
 /// [`Media2FaceError::NoModel`] listing the places looked at.
 pub fn default_dir() -> Result<PathBuf> {
+    // A directory the user named is final: never passed over for another.
+    if let Some(d) = std::env::var_os(WEIGHTS_ENV) {
+        let d = PathBuf::from(d);
+        if !d.join(MANIFEST_FILE).is_file() {
+            return Err(Media2FaceError::NoModel {
+                tried: format!("{WEIGHTS_ENV}={}", d.display()),
+                hint: format!("{WEIGHTS_ENV} must name a directory holding {MANIFEST_FILE}"),
+            });
+        }
+        return Ok(d);
+    }
     let dirs = default_dirs();
     dirs.iter()
         .find(|d| d.join(MANIFEST_FILE).is_file())

@@ -76,3 +76,44 @@ pub(crate) fn write_npz(w: &mut dyn Write, arrays: &[(&str, NpyArray<'_>)]) -> s
     }
     w.write_all(buffer.get_ref())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_headers_are_aligned_and_describe_the_data() {
+        let values = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let bytes = NpyArray::F32 {
+            shape: vec![2, 3],
+            values: &values,
+        }
+        .bytes();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + header_len) % 64, 0);
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(
+            header.contains("'descr': '<f4'") && header.contains("'shape': (2, 3)"),
+            "{header}"
+        );
+        assert_eq!(bytes.len(), 10 + header_len + 24);
+        let scalar = NpyArray::F32 {
+            shape: vec![],
+            values: &values[..1],
+        }
+        .bytes();
+        assert!(String::from_utf8_lossy(&scalar).contains("'shape': ()"));
+        let names = ["ab".to_string(), "c".to_string()];
+        let strings = NpyArray::Strings(&names).bytes();
+        let text = String::from_utf8_lossy(&strings);
+        assert!(
+            text.contains("'descr': '<U2'") && text.contains("'shape': (2,)"),
+            "{text}"
+        );
+        // UTF-32: "ab", then "c" and a zero.
+        let n = strings.len();
+        assert_eq!(&strings[n - 16..n - 8], &[b'a', 0, 0, 0, b'b', 0, 0, 0]);
+        assert_eq!(&strings[n - 8..], &[b'c', 0, 0, 0, 0, 0, 0, 0]);
+    }
+}

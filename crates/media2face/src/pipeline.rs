@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use candle_core::Device;
-use conditioning::audio_encoder::AudioEncoder;
+use conditioning::audio_encoder::{frames_for, AudioEncoder};
 use conditioning::sentence::SentenceEncoder;
 use conditioning::weights::ModelSource;
 use conditioning::whisper::{WhisperEncoder, WindowPolicy};
@@ -75,9 +75,15 @@ impl Media2Face {
     pub fn from_dir_on(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
         let manifest = BundleManifest::read(dir)?;
-        let audio_encoder = WhisperEncoder::load(dir.join(&manifest.audio_encoder), device)?
-            .with_policy(WindowPolicy::Padded);
         let denoiser = DiffusionModel::load(&dir.join(&manifest.denoiser), device)?;
+        // The window policy the training features were computed with (`whisper:DIR#exact`
+        // or Whisper's own padded window).
+        let policy = match denoiser.config.audio_features.rsplit_once('#') {
+            Some((_, "exact")) => WindowPolicy::Exact,
+            _ => WindowPolicy::Padded,
+        };
+        let audio_encoder =
+            WhisperEncoder::load(dir.join(&manifest.audio_encoder), device)?.with_policy(policy);
         let gnpfa = Gnpfa::load_on(&dir.join(&manifest.gnpfa), device)?;
         let emotions = EmotionTable::read(&dir.join(&manifest.emotions))?;
         let cfg = denoiser.denoiser.config();
@@ -96,10 +102,8 @@ impl Media2Face {
             gnpfa.config.latent_dim,
             cfg.latent_dim,
         )?;
-        let emotion_dim = emotions
-            .embedding(&emotions.names()[0], crate::Intensity::Medium)?
-            .len();
-        check("text embeddings", emotion_dim, cfg.text_style_dim)?;
+        check("head poses", 6, cfg.pose_dim)?;
+        check("text embeddings", emotions.width(), cfg.text_style_dim)?;
         // The canonical MediaPipe face rests with its mouth ~5 mm open; the faces GNPFA and
         // the denoiser learned from rest with sealed lips, as the synthetic world's do.
         let t = &gnpfa.template;
@@ -108,6 +112,12 @@ impl Media2Face {
             regions: t.regions.clone(),
         };
         let rig = arkit_rig(&face.mesh, &face.regions)?;
+        if rig.names() != gnpfa.config.blendshape_names.as_slice() {
+            return Err(Media2FaceError::invalid(
+                format!("bundle {}", dir.display()),
+                "GNPFA's bridge M′ was trained on other blendshapes than this version's ARKit rig",
+            ));
+        }
         // A ridge of (0.03 mm)² per weight: small against any blendshape's displacement
         // (millimetres over hundreds of vertices), enough to settle weights the geometry
         // cannot tell apart.
@@ -179,12 +189,8 @@ impl Media2Face {
     /// Unreadable audio, a prompt the model cannot take (named), a keyframe past the end, or
     /// settings out of range.
     pub fn generate(&self, request: &Request) -> Result<Animation> {
-        let audio = read_audio(&request.audio)?;
-        let features = self.audio_encoder.encode(&audio, self.fps() as f64)?;
-        let frames = features.dim(0)?;
-        let features = features.flatten_all()?.to_vec1::<f32>()?;
-        let styles = self.style_spans(request, frames)?;
-        let keyframes = self.keyframes(request, frames)?;
+        // The cheap checks first: settings, then (once the audio's length is known) prompts
+        // and keyframes, before the encoders run.
         let options = SamplerOptions {
             steps: request.steps,
             audio_guidance: request.audio_guidance,
@@ -192,6 +198,19 @@ impl Media2Face {
             seed: request.seed,
             ..SamplerOptions::default()
         };
+        options.validate(self.denoiser.denoiser.config().diffusion_steps)?;
+        let audio = read_audio(&request.audio)?;
+        let frames = frames_for(audio.len(), self.fps() as f64);
+        let styles = self.style_spans(request, frames)?;
+        let keyframes = self.keyframes(request, frames)?;
+        let features = self.audio_encoder.encode(&audio, self.fps() as f64)?;
+        if features.dim(0)? != frames {
+            return Err(Media2FaceError::invalid(
+                "audio features",
+                format!("{} frames for {frames} frames of audio", features.dim(0)?),
+            ));
+        }
+        let features = features.flatten_all()?.to_vec1::<f32>()?;
         let motion = self
             .denoiser
             .sample_styled(&features, &styles, &keyframes, &options)?;
@@ -239,7 +258,9 @@ impl Media2Face {
                         Style::Text(self.emotions.embedding(name, *intensity)?.to_vec())
                     }
                     Prompt::Text(text) => Style::Text(self.embed_text(text)?),
-                    Prompt::Image(image) => Style::Image(self.image_latent(image)?),
+                    Prompt::Image(image) => {
+                        Style::Image(self.image_latent(image, &format!("image prompt {k}"))?)
+                    }
                 };
                 Ok(StyleSpan {
                     style,
@@ -262,15 +283,40 @@ impl Media2Face {
                 }
                 Ok(Keyframe {
                     frame: k.frame,
-                    latent: Some(self.image_latent(&k.image)?),
+                    latent: Some(
+                        self.image_latent(&k.image, &format!("keyframe at frame {}", k.frame))?,
+                    ),
                     pose: None,
                 })
             })
             .collect()
     }
 
-    /// GNPFA's expression latent of a face crop.
-    fn image_latent(&self, image: &image::RgbImage) -> Result<Vec<f32>> {
+    /// The side in pixels of the face crops that image prompts and keyframes take, framed
+    /// as GNPFA's crop camera frames the template (`None`: the bundle has no image encoders).
+    pub fn image_size(&self) -> Option<usize> {
+        self.gnpfa.image.as_ref().map(|e| e.config.image_size)
+    }
+
+    /// GNPFA's expression latent of a face crop; errors name `what`.
+    fn image_latent(&self, image: &image::RgbImage, what: &str) -> Result<Vec<f32>> {
+        let Some(size) = self.image_size() else {
+            return Err(Media2FaceError::invalid(
+                what,
+                "this bundle has no image encoders",
+            ));
+        };
+        if image.dimensions() != (size as u32, size as u32) {
+            return Err(Media2FaceError::invalid(
+                what,
+                format!(
+                    "{}×{} pixels; expected a {size}×{size} face crop framed as GNPFA's crop \
+                     camera frames the template",
+                    image.width(),
+                    image.height()
+                ),
+            ));
+        }
         let estimate = self.gnpfa.encode_images(&[image])?;
         Ok(estimate[0].latent.clone())
     }
@@ -323,7 +369,11 @@ impl Media2Face {
             .iter()
             .map(|v| self.solver.solve(v))
             .collect::<m2f_mesh::Result<Vec<_>>>()?;
-        let bridged = self.gnpfa.weights_from_latents(latents)?;
+        // M′ is an unbounded network; rig weights live in [0, 1], as the solver's do.
+        let mut bridged = self.gnpfa.weights_from_latents(latents)?;
+        for w in bridged.iter_mut().flatten() {
+            *w = w.clamp(0.0, 1.0);
+        }
         let solver_mm = self.fit_mm(&solved, vertices)?;
         let bridge_mm = self.fit_mm(&bridged, vertices)?;
         let (weights, used) = match solver_mm <= bridge_mm {

@@ -30,14 +30,29 @@ pub enum AudioInput {
 }
 
 /// One of MEAD's three intensity levels, as the emotion prompts were trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Intensity {
     /// A little of the emotion.
     Low,
     /// Clearly the emotion.
+    #[default]
     Medium,
     /// The full emotion.
     High,
+}
+
+impl std::str::FromStr for Intensity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s).ok_or_else(|| format!("{s:?}: expected low, medium or high"))
+    }
+}
+
+impl std::fmt::Display for Intensity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Intensity {
@@ -169,6 +184,18 @@ impl Request {
     /// Sets the DDIM steps.
     pub fn steps(mut self, steps: usize) -> Self {
         self.steps = steps;
+        self
+    }
+
+    /// Sets s_A, how strongly the audio steers the motion.
+    pub fn audio_guidance(mut self, scale: f64) -> Self {
+        self.audio_guidance = scale;
+        self
+    }
+
+    /// Sets s_P, how strongly the prompts steer the style.
+    pub fn style_guidance(mut self, scale: f64) -> Self {
+        self.style_guidance = scale;
         self
     }
 }

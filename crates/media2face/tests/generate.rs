@@ -149,15 +149,27 @@ fn every_export_reads_back_and_seeds_repeat() {
     assert_eq!(doc["frames"], n);
     assert_eq!(doc["vertices"][0].as_array().unwrap().len(), 468);
     assert_eq!(doc["arkit_weights"].as_array().unwrap().len(), n);
-    // CSV: a header and a row per frame, 2 + names + 3 columns.
+    // CSV: a header and a row per frame, Live Link Face's 2 + 52 + 9 columns; the jaw
+    // opens.
     let csv = dir.path().join("face.csv");
     anim.save(&csv).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), n + 1);
-    assert!(lines[0].starts_with("Timecode,BlendshapeCount,JawOpen"));
-    let columns = 2 + anim.arkit_names.len() + 3;
-    assert!(lines.iter().all(|l| l.split(',').count() == columns));
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(header[..3], ["Timecode", "BlendShapeCount", "EyeBlinkLeft"]);
+    assert!(lines.iter().all(|l| l.split(',').count() == 63));
+    let jaw = header.iter().position(|&h| h == "JawOpen").unwrap();
+    let opening: Vec<f32> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(jaw).unwrap().parse().unwrap())
+        .collect();
+    assert!(opening.iter().cloned().fold(0f32, f32::max) > 0.1);
+    assert!(
+        lines[31].starts_with("00:00:01:00.000,61,"),
+        "{}",
+        lines[31]
+    );
     // NPZ: the arrays numpy.load finds, with their shapes in the .npy headers.
     let npz = dir.path().join("face.npz");
     anim.save(&npz).unwrap();
@@ -187,13 +199,13 @@ fn every_export_reads_back_and_seeds_repeat() {
     let objs = dir.path().join("objs/");
     anim.save(&objs).unwrap();
     assert_eq!(std::fs::read_dir(&objs).unwrap().count(), n);
-    // Unknown formats are refused before anything is written.
+    // Unknown formats are refused before anything is written, directories included.
     let err = anim
-        .save(&dir.path().join("face.fbx"))
+        .save(&dir.path().join("new/face.fbx"))
         .unwrap_err()
         .to_string();
     assert!(err.contains(".glb"), "{err}");
-    assert!(!dir.path().join("face.fbx").exists());
+    assert!(!dir.path().join("new").exists());
     // Khronos' validator, where scripts/test.sh installed it.
     if let Some(validator) = std::env::var_os("M2F_GLTF_VALIDATOR") {
         let out = std::process::Command::new("node")
@@ -221,6 +233,17 @@ fn bad_requests_are_named() {
         e.contains("keyframe at frame 500") && e.contains("105 frames"),
         "{e}"
     );
+    let e = err(speech().keyframe(10, image::RgbImage::new(8, 8)));
+    assert!(
+        e.contains("keyframe at frame 10") && e.contains("96×96"),
+        "{e}"
+    );
+    let e = err(speech().prompt(Prompt::Image(image::RgbImage::new(8, 8))));
+    assert!(e.contains("image prompt 0") && e.contains("8×8"), "{e}");
+    let e = err(speech().prompt_over(Prompt::Text("calm".into()), 50..50));
+    assert!(e.contains("prompt 0 frames 50..50"), "{e}");
+    let e = err(speech().audio_guidance(f64::NAN));
+    assert!(e.contains("audio guidance"), "{e}");
     let e = err(speech().prompt_over(Prompt::Text("calm".into()), 90..200));
     assert!(e.contains("prompt 0") && e.contains("105 frames"), "{e}");
     let e = err(Request::from_file("no/such/speech.wav"));
