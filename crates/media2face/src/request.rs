@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use image::RgbImage;
 
 /// The speech to animate.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum AudioInput {
     /// An audio file (WAV, FLAC, MP3, Ogg/Vorbis, AAC in MP4/M4A).
     Path(PathBuf),
@@ -27,6 +27,30 @@ pub enum AudioInput {
         /// Channels (mixed to mono).
         channels: usize,
     },
+}
+
+impl std::fmt::Debug for AudioInput {
+    /// The source, not its contents.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(p) => f.debug_tuple("Path").field(p).finish(),
+            Self::Bytes { bytes, extension } => f
+                .debug_struct("Bytes")
+                .field("len", &bytes.len())
+                .field("extension", extension)
+                .finish(),
+            Self::Samples {
+                samples,
+                sample_rate,
+                channels,
+            } => f
+                .debug_struct("Samples")
+                .field("len", &samples.len())
+                .field("sample_rate", sample_rate)
+                .field("channels", channels)
+                .finish(),
+        }
+    }
 }
 
 /// One of MEAD's three intensity levels, as the emotion prompts were trained.
@@ -77,7 +101,7 @@ impl Intensity {
 }
 
 /// A style prompt.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Prompt {
     /// Free text, e.g. "a very happy person talking" (needs the sentence encoder).
     Text(String),
@@ -93,6 +117,21 @@ pub enum Prompt {
     Image(RgbImage),
 }
 
+impl std::fmt::Debug for Prompt {
+    /// The prompt, an image by its size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(t) => f.debug_tuple("Text").field(t).finish(),
+            Self::Emotion { name, intensity } => f
+                .debug_struct("Emotion")
+                .field("name", name)
+                .field("intensity", intensity)
+                .finish(),
+            Self::Image(i) => write!(f, "Image({}×{})", i.width(), i.height()),
+        }
+    }
+}
+
 /// A prompt over a range of frames (`None`: the whole clip).
 #[derive(Debug, Clone)]
 pub struct PromptSpan {
@@ -103,12 +142,24 @@ pub struct PromptSpan {
 }
 
 /// A frame whose expression is fixed to that of a face image.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KeyframePrompt {
     /// The frame (0-based, at the model's frame rate).
     pub frame: usize,
     /// The face.
     pub image: RgbImage,
+}
+
+impl std::fmt::Debug for KeyframePrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "KeyframePrompt {{ frame: {}, image: {}×{} }}",
+            self.frame,
+            self.image.width(),
+            self.image.height()
+        )
+    }
 }
 
 /// Everything [`crate::Media2Face::generate`] takes.

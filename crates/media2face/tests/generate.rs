@@ -261,6 +261,35 @@ fn bad_requests_are_named() {
         .contains("no/such/bundle/media2face.json"));
 }
 
+/// Samples in memory (stereo, 44.1 kHz) give what the file gives, within resampling.
+#[test]
+fn samples_in_memory_work_like_a_file() {
+    let model = model();
+    let from_file = model.generate(&speech().steps(10)).unwrap();
+    let mono = &from_file.audio;
+    // 16 kHz → 32 kHz stereo by repetition: the resampler brings it back.
+    let stereo: Vec<f32> = mono.iter().flat_map(|&s| [s, s, s, s]).collect();
+    let request = Request::new(AudioInput::Samples {
+        samples: stereo,
+        sample_rate: 32_000,
+        channels: 2,
+    })
+    .steps(10);
+    assert!(format!("{request:?}").contains("len: 224960"));
+    let from_samples = model.generate(&request).unwrap();
+    assert_eq!(from_samples.frames(), from_file.frames());
+    let (a, b) = (
+        from_file.mouth_opening_mm(),
+        from_samples.mouth_opening_mm(),
+    );
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 3.0, "mouth opening differs by {worst:.2} mm");
+}
+
 #[test]
 fn model_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
