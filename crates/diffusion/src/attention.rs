@@ -83,6 +83,14 @@ impl Attention {
         let out = attention_shared(q, &kv.keys, &kv.values, bias, self.num_heads, scale)?;
         linear_layer(&self.out_proj, &out, Epilogue::None)
     }
+
+    /// The output [1, 1, hidden] for a query that sees nothing but memory token 0 of `kv`
+    /// (a softmax over one key is exactly 1): that token's value through the output
+    /// projection, whatever the query.
+    pub fn first_token_output(&self, kv: &KeyValues) -> candle_core::Result<Tensor> {
+        let v0 = kv.values.narrow(0, 0, 1)?.narrow(1, 0, 1)?.contiguous()?;
+        linear_layer(&self.out_proj, &v0, Epilogue::None)
+    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,12 @@
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Activation, Linear, VarBuilder};
-use m2f_kernels::{linear_layer, on_pool, residual_layer_norm, Epilogue};
+use m2f_kernels::{linear_layer, on_pool, residual_layer_norm, serial_products, Epilogue};
 use m2f_train::{LayerNorm, Mlp};
 use rayon::prelude::*;
 
 use crate::attention::{Attention, KeyValues};
+use crate::conditioning_mask::HIDDEN;
 use crate::config::DenoiserConfig;
 
 /// Sinusoidal embeddings of `positions` (MDM's `PositionalEncoding`: sin at even and cos at
@@ -111,15 +112,38 @@ impl DecoderLayer {
     /// The cross-attention and feed-forward blocks on h [B, N, d] given `normed` = its
     /// cross-attention norm, the memory `kv` of this layer and the bias [B, N, M] → (h after
     /// the cross-attention, the feed-forward's output): the caller adds the latter, fused
-    /// with the next norm.
+    /// with the next norm. The first `null_rows` batch elements see nothing but the null
+    /// token (the unconditioned guidance branch): their cross-attention output is that
+    /// token's, computed once.
     fn cross_attention_feed_forward(
         &self,
         h: &Tensor,
         normed: &Tensor,
         kv: &KeyValues,
         cross_bias: &Tensor,
+        null_rows: usize,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let attended = self.cross_attn.forward(normed, kv, Some(cross_bias))?;
+        let (b, n, d) = normed.dims3()?;
+        let attended = match null_rows {
+            0 => self.cross_attn.forward(normed, kv, Some(cross_bias))?,
+            k => {
+                let null = self
+                    .cross_attn
+                    .first_token_output(kv)?
+                    .broadcast_as((k, n, d))?;
+                match b - k {
+                    0 => null.contiguous()?,
+                    rest => {
+                        let attended = self.cross_attn.forward(
+                            &normed.narrow(0, k, rest)?,
+                            kv,
+                            Some(&cross_bias.narrow(0, k, rest)?),
+                        )?;
+                        Tensor::cat(&[&null, &attended], 0)?
+                    }
+                }
+            }
+        };
         let (h, normed) = add_norm(h, Some(&attended), &self.ff_norm)?;
         // Exact GELU runs inside the fused product; other activations after it.
         let inner = match self.activation {
@@ -353,6 +377,16 @@ impl Denoiser {
                 _ => t.narrow(1, lo, len)?.contiguous(),
             }
         };
+        // The unconditioned branch comes first; its rows attend to the null token alone.
+        // (Only when its rows are whole memories' worth, so the rest keep their pairing.)
+        let memories = memory.first().map_or(1, |kv| kv.keys.dim(0).unwrap_or(1));
+        let null_rows = match tracking {
+            true => 0,
+            false => match null_prefix(cross_bias)? {
+                k if k % memories == 0 => k,
+                _ => 0,
+            },
+        };
         let cross_biases = spans
             .iter()
             .map(|&s| frames_of(cross_bias, s))
@@ -387,7 +421,8 @@ impl Denoiser {
                     (sum, normed) = (repeat(&sum)?, repeat(&normed)?);
                     self_bias = self_bias.as_ref().map(repeat).transpose()?;
                 }
-                let (h, ff) = layer.cross_attention_feed_forward(&sum, &normed, kv, cross_bias)?;
+                let (h, ff) =
+                    layer.cross_attention_feed_forward(&sum, &normed, kv, cross_bias, null_rows)?;
                 Ok(Part {
                     h,
                     delta: Some(ff),
@@ -406,6 +441,20 @@ impl Denoiser {
             Ok(out)
         }
     }
+}
+
+/// How many leading batch elements of `bias` [B, N, M] show every frame the first memory
+/// token (the null token) and no other.
+fn null_prefix(bias: &Tensor) -> candle_core::Result<usize> {
+    let (b, n, m) = bias.dims3()?;
+    let v = bias.flatten_all()?.to_vec1::<f32>()?;
+    let hidden = |x: f32| x <= HIDDEN / 2.0;
+    let null_only = |e: usize| {
+        v[e * n * m..(e + 1) * n * m]
+            .chunks_exact(m)
+            .all(|row| !hidden(row[0]) && row[1..].iter().all(|&x| hidden(x)))
+    };
+    Ok((0..b).take_while(|&e| null_only(e)).count())
 }
 
 /// Frames per part below which a window is not cut further.
@@ -427,7 +476,8 @@ fn each_part<P: Sync, T: Send>(
 ) -> candle_core::Result<Vec<T>> {
     match parts {
         [one] => Ok(vec![f(one)?]),
-        _ => parts.par_iter().map(&f).collect(),
+        // One part per core already: each part's products run unsplit.
+        _ => parts.par_iter().map(|p| serial_products(|| f(p))).collect(),
     }
 }
 

@@ -25,8 +25,29 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
 
+thread_local! {
+    /// Set while this thread runs work that is already one task per core.
+    static SERIAL_PRODUCTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the products it calls on this thread left unsplit: for a caller that
+/// already runs one such task per core (splitting each product again only adds hand-offs).
+pub fn serial_products<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL_PRODUCTS.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SERIAL_PRODUCTS.with(|s| s.replace(true)));
+    f()
+}
+
 /// The gemm threading for one product on rayon's pool.
 fn gemm_parallelism() -> gemm::Parallelism {
+    if SERIAL_PRODUCTS.with(std::cell::Cell::get) {
+        return gemm::Parallelism::None;
+    }
     match rayon::current_num_threads() {
         0 | 1 => gemm::Parallelism::None,
         n => gemm::Parallelism::Rayon(n),
