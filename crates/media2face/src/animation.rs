@@ -294,7 +294,23 @@ impl Animation {
     /// # Errors
     /// A directory or file that cannot be written.
     pub fn save_obj_sequence(&self, dir: &Path) -> Result<()> {
-        write_obj_sequence(dir, &self.template.mesh, &self.vertices, Some(&self.poses))?;
+        let written =
+            write_obj_sequence(dir, &self.template.mesh, &self.vertices, Some(&self.poses))?;
+        // Frames of an earlier, longer sequence in the same directory would play on after
+        // this one: remove them (other files are left alone).
+        let entries = std::fs::read_dir(dir).map_err(|e| Media2FaceError::io(dir, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            let stale = name
+                .strip_prefix("frame_")
+                .and_then(|n| n.strip_suffix(".obj"))
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|t| t >= written.len());
+            if stale {
+                std::fs::remove_file(&path).map_err(|e| Media2FaceError::io(&path, e))?;
+            }
+        }
         Ok(())
     }
 

@@ -195,10 +195,16 @@ fn every_export_reads_back_and_seeds_repeat() {
         "{header}"
     );
     assert_eq!(latents.len(), 128 + n * 468 * 3 * 4);
-    // OBJ files, one per frame.
+    // OBJ files, one per frame; an earlier, longer sequence's extra frames go, other files
+    // stay; an existing directory needs no trailing slash.
     let objs = dir.path().join("objs/");
+    std::fs::create_dir_all(&objs).unwrap();
+    std::fs::write(objs.join(format!("frame_{:05}.obj", n + 3)), "old").unwrap();
+    std::fs::write(objs.join("notes.txt"), "mine").unwrap();
     anim.save(&objs).unwrap();
-    assert_eq!(std::fs::read_dir(&objs).unwrap().count(), n);
+    assert_eq!(std::fs::read_dir(&objs).unwrap().count(), n + 1);
+    anim.save(&dir.path().join("objs")).unwrap();
+    assert_eq!(std::fs::read_dir(&objs).unwrap().count(), n + 1);
     // Unknown formats are refused before anything is written, directories included.
     let err = anim
         .save(&dir.path().join("new/face.fbx"))
