@@ -262,6 +262,23 @@ impl DiffusionModel {
         keyframes: &[Keyframe],
         opts: &SamplerOptions,
     ) -> Result<Motion> {
+        self.sample_with_progress(audio, styles, keyframes, opts, &mut |_, _| {})
+    }
+
+    /// [`DiffusionModel::sample_styled`] that calls `progress(done, total)` as it goes:
+    /// `done` of its `total` = `opts.steps` denoising steps finished (for a progress bar on
+    /// long audio).
+    ///
+    /// # Errors
+    /// As [`DiffusionModel::sample_styled`].
+    pub fn sample_with_progress(
+        &self,
+        audio: &[f32],
+        styles: &[StyleSpan],
+        keyframes: &[Keyframe],
+        opts: &SamplerOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Motion> {
         let cfg = self.denoiser.config();
         let device = self.device().clone();
         opts.validate(cfg.diffusion_steps)?;
@@ -466,6 +483,7 @@ impl DiffusionModel {
         }
         let mut x0 = vec![0f32; total * c];
         for (step, &t) in taus.iter().enumerate() {
+            progress(step, taus.len());
             let mut acc = vec![0f32; total * c];
             let mut norm = vec![0f32; total];
             for (b, groups) in plans.iter().enumerate() {
@@ -565,6 +583,7 @@ impl DiffusionModel {
                 noised_known(&mut x, ab_prev, &eps);
             }
         }
+        progress(taus.len(), taus.len());
         self.config.motion_stats.denormalise(&mut x0);
         Ok(Motion {
             fps: cfg.fps,

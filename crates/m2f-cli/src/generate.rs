@@ -116,9 +116,19 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     for (frame, path) in &a.keyframe {
         request = request.keyframe(*frame, read_image(path)?);
     }
-    let bar = spinner(&format!("generating from {}", a.audio.display()));
+    let bar = ProgressBar::new(a.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} denoising steps {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("({})", a.audio.display()));
     let started = Instant::now();
-    let animation = model.generate(&request)?;
+    let animation = model.generate_with_progress(&request, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     animation

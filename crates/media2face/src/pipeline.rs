@@ -189,6 +189,19 @@ impl Media2Face {
     /// Unreadable audio, a prompt the model cannot take (named), a keyframe past the end, or
     /// settings out of range.
     pub fn generate(&self, request: &Request) -> Result<Animation> {
+        self.generate_with_progress(request, &mut |_, _| {})
+    }
+
+    /// [`Media2Face::generate`] that calls `progress(done, total)` as the denoiser's steps
+    /// finish (the bulk of the time on long audio), for a progress bar.
+    ///
+    /// # Errors
+    /// As [`Media2Face::generate`].
+    pub fn generate_with_progress(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Animation> {
         // The cheap checks first: settings, then (once the audio's length is known) prompts
         // and keyframes, before the encoders run.
         let options = SamplerOptions {
@@ -213,7 +226,7 @@ impl Media2Face {
         let features = features.flatten_all()?.to_vec1::<f32>()?;
         let motion = self
             .denoiser
-            .sample_styled(&features, &styles, &keyframes, &options)?;
+            .sample_with_progress(&features, &styles, &keyframes, &options, progress)?;
         let latents: Vec<Vec<f32>> = (0..frames).map(|i| motion.latent(i).to_vec()).collect();
         let poses: Vec<HeadPose> = (0..frames)
             .map(|i| {

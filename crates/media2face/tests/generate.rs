@@ -118,7 +118,14 @@ fn every_export_reads_back_and_seeds_repeat() {
     let model = model();
     let request = speech().seed(3).steps(10);
     let anim = model.generate(&request).unwrap();
-    assert_eq!(model.generate(&request).unwrap().latents, anim.latents);
+    let mut calls = Vec::new();
+    let again = model
+        .generate_with_progress(&request, &mut |done, total| calls.push((done, total)))
+        .unwrap();
+    assert_eq!(again.latents, anim.latents);
+    assert_eq!(calls.first(), Some(&(0, 10)));
+    assert_eq!(calls.last(), Some(&(10, 10)));
+    assert_eq!(calls.len(), 11);
     assert_ne!(
         model.generate(&request.clone().seed(4)).unwrap().latents,
         anim.latents
