@@ -446,15 +446,23 @@ impl Denoiser {
 /// How many leading batch elements of `bias` [B, N, M] show every frame the first memory
 /// token (the null token) and no other.
 fn null_prefix(bias: &Tensor) -> candle_core::Result<usize> {
-    let (b, n, m) = bias.dims3()?;
-    let v = bias.flatten_all()?.to_vec1::<f32>()?;
+    let (b, _, m) = bias.dims3()?;
+    if m == 0 {
+        return Ok(0);
+    }
     let hidden = |x: f32| x <= HIDDEN / 2.0;
-    let null_only = |e: usize| {
-        v[e * n * m..(e + 1) * n * m]
+    // Element by element, so that the scan (every sampling step) stops at the first
+    // conditioned one instead of copying the whole bias out.
+    for e in 0..b {
+        let rows = bias.get(e)?.flatten_all()?.to_vec1::<f32>()?;
+        let null_only = rows
             .chunks_exact(m)
-            .all(|row| !hidden(row[0]) && row[1..].iter().all(|&x| hidden(x)))
-    };
-    Ok((0..b).take_while(|&e| null_only(e)).count())
+            .all(|row| !hidden(row[0]) && row[1..].iter().all(|&x| hidden(x)));
+        if !null_only {
+            return Ok(e);
+        }
+    }
+    Ok(b)
 }
 
 /// Frames per part below which a window is not cut further.

@@ -353,8 +353,7 @@ impl Media2Face {
                             ),
                         })?;
                 // Another thread may have loaded it meanwhile: either copy will do.
-                let _ = self.text_encoder.set(loaded);
-                self.text_encoder.get().expect("set above")
+                self.text_encoder.get_or_init(move || loaded)
             }
         };
         Ok(encoder
