@@ -46,6 +46,23 @@ pub struct DenoiserConfig {
     pub diffusion_steps: usize,
     /// The noise schedule.
     pub noise_schedule: NoiseScheduleKind,
+    /// What the network is trained to do: denoise (the Media2Face model) or regress the
+    /// motion straight from the conditions (the deterministic baseline of the evaluation).
+    #[serde(default)]
+    pub objective: Objective,
+}
+
+/// The training objective of a denoiser network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// X⁰ from a noisy X_t at a random diffusion step: sampled by guided DDIM.
+    #[default]
+    Diffusion,
+    /// X⁰ from the conditions alone: the same network always sees X_t = 0 (the mean of pure
+    /// noise) at the last diffusion step, with audio and style, and is sampled in one pass.
+    /// The deterministic regression baseline of the same size as the diffusion model.
+    Regression,
 }
 
 impl DenoiserConfig {
@@ -69,6 +86,7 @@ impl DenoiserConfig {
             audio_radius: Some(10),
             diffusion_steps: 500,
             noise_schedule: NoiseScheduleKind::Cosine,
+            objective: Objective::Diffusion,
         }
     }
 

@@ -46,7 +46,7 @@ pub use attention::{Attention, KeyValues};
 pub use conditioning_mask::{
     cross_attention_bias, padded_cross_attention_bias, padding_bias, Conditions,
 };
-pub use config::DenoiserConfig;
+pub use config::{DenoiserConfig, Objective};
 pub use denoiser::{sinusoids, Denoiser, StyleInput};
 pub use noise_schedule::{NoiseSchedule, NoiseScheduleKind};
 // Checkpoints.

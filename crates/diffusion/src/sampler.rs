@@ -13,6 +13,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::attention::KeyValues;
 use crate::checkpoint::DiffusionModel;
 use crate::conditioning_mask::{cross_attention_bias, Conditions};
+use crate::config::Objective;
 use crate::denoiser::StyleInput;
 use crate::error::{DiffusionError, Result};
 use crate::style_track::{style_masks, StyleSpan};
@@ -282,6 +283,17 @@ impl DiffusionModel {
         let cfg = self.denoiser.config();
         let device = self.device().clone();
         opts.validate(cfg.diffusion_steps)?;
+        // The regression baseline predicts in one pass with every condition: one step from
+        // X_t = 0, its only prediction G(X_t, A, P).
+        let regression = cfg.objective == Objective::Regression;
+        let one_pass = SamplerOptions {
+            steps: 1,
+            eta: 0.0,
+            audio_guidance: 0.0,
+            style_guidance: 1.0,
+            ..*opts
+        };
+        let opts = if regression { &one_pass } else { opts };
         if audio.is_empty() || audio.len() % cfg.audio_dim != 0 {
             return Err(DiffusionError::invalid(
                 "audio features",
@@ -316,6 +328,12 @@ impl DiffusionModel {
         let cover: Vec<f32> = (0..total)
             .map(|i| masks.iter().map(|m| m[i]).sum())
             .collect();
+        if regression && cover.iter().any(|&w| (w - 1.0).abs() > 1e-6) {
+            return Err(DiffusionError::invalid(
+                "style spans",
+                "a regression model was trained with a style on every frame: give prompts that cover the whole clip",
+            ));
+        }
 
         // Each batch of windows runs its predictions in groups that share a memory layout:
         // entries (window, prompt) and the branches every entry gets.
@@ -469,7 +487,10 @@ impl DiffusionModel {
             (0..len).map(|_| StandardNormal.sample(&mut rng)).collect()
         };
         let taus = ddim_timesteps(opts.steps, cfg.diffusion_steps);
-        let mut x = normal(total * c);
+        let mut x = match regression {
+            true => vec![0.0; total * c],
+            false => normal(total * c),
+        };
         let noised_known = |x: &mut [f32], ab: f64, eps: &[f32]| {
             for i in 0..x.len() {
                 if known_mask[i] > 0.0 {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{save_checkpoint, CheckpointConfig, Provenance, FORMAT, FORMAT_VERSION};
 use crate::conditioning_mask::{padded_cross_attention_bias, padding_bias, Conditions};
-use crate::config::DenoiserConfig;
+use crate::config::{DenoiserConfig, Objective};
 use crate::denoiser::{Denoiser, StyleInput};
 use crate::error::{DiffusionError, Result};
 use crate::joint_audio::{JointAudioEncoder, JointAudioEncoderBuilder, AUDIO_ENCODER_PREFIX};
@@ -165,14 +165,24 @@ fn draw(
     frames: usize,
 ) -> StepDraws {
     let t_max = cfg.diffusion_steps as u32;
-    let timesteps = (0..batch).map(|_| rng.random_range(0..t_max)).collect();
+    let regression = cfg.objective == Objective::Regression;
+    // The regression baseline always sees the last step (its input is then the mean of
+    // pure noise) and every condition: it has one prediction, not three.
+    let timesteps = (0..batch)
+        .map(|_| match regression {
+            true => t_max - 1,
+            false => rng.random_range(0..t_max),
+        })
+        .collect();
     let noise = (0..batch * frames * cfg.motion_dim())
         .map(|_| rng.sample::<f32, _>(StandardNormal))
         .collect();
     let conditions = (0..batch)
         .map(|_| {
             let u: f64 = rng.random();
-            if u < opts.condition_drop {
+            if regression {
+                Conditions::AUDIO_STYLE
+            } else if u < opts.condition_drop {
                 Conditions::NONE
             } else if u < opts.condition_drop + opts.style_drop {
                 Conditions::AUDIO
@@ -246,7 +256,12 @@ pub(crate) fn window_losses(
     let signal = coef(&|a| a.sqrt())?;
     let noise_scale = coef(&|a| (1.0 - a).sqrt())?;
     let noise = Tensor::from_vec(d.noise, (b, n, cfg.motion_dim()), device)?;
-    let x_t = (w.motion.broadcast_mul(&signal)? + noise.broadcast_mul(&noise_scale)?)?;
+    let x_t = match cfg.objective {
+        Objective::Diffusion => {
+            (w.motion.broadcast_mul(&signal)? + noise.broadcast_mul(&noise_scale)?)?
+        }
+        Objective::Regression => w.motion.zeros_like()?,
+    };
     let is_text = Tensor::from_vec(d.is_text, b, device)?;
     let style = match (&w.text_style, &w.image_style) {
         (Some(text), Some(image)) => StyleInput::Mixed {

@@ -618,3 +618,49 @@ fn an_audio_encoder_trains_with_the_denoiser() {
         .expect("samples were taken for features");
     assert!(e.to_string().contains("no audio encoder"), "{e}");
 }
+
+#[test]
+fn the_regression_baseline_learns_the_mean_motion_in_one_deterministic_pass() {
+    let cfg = diffusion::DenoiserConfig {
+        objective: diffusion::Objective::Regression,
+        ..tiny_config()
+    };
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = TinyWorld::new(&cfg, 8, 48, 3);
+    let (_, _, report) = train(&cfg, &mut world, &options(dir.path(), 200), &dev).unwrap();
+    let model = DiffusionModel::load(&dir.path().join("best"), &dev).unwrap();
+    assert_eq!(
+        model.config.model.objective,
+        diffusion::Objective::Regression
+    );
+    let clip = &world.clips[0];
+    let (f, c, n) = (cfg.audio_dim, cfg.motion_dim(), cfg.window);
+    let audio = &clip.audio[..n * f];
+    let truth = &clip.motion[..n * c];
+    let own = Style::Text(world.labels[clip.label].clone());
+    let o = SamplerOptions::default();
+    let predicted = model.sample(audio, &own, &o).unwrap();
+    let spread = truth.iter().map(|x| x.abs()).sum::<f32>() / truth.len() as f32;
+    let err = mae(&predicted.data, truth);
+    eprintln!(
+        "regression error {err} (mean |truth| {spread}), best val {:?}",
+        report.best_val_loss
+    );
+    assert!(err < 0.3 * spread, "{err}");
+    // Deterministic: seeds, steps and guidance scales change nothing.
+    let other = SamplerOptions {
+        seed: 5,
+        steps: 7,
+        eta: 1.0,
+        audio_guidance: 3.0,
+        ..o
+    };
+    assert_eq!(model.sample(audio, &own, &other).unwrap(), predicted);
+    // It was trained with a style on every frame: no prompt is refused by name.
+    let e = model
+        .sample(audio, &Style::None, &o)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("style"), "{e}");
+}

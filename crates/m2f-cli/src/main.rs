@@ -15,6 +15,7 @@ use m2f_synth::world::WorldConfig;
 mod bundle;
 mod convert;
 mod device_arg;
+mod eval;
 mod extract;
 mod generate;
 mod inspect;
@@ -42,6 +43,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Assemble a model directory for `m2f generate` from trained parts.
     Bundle(bundle::BundleArgs),
+    /// Judge a model on held-out test clips against the mean face, the truth and baselines:
+    /// `m2f eval --checkpoint weights --data SYNTH_DIR`.
+    Eval(eval::EvalArgs),
     /// Generate synthetic talking-face clips (or preview one with `m2f synth preview`).
     Synth(SynthArgs),
     /// Train a model (`m2f train gnpfa --data DIR --out DIR`).
@@ -148,6 +152,7 @@ fn main() -> Result<()> {
         },
         Command::Generate(args) => generate::run(args),
         Command::Bundle(args) => bundle::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Extract(args) => extract::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Inspect { dir } => inspect::run(&dir),

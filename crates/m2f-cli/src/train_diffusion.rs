@@ -9,7 +9,7 @@ use clap::Args;
 use conditioning::log_mel::LogMelEncoderConfig;
 use conditioning::sentence::SentenceEncoder;
 use conditioning::weights::ModelSource;
-use diffusion::{DenoiserConfig, DiffusionTrainOptions};
+use diffusion::{DenoiserConfig, DiffusionTrainOptions, Objective};
 use m2f_dataset::{
     AudioFeatures, Dataset, DiffusionWindows, JointLogMel, LoadOptions, ShardStore, Variants,
     WindowAudio, LOG_MEL_FEATURES,
@@ -54,6 +54,14 @@ pub struct DiffusionArgs {
     /// Train on clean records only (not their augmented variants).
     #[arg(long)]
     clean_only: bool,
+    /// Train (and validate) only on records spoken by these synthesis engines, e.g.
+    /// `espeak-ng`, to hold the others out for evaluation; comma-separated. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    engines: Vec<String>,
+    /// `diffusion` (the Media2Face denoiser) or `regression`: the same network trained to
+    /// predict the motion from audio and style alone, the deterministic baseline of `m2f eval`.
+    #[arg(long, default_value = "diffusion", value_parser = parse_objective)]
+    objective: Objective,
     #[arg(long, default_value_t = 20_000)]
     steps: u64,
     #[arg(long, default_value_t = 16)]
@@ -111,10 +119,26 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         },
         audio: joint,
     };
-    let train = dataset.load(Split::Train, &options)?;
-    let val = dataset.load(Split::Val, &options)?;
+    let mut train = dataset.load(Split::Train, &options)?;
+    let mut val = dataset.load(Split::Val, &options)?;
+    if !a.engines.is_empty() {
+        let spoken_by = |voice: &str| {
+            a.engines
+                .iter()
+                .any(|e| voice.split_once(':').is_some_and(|(engine, _)| engine == e))
+        };
+        train.clips.retain(|c| spoken_by(&c.voice));
+        val.clips.retain(|c| spoken_by(&c.voice));
+    }
     if train.clips.is_empty() {
-        bail!("{} has no training records", a.data);
+        bail!(
+            "{} has no training records{}",
+            a.data,
+            match a.engines.is_empty() {
+                true => String::new(),
+                false => format!(" spoken by {}", a.engines.join(", ")),
+            }
+        );
     }
     let latent_dim = train.motion_dim - 6;
     let mut cfg = DenoiserConfig::preset(&a.preset, feature_dim)?;
@@ -126,6 +150,7 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         cfg.hidden_size = w;
         cfg.intermediate_size = 2 * w;
     }
+    cfg.objective = a.objective;
     cfg.validate("--preset with --num-layers/--hidden-size")?;
     cfg.image_style_dim = if a.no_image_style { 0 } else { latent_dim };
     let (text_source, text_encoder_name) = text_encoder_source(a.text_encoder.as_deref());
@@ -149,6 +174,7 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         "records": dataset.stats().records_hash,
         "features": feature_key.as_deref().unwrap_or(LOG_MEL_FEATURES),
         "variants": if a.clean_only { "clean" } else { "all" },
+        "engines": if a.engines.is_empty() { "all".to_string() } else { a.engines.join(",") },
         "train_clips": train.clips.len(),
         "val_clips": val.clips.len(),
     });
@@ -245,4 +271,12 @@ fn embed_sentences(
         }
     }
     Ok(out)
+}
+
+fn parse_objective(s: &str) -> std::result::Result<Objective, String> {
+    match s {
+        "diffusion" => Ok(Objective::Diffusion),
+        "regression" => Ok(Objective::Regression),
+        _ => Err(format!("{s:?}: expected diffusion or regression")),
+    }
 }

@@ -189,6 +189,7 @@ impl Dataset {
                 Vec::new()
             },
             style: r.meta.labels.style.clone(),
+            voice: r.meta.labels.voice.clone(),
             emotion: r.meta.labels.emotion,
             intensity: r.meta.labels.intensity,
         })
@@ -233,6 +234,8 @@ pub struct ClipData {
     pub audio: Vec<f32>,
     /// Style sentence.
     pub style: String,
+    /// The voice, `engine:name` (e.g. `espeak-ng:en-us+f3`).
+    pub voice: String,
     /// Emotion label.
     pub emotion: Emotion,
     /// Intensity label.

@@ -16,7 +16,7 @@ use crate::animation::{Animation, ArkitFit, ArkitSource};
 use crate::emotions::EmotionTable;
 use crate::error::{Media2FaceError, Result};
 use crate::manifest::{default_dir, BundleManifest, MANIFEST_FILE};
-use crate::request::{AudioInput, Prompt, Request};
+use crate::request::{AudioInput, Intensity, Prompt, Request};
 
 /// The gap between the inner lips of the face at rest: the synthetic world's faces rest
 /// with 0.1–0.3 mm.
@@ -174,6 +174,30 @@ impl Media2Face {
     /// Animation frames per second.
     pub fn fps(&self) -> f32 {
         self.denoiser.denoiser.config().fps
+    }
+
+    /// The denoiser (for evaluation and custom pipelines).
+    pub fn denoiser(&self) -> &DiffusionModel {
+        &self.denoiser
+    }
+
+    /// The audio encoder whose features the denoiser takes.
+    pub fn audio_encoder(&self) -> &dyn AudioEncoder {
+        &self.audio_encoder
+    }
+
+    /// The GNPFA latent space: its decoder turns latents into faces.
+    pub fn gnpfa(&self) -> &Gnpfa {
+        &self.gnpfa
+    }
+
+    /// The text-style embedding the bundle stores for `emotion` at `intensity`: what
+    /// [`Prompt::Emotion`] conditions on.
+    ///
+    /// # Errors
+    /// An emotion the bundle does not know (the message lists those it does).
+    pub fn emotion_embedding(&self, emotion: &str, intensity: Intensity) -> Result<&[f32]> {
+        self.emotions.embedding(emotion, intensity)
     }
 
     /// The emotion labels that [`Prompt::Emotion`] takes.

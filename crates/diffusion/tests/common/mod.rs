@@ -41,6 +41,7 @@ pub fn tiny_config() -> DenoiserConfig {
         audio_radius: Some(3),
         diffusion_steps: 50,
         noise_schedule: NoiseScheduleKind::Cosine,
+        objective: diffusion::Objective::Diffusion,
     }
 }
 

@@ -1,0 +1,178 @@
+//! `m2f eval`: a model bundle against the mean face, the GNPFA-encoded truth and any other
+//! denoisers (the regression baseline, other audio encoders) on the test clips of a
+//! synthetic dataset.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use diffusion::SamplerOptions;
+use indicatif::{ProgressBar, ProgressStyle};
+use m2f_eval::{Candidate, DenoiserCandidate, EvalOptions, GnpfaTruth, MeanFace};
+use m2f_synth::emotion::Intensity;
+use m2f_synth::voices::Split;
+use media2face::Media2Face;
+
+use crate::device_arg::DeviceArgs;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The model bundle to judge (as `m2f generate --model` takes; default: the repository's
+    /// weights/). Its GNPFA decodes every candidate's motion and its emotion embeddings are
+    /// the prompts.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// An `m2f synth` dataset: its test split (unseen voices, sentences, identities) is the
+    /// test set, its training split trains the emotion classifier.
+    #[arg(long)]
+    data: PathBuf,
+    /// The regression baseline: a denoiser checkpoint trained with `m2f train diffusion
+    /// --objective regression` on the same data.
+    #[arg(long)]
+    regression: Option<PathBuf>,
+    /// More denoiser checkpoints to judge beside the bundle, as NAME=DIR (repeatable); each
+    /// with the audio encoder its config names.
+    #[arg(long, value_parser = parse_named)]
+    denoiser: Vec<(String, PathBuf)>,
+    /// Test clips (the first of the split).
+    #[arg(long, default_value_t = 48)]
+    clips: usize,
+    /// Only clips spoken by these engines (comma-separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    engines: Vec<String>,
+    /// Samples per clip for diversity.
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    /// Clips generated under each of the 8 emotion prompts for prompt following.
+    #[arg(long, default_value_t = 12)]
+    prompt_clips: usize,
+    /// Training clips the emotion classifier learns from.
+    #[arg(long, default_value_t = 400)]
+    classifier_clips: usize,
+    /// DDIM steps.
+    #[arg(long, default_value_t = 25)]
+    steps: usize,
+    /// s_A (default: the paper's 2.5).
+    #[arg(long)]
+    audio_guidance: Option<f64>,
+    /// s_P (default: the paper's 1.5).
+    #[arg(long)]
+    style_guidance: Option<f64>,
+    /// Also write the tables to this Markdown file (and the numbers beside it as .json).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+fn parse_named(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, dir) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=DIR"))?;
+    Ok((name.to_string(), PathBuf::from(dir)))
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    let device = a.device.device()?;
+    let dir = match &a.checkpoint {
+        Some(d) => d.clone(),
+        None => media2face::default_dir()?,
+    };
+    let bundle = Media2Face::from_dir_on(&dir, &device)
+        .with_context(|| format!("loading the model bundle {}", dir.display()))?;
+    let defaults = SamplerOptions::default();
+    let sampler = SamplerOptions {
+        steps: a.steps,
+        audio_guidance: a.audio_guidance.unwrap_or(defaults.audio_guidance),
+        style_guidance: a.style_guidance.unwrap_or(defaults.style_guidance),
+        ..defaults
+    };
+    sampler.validate(bundle.denoiser().config.model.diffusion_steps)?;
+    let options = EvalOptions {
+        seeds: a.seeds.max(1),
+        prompt_clips: a.prompt_clips,
+        prompt_intensity: Intensity::High,
+    };
+    let gnpfa = bundle.gnpfa();
+    let cfg = &bundle.denoiser().config;
+    let mean = MeanFace::from_stats(&cfg.motion_stats, cfg.model.latent_dim)?;
+    let truth = GnpfaTruth::new(gnpfa);
+    let model = DenoiserCandidate::of_bundle("media2face", &bundle, sampler);
+    let mut others = Vec::new();
+    if let Some(d) = &a.regression {
+        others.push(
+            DenoiserCandidate::load("regression", d, &device, sampler)
+                .with_context(|| format!("loading the regression baseline {}", d.display()))?,
+        );
+    }
+    for (name, d) in &a.denoiser {
+        others.push(
+            DenoiserCandidate::load(name, d, &device, sampler)
+                .with_context(|| format!("loading the denoiser {name} from {}", d.display()))?,
+        );
+    }
+    let mut candidates: Vec<&dyn Candidate> = vec![&model];
+    candidates.extend(others.iter().map(|c| c as &dyn Candidate));
+    candidates.push(&mean);
+    candidates.push(&truth);
+
+    eprintln!("reading the test clips of {}", a.data.display());
+    let clips = m2f_eval::read_split(&a.data, Split::Test, Some(a.clips), &a.engines)
+        .with_context(|| format!("reading the test split of {}", a.data.display()))?;
+    if clips.is_empty() {
+        bail!(
+            "{} has no test clips{}",
+            a.data.display(),
+            match a.engines.is_empty() {
+                true => String::new(),
+                false => format!(" spoken by {}", a.engines.join(", ")),
+            }
+        );
+    }
+    eprintln!(
+        "training the emotion classifier on {} training clips' true latents",
+        a.classifier_clips
+    );
+    let classifier = m2f_eval::fit_on_training_split(&a.data, gnpfa, a.classifier_clips)
+        .context("training the emotion classifier")?;
+    let style = |e: m2f_synth::emotion::Emotion, i: Intensity| -> m2f_eval::Result<Vec<f32>> {
+        let intensity: media2face::Intensity = format!("{i:?}")
+            .to_lowercase()
+            .parse()
+            .map_err(|m: String| m2f_eval::EvalError::invalid("intensity", m))?;
+        Ok(bundle.emotion_embedding(e.name(), intensity)?.to_vec())
+    };
+    let bar = ProgressBar::new(clips.len() as u64).with_style(
+        ProgressStyle::with_template(
+            "{msg} {bar:30} {pos}/{len} clips [{elapsed_precise} < {eta}]",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_message("evaluating");
+    let report = m2f_eval::evaluate(
+        &candidates,
+        &clips,
+        gnpfa,
+        &style,
+        &classifier,
+        &options,
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
+    bar.finish_and_clear();
+    let markdown = report.to_markdown();
+    println!("{markdown}");
+    if let Some(out) = &a.out {
+        let command = crate::report::command_line();
+        let text = format!("Measured with `{command}`.\n\n{markdown}");
+        write_replacing(out, text.as_bytes())?;
+        let json = out.with_extension("json");
+        write_replacing(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        eprintln!("wrote {} and {}", out.display(), json.display());
+    }
+    Ok(())
+}
+
+fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    m2f_mesh::write_atomic(path, |w| w.write_all(bytes))
+        .with_context(|| format!("writing {}", path.display()))
+}
