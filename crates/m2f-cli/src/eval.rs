@@ -24,8 +24,13 @@ pub struct EvalArgs {
     checkpoint: Option<PathBuf>,
     /// An `m2f synth` dataset: its test split (unseen voices, sentences, identities) is the
     /// test set, its training split trains the emotion classifier.
+    #[arg(long, required_unless_present = "recordings")]
+    data: Option<PathBuf>,
+    /// Real recordings with aligned phones (NAME.wav + NAME.phones, as
+    /// tools/fetch_real_speech.py writes them): lip closure and opening of every denoiser,
+    /// decoded on the bundle's face.
     #[arg(long)]
-    data: PathBuf,
+    recordings: Option<PathBuf>,
     /// The regression baseline: a denoiser checkpoint trained with `m2f train diffusion
     /// --objective regression` on the same data.
     #[arg(long)]
@@ -111,18 +116,44 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 .with_context(|| format!("loading the denoiser {name} from {}", d.display()))?,
         );
     }
+    let mut markdown = String::new();
+    let mut json = serde_json::Map::new();
+    if let Some(dir) = &a.recordings {
+        let recordings = m2f_eval::read_recordings(dir)
+            .with_context(|| format!("reading the recordings {}", dir.display()))?;
+        eprintln!("{} recordings from {}", recordings.len(), dir.display());
+        let mut named: Vec<(&str, &DenoiserCandidate)> = vec![("media2face", &model)];
+        named.extend(others.iter().map(|c| (c.name(), c)));
+        let neutral = bundle.emotion_embedding("neutral", media2face::Intensity::Medium)?;
+        let report = m2f_eval::evaluate_recordings(
+            &named,
+            &recordings,
+            gnpfa,
+            &bundle.face().mesh.vertices,
+            neutral,
+        )?;
+        markdown.push_str(&format!(
+            "Real recordings ({}), neutral prompt, seed 0:\n\n{}\n",
+            dir.display(),
+            report.to_markdown()
+        ));
+        json.insert("recordings".into(), serde_json::to_value(&report)?);
+    }
+    let Some(data) = &a.data else {
+        return finish(&a, &markdown, json);
+    };
     let mut candidates: Vec<&dyn Candidate> = vec![&model];
     candidates.extend(others.iter().map(|c| c as &dyn Candidate));
     candidates.push(&mean);
     candidates.push(&truth);
 
-    eprintln!("reading the test clips of {}", a.data.display());
-    let clips = m2f_eval::read_split(&a.data, Split::Test, Some(a.clips), &a.engines)
-        .with_context(|| format!("reading the test split of {}", a.data.display()))?;
+    eprintln!("reading the test clips of {}", data.display());
+    let clips = m2f_eval::read_split(data, Split::Test, Some(a.clips), &a.engines)
+        .with_context(|| format!("reading the test split of {}", data.display()))?;
     if clips.is_empty() {
         bail!(
             "{} has no test clips{}",
-            a.data.display(),
+            data.display(),
             match a.engines.is_empty() {
                 true => String::new(),
                 false => format!(" spoken by {}", a.engines.join(", ")),
@@ -133,7 +164,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         "training the emotion classifier on {} training clips' true latents",
         a.classifier_clips
     );
-    let classifier = m2f_eval::fit_on_training_split(&a.data, gnpfa, a.classifier_clips)
+    let classifier = m2f_eval::fit_on_training_split(data, gnpfa, a.classifier_clips)
         .context("training the emotion classifier")?;
     let style = |e: m2f_synth::emotion::Emotion, i: Intensity| -> m2f_eval::Result<Vec<f32>> {
         let intensity: media2face::Intensity = format!("{i:?}")
@@ -159,15 +190,21 @@ pub fn run(a: EvalArgs) -> Result<()> {
         &mut |done, _| bar.set_position(done as u64),
     )?;
     bar.finish_and_clear();
-    let markdown = report.to_markdown();
+    markdown.push_str(&report.to_markdown());
+    json.insert("test_set".into(), serde_json::to_value(&report)?);
+    finish(&a, &markdown, json)
+}
+
+/// Prints the tables and writes them (and the numbers as JSON) where `--out` says.
+fn finish(a: &EvalArgs, markdown: &str, json: serde_json::Map<String, serde_json::Value>) -> Result<()> {
     println!("{markdown}");
     if let Some(out) = &a.out {
         let command = crate::report::command_line();
         let text = format!("Measured with `{command}`.\n\n{markdown}");
         write_replacing(out, text.as_bytes())?;
-        let json = out.with_extension("json");
-        write_replacing(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
-        eprintln!("wrote {} and {}", out.display(), json.display());
+        let path = out.with_extension("json");
+        write_replacing(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        eprintln!("wrote {} and {}", out.display(), path.display());
     }
     Ok(())
 }

@@ -180,27 +180,70 @@ impl Candidate for DenoiserCandidate<'_> {
     }
 
     fn prepare<'a>(&'a self, clip: &'a EvalClip) -> Result<Box<dyn ClipGenerator + 'a>> {
-        let dim = self.model.get().config.model.audio_dim;
-        let n = clip.num_frames();
-        let mut features = (self.features)(&clip.audio, clip.fps as f64)?;
-        let got = features.len() / dim.max(1);
-        // Encoders round the audio's length to frames; the truth may have one frame more
-        // or fewer. Anything else is a mismatch.
-        if got.abs_diff(n) > 2 || got == 0 {
-            return Err(EvalError::invalid(
-                format!("audio features of clip {}", clip.id),
-                format!("{got} frames for {n} frames of animation"),
-            ));
-        }
-        while features.len() < n * dim {
-            let last = features[features.len() - dim..].to_vec();
-            features.extend(last);
-        }
-        features.truncate(n * dim);
+        let features = self.features_for(
+            &clip.audio,
+            clip.fps,
+            clip.num_frames(),
+            &format!("clip {}", clip.id),
+        )?;
         Ok(Box::new(PreparedDenoiser {
             candidate: self,
             features,
         }))
+    }
+}
+
+impl DenoiserCandidate<'_> {
+    /// Animation frames per second of the denoiser.
+    pub fn fps(&self) -> f32 {
+        self.model.get().config.model.fps
+    }
+
+    /// The denoiser's audio features [frames × D] of 16 kHz `audio`, fitted to `frames`
+    /// animation frames at `fps` (`what` names the audio in errors).
+    ///
+    /// # Errors
+    /// An encoder failure, or features whose length is more than two frames off.
+    pub fn features_for(&self, audio: &[f32], fps: f32, frames: usize, what: &str) -> Result<Vec<f32>> {
+        let dim = self.model.get().config.model.audio_dim;
+        let mut features = (self.features)(audio, fps as f64)?;
+        let got = features.len() / dim.max(1);
+        // Encoders round the audio's length to frames; the truth may have one frame more
+        // or fewer. Anything else is a mismatch.
+        if got.abs_diff(frames) > 2 || got == 0 {
+            return Err(EvalError::invalid(
+                format!("audio features of {what}"),
+                format!("{got} frames for {frames} frames of animation"),
+            ));
+        }
+        while features.len() < frames * dim {
+            let last = features[features.len() - dim..].to_vec();
+            features.extend(last);
+        }
+        features.truncate(frames * dim);
+        Ok(features)
+    }
+
+    /// Motion for `features` (from [`DenoiserCandidate::features_for`]) under the text-style
+    /// embedding `style`, from `seed`.
+    ///
+    /// # Errors
+    /// A style of the wrong width, or a sampler failure.
+    pub fn sample(&self, features: &[f32], style: &[f32], seed: u64) -> Result<Generated> {
+        let options = SamplerOptions { seed, ..self.options };
+        let m = self
+            .model
+            .get()
+            .sample(features, &Style::Text(style.to_vec()), &options)?;
+        Ok(Generated {
+            latents: (0..m.frames()).map(|i| m.latent(i).to_vec()).collect(),
+            poses: (0..m.frames())
+                .map(|i| {
+                    let p = m.pose(i);
+                    [p[0], p[1], p[2], p[3], p[4], p[5]]
+                })
+                .collect(),
+        })
     }
 }
 
@@ -211,21 +254,7 @@ struct PreparedDenoiser<'a> {
 
 impl ClipGenerator for PreparedDenoiser<'_> {
     fn generate(&self, style: &[f32], seed: u64) -> Result<Generated> {
-        let options = SamplerOptions {
-            seed,
-            ..self.candidate.options
-        };
-        let model = self.candidate.model.get();
-        let m = model.sample(&self.features, &Style::Text(style.to_vec()), &options)?;
-        Ok(Generated {
-            latents: (0..m.frames()).map(|i| m.latent(i).to_vec()).collect(),
-            poses: (0..m.frames())
-                .map(|i| {
-                    let p = m.pose(i);
-                    [p[0], p[1], p[2], p[3], p[4], p[5]]
-                })
-                .collect(),
-        })
+        self.candidate.sample(&self.features, style, seed)
     }
 }
 

@@ -186,6 +186,11 @@ impl Media2Face {
         &self.audio_encoder
     }
 
+    /// The face animations are decoded on: GNPFA's template with its lips together.
+    pub fn face(&self) -> &FaceTemplate {
+        &self.face
+    }
+
     /// The GNPFA latent space: its decoder turns latents into faces.
     pub fn gnpfa(&self) -> &Gnpfa {
         &self.gnpfa
