@@ -43,6 +43,13 @@ pub struct BundleArgs {
     /// Output directory (created; the bundle's parts in it are replaced, other files kept).
     #[arg(short, long)]
     out: PathBuf,
+    /// The s_A requests get by default, as measured for this denoiser (`m2f eval --split
+    /// val`); with --style-guidance. Without both: the paper's 2.5 and 1.5.
+    #[arg(long, requires = "style_guidance")]
+    audio_guidance: Option<f64>,
+    /// The s_P requests get by default; with --audio-guidance.
+    #[arg(long, requires = "audio_guidance")]
+    style_guidance: Option<f64>,
 }
 
 pub fn run(a: BundleArgs) -> Result<()> {
@@ -95,7 +102,19 @@ pub fn run(a: BundleArgs) -> Result<()> {
         audio_encoder: "whisper-tiny.en".into(),
         emotions: "emotions.safetensors".into(),
         text_encoder: "sentence-transformers/all-MiniLM-L6-v2".into(),
+        guidance: match (a.audio_guidance, a.style_guidance) {
+            (Some(audio), Some(style)) => Some(media2face::Guidance { audio, style }),
+            _ => None,
+        },
     };
+    if let Some(g) = manifest.guidance {
+        diffusion::SamplerOptions {
+            audio_guidance: g.audio,
+            style_guidance: g.style,
+            ..diffusion::SamplerOptions::default()
+        }
+        .validate(model.config.model.diffusion_steps)?;
+    }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let staging = a
         .out

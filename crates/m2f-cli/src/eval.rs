@@ -42,6 +42,10 @@ pub struct EvalArgs {
     /// Test clips (the first of the split).
     #[arg(long, default_value_t = 48)]
     clips: usize,
+    /// The split judged: `test` (reported numbers) or `val` (for choosing settings, such
+    /// as the guidance scales, without looking at the test clips).
+    #[arg(long, default_value = "test", value_parser = parse_split)]
+    split: Split,
     /// Only clips spoken by these engines (comma-separated; default all).
     #[arg(long, value_delimiter = ',')]
     engines: Vec<String>,
@@ -57,10 +61,10 @@ pub struct EvalArgs {
     /// DDIM steps.
     #[arg(long, default_value_t = 25)]
     steps: usize,
-    /// s_A (default: the paper's 2.5).
+    /// s_A (default: the bundle's).
     #[arg(long)]
     audio_guidance: Option<f64>,
-    /// s_P (default: the paper's 1.5).
+    /// s_P (default: the bundle's).
     #[arg(long)]
     style_guidance: Option<f64>,
     /// Also write the tables to this Markdown file (and the numbers beside it as .json).
@@ -68,6 +72,14 @@ pub struct EvalArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
+}
+
+fn parse_split(s: &str) -> Result<Split, String> {
+    match s {
+        "test" => Ok(Split::Test),
+        "val" => Ok(Split::Val),
+        _ => Err(format!("{s:?}: expected test or val")),
+    }
 }
 
 fn parse_named(s: &str) -> Result<(String, PathBuf), String> {
@@ -85,12 +97,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
     };
     let bundle = Media2Face::from_dir_on(&dir, &device)
         .with_context(|| format!("loading the model bundle {}", dir.display()))?;
-    let defaults = SamplerOptions::default();
+    let guidance = bundle.guidance();
     let sampler = SamplerOptions {
         steps: a.steps,
-        audio_guidance: a.audio_guidance.unwrap_or(defaults.audio_guidance),
-        style_guidance: a.style_guidance.unwrap_or(defaults.style_guidance),
-        ..defaults
+        audio_guidance: a.audio_guidance.unwrap_or(guidance.audio),
+        style_guidance: a.style_guidance.unwrap_or(guidance.style),
+        ..SamplerOptions::default()
     };
     sampler.validate(bundle.denoiser().config.model.diffusion_steps)?;
     let options = EvalOptions {
@@ -147,13 +159,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
     candidates.push(&mean);
     candidates.push(&truth);
 
-    eprintln!("reading the test clips of {}", data.display());
-    let clips = m2f_eval::read_split(data, Split::Test, Some(a.clips), &a.engines)
-        .with_context(|| format!("reading the test split of {}", data.display()))?;
+    eprintln!("reading the {} clips of {}", a.split.name(), data.display());
+    let clips = m2f_eval::read_split(data, a.split, Some(a.clips), &a.engines)
+        .with_context(|| format!("reading the {} split of {}", a.split.name(), data.display()))?;
     if clips.is_empty() {
         bail!(
-            "{} has no test clips{}",
+            "{} has no {} clips{}",
             data.display(),
+            a.split.name(),
             match a.engines.is_empty() {
                 true => String::new(),
                 false => format!(" spoken by {}", a.engines.join(", ")),
@@ -196,7 +209,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
 }
 
 /// Prints the tables and writes them (and the numbers as JSON) where `--out` says.
-fn finish(a: &EvalArgs, markdown: &str, json: serde_json::Map<String, serde_json::Value>) -> Result<()> {
+fn finish(
+    a: &EvalArgs,
+    markdown: &str,
+    json: serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
     println!("{markdown}");
     if let Some(out) = &a.out {
         let command = crate::report::command_line();

@@ -17,8 +17,8 @@ fn model_dir(env: &str, name: &str) -> PathBuf {
 }
 
 fn bundle(gnpfa: &Path, denoiser: &Path, out: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_m2f"))
-        .arg("bundle")
+    let mut c = Command::new(env!("CARGO_BIN_EXE_m2f"));
+    c.arg("bundle")
         .arg("--gnpfa")
         .arg(gnpfa)
         .arg("--denoiser")
@@ -28,9 +28,20 @@ fn bundle(gnpfa: &Path, denoiser: &Path, out: &Path) -> Output {
         .arg("--text-encoder")
         .arg(model_dir("M2F_MINILM_DIR", "all-MiniLM-L6-v2"))
         .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
+        .arg(out);
+    // The shipped bundle's measured guidance scales, given as they were when it was built.
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/media2face.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    if let Some(g) = shipped.get("guidance") {
+        c.args(["--audio-guidance", &g["audio"].to_string()])
+            .args(["--style-guidance", &g["style"].to_string()]);
+    }
+    c.output().unwrap()
 }
 
 #[test]

@@ -101,3 +101,46 @@ fn the_default_model_is_judged_between_the_mean_face_and_the_truth() {
     assert!(err.contains("NAME=DIR"), "{err}");
     assert_eq!(std::fs::read_to_string(&report).unwrap(), text);
 }
+
+#[test]
+fn recordings_with_aligned_phones_are_scored_and_bad_phone_files_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    std::fs::copy(repo().join("assets/speech.wav"), rec.join("paula.wav")).unwrap();
+    // "Paula": /p/ then the open vowel of "au" (times read off the clip's waveform).
+    std::fs::write(
+        rec.join("paula.phones"),
+        "0.00\t0.12\tSIL\n0.12\t0.20\tP\n0.20\t0.36\tAO1\n",
+    )
+    .unwrap();
+    let weights = repo().join("weights");
+    let run = m2f(&[
+        "eval",
+        "--checkpoint",
+        weights.to_str().unwrap(),
+        "--recordings",
+        rec.to_str().unwrap(),
+        "--steps",
+        "10",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(out.contains("| media2face | 1 | "), "{out}");
+    assert!(out.contains("| media2face | paula | "), "{out}");
+    std::fs::write(rec.join("paula.phones"), "0.0 0.1 P\n").unwrap();
+    let bad = m2f(&[
+        "eval",
+        "--checkpoint",
+        weights.to_str().unwrap(),
+        "--recordings",
+        rec.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("paula.phones line 1"), "{err}");
+}

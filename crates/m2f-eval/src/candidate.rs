@@ -204,7 +204,13 @@ impl DenoiserCandidate<'_> {
     ///
     /// # Errors
     /// An encoder failure, or features whose length is more than two frames off.
-    pub fn features_for(&self, audio: &[f32], fps: f32, frames: usize, what: &str) -> Result<Vec<f32>> {
+    pub fn features_for(
+        &self,
+        audio: &[f32],
+        fps: f32,
+        frames: usize,
+        what: &str,
+    ) -> Result<Vec<f32>> {
         let dim = self.model.get().config.model.audio_dim;
         let mut features = (self.features)(audio, fps as f64)?;
         let got = features.len() / dim.max(1);
@@ -230,7 +236,10 @@ impl DenoiserCandidate<'_> {
     /// # Errors
     /// A style of the wrong width, or a sampler failure.
     pub fn sample(&self, features: &[f32], style: &[f32], seed: u64) -> Result<Generated> {
-        let options = SamplerOptions { seed, ..self.options };
+        let options = SamplerOptions {
+            seed,
+            ..self.options
+        };
         let m = self
             .model
             .get()

@@ -38,4 +38,6 @@ pub use emotion_classifier::{clip_description, fit_on_training_split, EmotionCla
 pub use face_dynamics::{face_dynamics_deviation, upper_face_dynamics};
 pub use lip_sync::{inner_lip_gaps, pearson, LipSync, PhoneSpan, CLOSED_GAP_MM};
 pub use lip_vertex_error::LipVertexError;
-pub use recordings::{evaluate_recordings, read_recordings, AlignedPhone, Recording, RecordingsReport, SpeechScores};
+pub use recordings::{
+    evaluate_recordings, read_recordings, AlignedPhone, Recording, RecordingsReport, SpeechScores,
+};

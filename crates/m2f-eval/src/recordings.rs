@@ -69,7 +69,11 @@ pub fn read_recordings(dir: &Path) -> Result<Vec<Recording>> {
             source: e,
         })?;
         let mut phones = Vec::new();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let bad = || {
                 EvalError::invalid(
                     format!("{} line {}", phones_path.display(), i + 1),
@@ -289,14 +293,21 @@ mod tests {
             w.write_sample(0i16).unwrap();
         }
         w.finalize().unwrap();
-        std::fs::write(dir.path().join("a.phones"), "0.0\t0.2\tSIL\n0.2\t0.4\tM\n0.4\t0.7\tAA1\n").unwrap();
+        std::fs::write(
+            dir.path().join("a.phones"),
+            "0.0\t0.2\tSIL\n0.2\t0.4\tM\n0.4\t0.7\tAA1\n",
+        )
+        .unwrap();
         let r = read_recordings(dir.path()).unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].phones[2].phone, "AA");
         // 10 fps: closed at frames 2–3, open 9 mm at 5.
         let gaps = [5.0, 5.0, 1.0, 5.0, 5.0, 9.0, 5.0, 5.0, 5.0, 5.0];
         let s = SpeechScores::of_recording(&gaps, &r[0].phones, 10.0);
-        assert_eq!((s.bilabials, s.bilabials_closed, s.vowels, s.open_vowels), (1, 1, 1, 1));
+        assert_eq!(
+            (s.bilabials, s.bilabials_closed, s.vowels, s.open_vowels),
+            (1, 1, 1, 1)
+        );
         assert_eq!(s.vowel_closure(), 0.0);
         assert_eq!(s.open_vowel_peak_mm(), 9.0);
         std::fs::write(dir.path().join("a.phones"), "0.0 0.2 SIL\n").unwrap();

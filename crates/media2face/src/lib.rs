@@ -43,7 +43,7 @@ mod request;
 pub use animation::{check_output_paths, Animation, ArkitFit, ArkitSource};
 pub use error::{Media2FaceError, Result};
 pub use manifest::{
-    default_dir, default_dirs, BundleManifest, BUNDLE_FORMAT, MANIFEST_FILE, WEIGHTS_ENV,
+    default_dir, default_dirs, BundleManifest, Guidance, BUNDLE_FORMAT, MANIFEST_FILE, WEIGHTS_ENV,
 };
 pub use pipeline::{Media2Face, TEXT_ENCODER_ENV};
 pub use request::{AudioInput, Intensity, KeyframePrompt, Prompt, PromptSpan, Request};

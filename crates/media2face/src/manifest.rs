@@ -43,6 +43,30 @@ pub struct BundleManifest {
     /// The sentence encoder free-text prompts need (not shipped: about 90 MB), as a hub
     /// repository.
     pub text_encoder: String,
+    /// The guidance scales requests get unless they set their own, measured for this
+    /// denoiser (absent: the paper's s_A = 2.5, s_P = 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<Guidance>,
+}
+
+/// Guidance scales of Media2Face's Eq. 9.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Guidance {
+    /// s_A: how strongly the audio steers the motion.
+    pub audio: f64,
+    /// s_P: how strongly the prompt steers the style.
+    pub style: f64,
+}
+
+impl Default for Guidance {
+    /// The paper's scales: s_A = 2.5, s_P = 1.5.
+    fn default() -> Self {
+        let d = diffusion::SamplerOptions::default();
+        Self {
+            audio: d.audio_guidance,
+            style: d.style_guidance,
+        }
+    }
 }
 
 impl BundleManifest {

@@ -15,7 +15,7 @@ use m2f_mesh::{arkit_rig, seal_lips, FaceTemplate, HeadPose, Rig, RigSolver};
 use crate::animation::{Animation, ArkitFit, ArkitSource};
 use crate::emotions::EmotionTable;
 use crate::error::{Media2FaceError, Result};
-use crate::manifest::{default_dir, BundleManifest, MANIFEST_FILE};
+use crate::manifest::{default_dir, BundleManifest, Guidance, MANIFEST_FILE};
 use crate::request::{AudioInput, Intensity, Prompt, Request};
 
 /// The gap between the inner lips of the face at rest: the synthetic world's faces rest
@@ -39,6 +39,7 @@ pub struct Media2Face {
     text_encoder_repo: String,
     /// Loaded at the first free-text prompt (90 MB that emotion prompts do not need).
     text_encoder: OnceLock<SentenceEncoder>,
+    guidance: Guidance,
     device: Device,
 }
 
@@ -132,6 +133,7 @@ impl Media2Face {
             solver,
             text_encoder_repo: manifest.text_encoder,
             text_encoder: OnceLock::new(),
+            guidance: manifest.guidance.unwrap_or_default(),
             device: device.clone(),
         })
     }
@@ -174,6 +176,12 @@ impl Media2Face {
     /// Animation frames per second.
     pub fn fps(&self) -> f32 {
         self.denoiser.denoiser.config().fps
+    }
+
+    /// The guidance scales requests get unless they set their own: measured for this
+    /// bundle's denoiser (`media2face.json`), else the paper's.
+    pub fn guidance(&self) -> Guidance {
+        self.guidance
     }
 
     /// The denoiser (for evaluation and custom pipelines).
@@ -235,8 +243,8 @@ impl Media2Face {
         // and keyframes, before the encoders run.
         let options = SamplerOptions {
             steps: request.steps,
-            audio_guidance: request.audio_guidance,
-            style_guidance: request.style_guidance,
+            audio_guidance: request.audio_guidance.unwrap_or(self.guidance.audio),
+            style_guidance: request.style_guidance.unwrap_or(self.guidance.style),
             seed: request.seed,
             ..SamplerOptions::default()
         };

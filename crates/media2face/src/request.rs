@@ -175,15 +175,16 @@ pub struct Request {
     pub seed: u64,
     /// DDIM steps.
     pub steps: usize,
-    /// s_A: how strongly the audio steers the motion (Media2Face Eq. 9).
-    pub audio_guidance: f64,
-    /// s_P: how strongly the prompt steers the style.
-    pub style_guidance: f64,
+    /// s_A: how strongly the audio steers the motion (Media2Face Eq. 9); `None`: the
+    /// bundle's measured default ([`crate::Media2Face::guidance`]).
+    pub audio_guidance: Option<f64>,
+    /// s_P: how strongly the prompt steers the style; `None`: the bundle's default.
+    pub style_guidance: Option<f64>,
 }
 
 impl Request {
     /// A request for `audio` with no prompt and the default settings (seed 0, 25 steps,
-    /// s_A = 2.5, s_P = 1.5).
+    /// the bundle's guidance scales).
     pub fn new(audio: AudioInput) -> Self {
         let d = diffusion::SamplerOptions::default();
         Self {
@@ -192,8 +193,8 @@ impl Request {
             keyframes: Vec::new(),
             seed: d.seed,
             steps: d.steps,
-            audio_guidance: d.audio_guidance,
-            style_guidance: d.style_guidance,
+            audio_guidance: None,
+            style_guidance: None,
         }
     }
 
@@ -240,13 +241,13 @@ impl Request {
 
     /// Sets s_A, how strongly the audio steers the motion.
     pub fn audio_guidance(mut self, scale: f64) -> Self {
-        self.audio_guidance = scale;
+        self.audio_guidance = Some(scale);
         self
     }
 
     /// Sets s_P, how strongly the prompts steer the style.
     pub fn style_guidance(mut self, scale: f64) -> Self {
-        self.style_guidance = scale;
+        self.style_guidance = Some(scale);
         self
     }
 }
