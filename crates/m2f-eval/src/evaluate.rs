@@ -44,22 +44,19 @@ impl Default for EvalOptions {
 }
 
 /// One candidate's sums over a subset of clips.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Scores {
     /// Clips.
     pub clips: usize,
     /// Lip vertex error.
-    #[serde(skip)]
     pub lve: LipVertexError,
     /// Σ over clips of the upper-face dynamics deviation, mm².
     pub sum_fdd_mm2: f64,
     /// Lip sync against phone timings.
-    #[serde(skip)]
     pub lip_sync: LipSync,
     /// Beat alignment of head motion.
-    #[serde(skip)]
     pub beats: BeatAlignment,
-    /// Σ over clips of the diversity across seeds, mm, and the clips it was measured on.
+    /// Σ over clips of the diversity across seeds, mm.
     pub sum_diversity_mm: f64,
     /// Clips with a diversity.
     pub diversity_clips: usize,

@@ -309,3 +309,38 @@ fn model_is_send_and_sync() {
     check::<Media2Face>();
     check::<media2face::Animation>();
 }
+
+#[test]
+fn requests_without_scales_get_the_bundles_measured_guidance() {
+    let m = model();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("weights/media2face.json")).unwrap(),
+    )
+    .unwrap();
+    let g = m.guidance();
+    let want = match manifest.get("guidance") {
+        Some(g) => (g["audio"].as_f64().unwrap(), g["style"].as_f64().unwrap()),
+        None => (2.5, 1.5),
+    };
+    assert_eq!((g.audio, g.style), want);
+    let request = speech().steps(4);
+    assert_eq!(request.audio_guidance, None);
+    let by_default = m.generate(&request).unwrap();
+    let explicit = m
+        .generate(
+            &request
+                .clone()
+                .audio_guidance(g.audio)
+                .style_guidance(g.style),
+        )
+        .unwrap();
+    assert_eq!(by_default.latents, explicit.latents);
+    let other = m
+        .generate(
+            &request
+                .audio_guidance(g.audio + 1.0)
+                .style_guidance(g.style),
+        )
+        .unwrap();
+    assert_ne!(by_default.latents, other.latents);
+}

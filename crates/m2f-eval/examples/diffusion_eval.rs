@@ -1,10 +1,11 @@
-//! Measures a trained denoiser on held-out clips of extracted shards: lip sync of the
-//! generated motion decoded through GNPFA (inner-lip gap against the clip's own latents
-//! decoded the same way), against guidance scales and DDIM steps, and how far emotion
-//! prompts move the face (rig weights through GNPFA's bridge M′).
+//! A denoiser's sampler features measured on held-out clips of extracted shards, beside the
+//! quality `m2f eval` reports: lip sync (inner-lip gap of the motion decoded through GNPFA,
+//! against the clip's own latents decoded the same way) against guidance scales and DDIM
+//! steps, how far emotion prompts move the face (rig weights through GNPFA's bridge M′),
+//! keyframes, seams of long audio, and streaming.
 //!
 //! ```text
-//! cargo run --release -p m2f-dataset --example diffusion_eval -- \
+//! cargo run --release -p m2f-eval --example diffusion_eval -- \
 //!     SHARDS CHECKPOINT GNPFA AUDIO_FEATURES_SPEC MINILM_DIR [CLIPS]
 //! ```
 
@@ -21,95 +22,45 @@ use m2f_dataset::{
     read_manifests, AudioFeatures, JointLogMel, Record, ShardStore, StoredFeatures,
     LOG_MEL_FEATURES,
 };
+use m2f_eval::{inner_lip_gaps, pearson, LipSync, PhoneSpan};
 use m2f_synth::emotion::Emotion;
-use m2f_synth::viseme::Viseme;
 use m2f_synth::voices::Split;
 
 /// Per-frame inner-lip gap (mm) of latents `z` [T, Z] on the face `neutral`.
 fn lip_gaps(gnpfa: &gnpfa::Gnpfa, neutral: &[[f32; 3]], z: &[Vec<f32>]) -> Result<Vec<f32>> {
     let lm = &gnpfa.template.regions.landmarks;
-    let (u, l) = (lm.upper_inner_lip as usize, lm.lower_inner_lip as usize);
     let frames = gnpfa.decode_frames(neutral, z)?;
-    Ok(frames
-        .iter()
-        .map(|v| {
-            let d: f32 = (0..3).map(|k| (v[u][k] - v[l][k]).powi(2)).sum();
-            d.sqrt() * 1000.0
-        })
-        .collect())
+    Ok(inner_lip_gaps(
+        &frames,
+        lm.upper_inner_lip,
+        lm.lower_inner_lip,
+    ))
 }
 
 fn latents_of(m: &Motion) -> Vec<Vec<f32>> {
     (0..m.frames()).map(|i| m.latent(i).to_vec()).collect()
 }
 
-fn pearson(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len().min(b.len()) as f64;
-    let ma = a.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let mb = b.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        let (dx, dy) = (*x as f64 - ma, *y as f64 - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    sab / (saa.sqrt() * sbb.sqrt()).max(1e-12)
+/// Lip-sync scores of generated gaps against true ones over one record's phonemes.
+fn lip_sync(gen: &[f32], truth: &[f32], rec: &Record) -> LipSync {
+    let phones: Vec<PhoneSpan> = rec
+        .meta
+        .phonemes
+        .iter()
+        .map(PhoneSpan::of_phoneme)
+        .collect();
+    LipSync::of_clip(gen, truth, &phones, rec.meta.fps)
 }
 
-/// Lip-sync scores of generated gaps against true ones over one clip's phonemes.
-#[derive(Default, Clone)]
-struct LipScores {
-    mae_mm: f64,
-    corr: f64,
-    /// Bilabials whose interval reaches a gap under 1.5 mm: generated, true.
-    closed: (usize, usize),
-    bilabials: usize,
-    /// Σ peak generated gap / Σ peak true gap over open vowels.
-    open_ratio: (f64, f64),
-    clips: usize,
-}
-
-impl LipScores {
-    fn add(&mut self, gen: &[f32], truth: &[f32], rec: &Record) {
-        let n = gen.len().min(truth.len());
-        self.mae_mm += gen[..n]
-            .iter()
-            .zip(&truth[..n])
-            .map(|(a, b)| (a - b).abs() as f64)
-            .sum::<f64>()
-            / n as f64;
-        self.corr += pearson(&gen[..n], &truth[..n]);
-        self.clips += 1;
-        let fps = rec.meta.fps as f64;
-        for p in &rec.meta.phonemes {
-            let a = ((p.start as f64 * fps).floor() as usize).min(n - 1);
-            let b = ((p.end as f64 * fps).ceil() as usize).clamp(a + 1, n);
-            let min = |g: &[f32]| g[a..b].iter().copied().fold(f32::INFINITY, f32::min);
-            let max = |g: &[f32]| g[a..b].iter().copied().fold(0f32, f32::max);
-            if p.visemes.contains(&Viseme::Bilabial) {
-                self.bilabials += 1;
-                self.closed.0 += (min(gen) < 1.5) as usize;
-                self.closed.1 += (min(truth) < 1.5) as usize;
-            }
-            if p.visemes.contains(&Viseme::OpenVowel) {
-                self.open_ratio.0 += max(gen) as f64;
-                self.open_ratio.1 += max(truth) as f64;
-            }
-        }
-    }
-
-    fn row(&self, name: &str) -> String {
-        let c = self.clips.max(1) as f64;
-        format!(
-            "| {name} | {:.2} | {:.3} | {:.2} ({:.2} true) | {:.2} |",
-            self.mae_mm / c,
-            self.corr / c,
-            self.closed.0 as f64 / self.bilabials.max(1) as f64,
-            self.closed.1 as f64 / self.bilabials.max(1) as f64,
-            self.open_ratio.0 / self.open_ratio.1.max(1e-9),
-        )
-    }
+fn row(s: &LipSync, name: &str, truth_closure: f64) -> String {
+    format!(
+        "| {name} | {:.2} | {:.3} | {:.2} ({:.2} true) | {:.2} |",
+        s.gap_error_mm(),
+        s.gap_correlation(),
+        s.closure(),
+        truth_closure,
+        s.opening(),
+    )
 }
 
 /// Per-frame audio features [T, dim] of one record.
@@ -202,8 +153,8 @@ fn main() -> Result<()> {
             ),
         ]
     };
-    let mut scores = vec![LipScores::default(); configs.len()];
-    let mut ceiling = LipScores::default();
+    let mut scores = vec![LipSync::default(); configs.len()];
+    let mut ceiling = LipSync::default();
     let mut records = Vec::new();
     for line in &lines {
         let rec = Record::read(&store, &line.id)?;
@@ -213,12 +164,12 @@ fn main() -> Result<()> {
         let neutral: Vec<[f32; 3]> = rec.neutral.chunks(3).map(|v| [v[0], v[1], v[2]]).collect();
         let truth_z: Vec<Vec<f32>> = rec.latents.chunks(z_dim).map(|r| r.to_vec()).collect();
         let truth = lip_gaps(&gnpfa, &neutral, &truth_z)?;
-        ceiling.add(&truth, &truth, &rec);
+        ceiling.add(&lip_sync(&truth, &truth, &rec));
         let style = Style::Text(embed(&rec.meta.labels.style)?);
         for (k, (_, o)) in configs.iter().enumerate() {
             let m = model.sample(&feats.values[..n * feats.dim], &style, o)?;
             let gaps = lip_gaps(&gnpfa, &neutral, &latents_of(&m))?;
-            scores[k].add(&gaps, &truth, &rec);
+            scores[k].add(&lip_sync(&gaps, &truth, &rec));
         }
         records.push((rec, feats, neutral));
         eprint!(".");
@@ -229,9 +180,12 @@ fn main() -> Result<()> {
     );
     println!("| --- | --- | --- | --- | --- |");
     for (k, (name, _)) in configs.iter().enumerate() {
-        println!("{}", scores[k].row(name));
+        println!("{}", row(&scores[k], name, ceiling.closure()));
     }
-    println!("{}", ceiling.row("truth (GNPFA-decoded)"));
+    println!(
+        "{}",
+        row(&ceiling, "truth (GNPFA-decoded)", ceiling.closure())
+    );
 
     // Emotion prompts on the same audio: M′ rig weights, nearest emotion centroid of the
     // true latents' weights.
