@@ -48,8 +48,16 @@ pub struct DenoiserConfig {
     pub noise_schedule: NoiseScheduleKind,
     /// What the network is trained to do: denoise (the Media2Face model) or regress the
     /// motion straight from the conditions (the deterministic baseline of the evaluation).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Objective::is_diffusion")]
     pub objective: Objective,
+}
+
+impl Objective {
+    /// The Media2Face objective (left out of `config.json`, so that earlier readers still
+    /// load diffusion checkpoints).
+    pub fn is_diffusion(&self) -> bool {
+        *self == Objective::Diffusion
+    }
 }
 
 /// The training objective of a denoiser network.

@@ -498,7 +498,9 @@ impl DiffusionModel {
                 }
             }
         };
-        if !keyframes.is_empty() {
+        // The regression baseline only ever saw X_t = 0: its keyframes are pinned on the
+        // output alone.
+        if !keyframes.is_empty() && !regression {
             let eps = normal(total * c);
             noised_known(&mut x, self.schedule.alpha_bar(Some(taus[0])), &eps);
         }

@@ -657,6 +657,16 @@ fn the_regression_baseline_learns_the_mean_motion_in_one_deterministic_pass() {
         ..o
     };
     assert_eq!(model.sample(audio, &own, &other).unwrap(), predicted);
+    // A keyframe is held, and only its neighbourhood changes: the network's input stays
+    // X_t = 0 (it never saw noised keyframes).
+    let key = diffusion::Keyframe {
+        frame: 2,
+        latent: Some(vec![0.5; cfg.latent_dim]),
+        pose: None,
+    };
+    let edited = model.sample_edited(audio, &own, &[key], &o).unwrap();
+    assert!(edited.latent(2).iter().all(|v| (v - 0.5).abs() < 1e-5));
+    assert_eq!(edited.latent(20), predicted.latent(20));
     // It was trained with a style on every frame: no prompt is refused by name.
     let e = model
         .sample(audio, &Style::None, &o)

@@ -40,8 +40,8 @@ pub struct EvalArgs {
     #[arg(long, value_parser = parse_named)]
     denoiser: Vec<(String, PathBuf)>,
     /// Test clips (the first of the split).
-    #[arg(long, default_value_t = 48)]
-    clips: usize,
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u64).range(1..))]
+    clips: u64,
     /// The split judged: `test` (reported numbers) or `val` (for choosing settings, such
     /// as the guidance scales, without looking at the test clips).
     #[arg(long, default_value = "test", value_parser = parse_split)]
@@ -90,6 +90,15 @@ fn parse_named(s: &str) -> Result<(String, PathBuf), String> {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        // The numbers go beside the tables as OUT.json: OUT must be another file.
+        if out.extension().is_some_and(|e| e == "json") {
+            bail!(
+                "--out {}: give the Markdown file (e.g. report.md); the numbers are written beside it as .json",
+                out.display()
+            );
+        }
+    }
     let device = a.device.device()?;
     let dir = match &a.checkpoint {
         Some(d) => d.clone(),
@@ -160,7 +169,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     candidates.push(&truth);
 
     eprintln!("reading the {} clips of {}", a.split.name(), data.display());
-    let clips = m2f_eval::read_split(data, a.split, Some(a.clips), &a.engines)
+    let clips = m2f_eval::read_split(data, a.split, Some(a.clips as usize), &a.engines)
         .with_context(|| format!("reading the {} split of {}", a.split.name(), data.display()))?;
     if clips.is_empty() {
         bail!(
@@ -180,10 +189,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let classifier = m2f_eval::fit_on_training_split(data, gnpfa, a.classifier_clips)
         .context("training the emotion classifier")?;
     let style = |e: m2f_synth::emotion::Emotion, i: Intensity| -> m2f_eval::Result<Vec<f32>> {
-        let intensity: media2face::Intensity = format!("{i:?}")
-            .to_lowercase()
-            .parse()
-            .map_err(|m: String| m2f_eval::EvalError::invalid("intensity", m))?;
+        let intensity = match i {
+            Intensity::Low => media2face::Intensity::Low,
+            Intensity::Medium => media2face::Intensity::Medium,
+            Intensity::High => media2face::Intensity::High,
+        };
         Ok(bundle.emotion_embedding(e.name(), intensity)?.to_vec())
     };
     let bar = ProgressBar::new(clips.len() as u64).with_style(
@@ -204,7 +214,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     markdown.push_str(&report.to_markdown());
-    json.insert("test_set".into(), serde_json::to_value(&report)?);
+    json.insert("synthetic".into(), serde_json::to_value(&report)?);
     finish(&a, &markdown, json)
 }
 

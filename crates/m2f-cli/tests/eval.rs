@@ -55,7 +55,7 @@ fn the_default_model_is_judged_between_the_mean_face_and_the_truth() {
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap();
-    let rows = json["test_set"]["rows"].as_array().unwrap();
+    let rows = json["synthetic"]["rows"].as_array().unwrap();
     let row = |name: &str| {
         rows.iter()
             .find(|r| r["candidate"] == name && r["speech"] == "all")

@@ -28,13 +28,8 @@ use m2f_synth::voices::Split;
 
 /// Per-frame inner-lip gap (mm) of latents `z` [T, Z] on the face `neutral`.
 fn lip_gaps(gnpfa: &gnpfa::Gnpfa, neutral: &[[f32; 3]], z: &[Vec<f32>]) -> Result<Vec<f32>> {
-    let lm = &gnpfa.template.regions.landmarks;
     let frames = gnpfa.decode_frames(neutral, z)?;
-    Ok(inner_lip_gaps(
-        &frames,
-        lm.upper_inner_lip,
-        lm.lower_inner_lip,
-    ))
+    Ok(inner_lip_gaps(&frames, &gnpfa.template.regions))
 }
 
 fn latents_of(m: &Motion) -> Vec<Vec<f32>> {

@@ -1,7 +1,9 @@
-//! Beat alignment of head motion to the audio (Bailando's beat-align score, as DiffPoseTalk
-//! uses it for head poses): every kinematic beat of the head (a local minimum of its angular
-//! speed: a nod or turn ends or reverses) scores exp(−d² / 2σ²), d the distance to the
-//! nearest audio onset; the score is the mean over head beats.
+//! Beat alignment of head motion to the audio, in the form of AI Choreographer's BeatAlign
+//! (Li et al. 2021), which DiffPoseTalk-style head evaluations borrow: every kinematic beat
+//! of the head (a local minimum of its angular speed: a nod or turn ends or reverses) scores
+//! exp(−d² / 2σ²), d the distance to the nearest audio onset; the score is the mean over head
+//! beats. (Bailando's released code averages the other way, over audio beats.) The report
+//! gives a chance level beside it: true head motion against another clip's onsets.
 
 /// σ of the score, in frames (0.1 s at 30 fps).
 pub const BEAT_SIGMA_FRAMES: f64 = 3.0;

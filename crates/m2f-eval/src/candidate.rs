@@ -214,8 +214,8 @@ impl DenoiserCandidate<'_> {
         let dim = self.model.get().config.model.audio_dim;
         let mut features = (self.features)(audio, fps as f64)?;
         let got = features.len() / dim.max(1);
-        // Encoders round the audio's length to frames; the truth may have one frame more
-        // or fewer. Anything else is a mismatch.
+        // Encoders round the audio's length to frames: up to two frames more or fewer than
+        // the animation are padded or cut. Anything else is a mismatch.
         if got.abs_diff(frames) > 2 || got == 0 {
             return Err(EvalError::invalid(
                 format!("audio features of {what}"),

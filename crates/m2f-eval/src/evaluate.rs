@@ -132,10 +132,13 @@ pub struct Row {
 pub struct EvalReport {
     /// Every candidate on every subset.
     pub rows: Vec<Row>,
-    /// The emotion classifier's accuracy on the test clips' true latents: how far its
+    /// The emotion classifier's accuracy on the judged clips' true latents: how far its
     /// verdicts on generated motion can be trusted.
     pub classifier_accuracy: f64,
-    /// Test clips.
+    /// The chance level of beat alignment: each clip's true head motion against the audio
+    /// onsets of another clip.
+    pub beat_alignment_chance: Option<f64>,
+    /// Clips judged.
     pub clips: usize,
     /// The sampling settings.
     pub options: EvalOptions,
@@ -164,17 +167,41 @@ pub fn evaluate(
         ));
     }
     let regions = &gnpfa.template.regions;
-    let (upper, lower) = (
-        regions.landmarks.upper_inner_lip,
-        regions.landmarks.lower_inner_lip,
-    );
     let class_of = |e: Emotion| classifier.classes.iter().position(|c| c == e.name());
     let mut sums: Vec<BTreeMap<String, Scores>> = vec![BTreeMap::new(); candidates.len()];
     let (mut judged, mut judged_right) = (0usize, 0usize);
+    let mut chance = BeatAlignment::default();
     for (ci, clip) in clips.iter().enumerate() {
         let n = clip.num_frames();
-        let true_gaps = inner_lip_gaps(&clip.frames, upper, lower);
+        gnpfa.check_vertices(&format!("clip {} neutral face", clip.id), &clip.neutral)?;
+        if let Some((i, f)) = clip
+            .frames
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.len() != clip.neutral.len())
+        {
+            return Err(EvalError::invalid(
+                format!("clip {} frame {i}", clip.id),
+                format!(
+                    "{} vertices, its neutral face {}",
+                    f.len(),
+                    clip.neutral.len()
+                ),
+            ));
+        }
+        let true_gaps = inner_lip_gaps(&clip.frames, regions);
         let onsets = audio_onsets(&clip.audio, conditioning::audio::SAMPLE_RATE, clip.fps, n);
+        // Chance: the true head beats of this clip against the onsets of another clip.
+        let other = &clips[(ci + 1) % clips.len()];
+        chance.add(&BeatAlignment::of_clip(
+            &head_beats(&clip.head_pose),
+            &audio_onsets(
+                &other.audio,
+                conditioning::audio::SAMPLE_RATE,
+                other.fps,
+                other.num_frames(),
+            ),
+        ));
         let own_style = style(clip.emotion, clip.intensity)?;
         let true_latents = {
             let frames: Vec<&[[f32; 3]]> = clip.frames.iter().map(Vec::as_slice).collect();
@@ -193,7 +220,7 @@ pub fn evaluate(
             let generator = candidate.prepare(clip).map_err(named)?;
             let main = generator.generate(&own_style, 0).map_err(named)?;
             let faces = gnpfa.decode_frames(&clip.neutral, &main.latents)?;
-            let gaps = inner_lip_gaps(&faces, upper, lower);
+            let gaps = inner_lip_gaps(&faces, regions);
             let mut s = Scores {
                 clips: 1,
                 lve: LipVertexError::of_sequence(&faces, &clip.frames, &regions.lips),
@@ -261,6 +288,7 @@ pub fn evaluate(
     Ok(EvalReport {
         rows,
         classifier_accuracy: judged_right as f64 / judged.max(1) as f64,
+        beat_alignment_chance: chance.score(),
         clips: clips.len(),
         options: *options,
     })

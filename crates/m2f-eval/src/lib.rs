@@ -5,10 +5,10 @@
 //! talking-face paper compares with: the mean face, a deterministic regression model of the
 //! same size, and the truth re-encoded through GNPFA (the ceiling). `m2f eval` runs it.
 //!
-//! The metrics, each in its own module: lip vertex error (MeshTalk, FaceFormer; CodeTalker's
+//! The metrics, each in its own module: lip vertex error (MeshTalk; CodeTalker's
 //! squared form beside it), upper-face dynamics deviation (CodeTalker), lip closure at
 //! bilabials and opening at open vowels against phone timings, beat alignment of head
-//! motion (Bailando, DiffPoseTalk), diversity across seeds, and prompt following judged by
+//! motion (AI Choreographer's BeatAlign), diversity across seeds, and prompt following judged by
 //! an emotion classifier trained on true latents.
 
 #![warn(missing_docs)]

@@ -2,6 +2,7 @@
 //! gap, lip closure during bilabials (/p b m/ must close the lips) and opening during open
 //! vowels (the peak gap against the truth's).
 
+use m2f_mesh::FaceRegions;
 use m2f_synth::clip::PhonemeTiming;
 use m2f_synth::viseme::Viseme;
 
@@ -33,23 +34,23 @@ impl PhoneSpan {
         }
     }
 
-    /// Its frames at `fps` in a sequence of `frames` (at least one).
-    fn frames(&self, fps: f32, frames: usize) -> std::ops::Range<usize> {
-        let a = ((self.start * fps).floor().max(0.0) as usize).min(frames - 1);
+    /// Its frames at `fps` in a sequence of `frames`; `None` when it starts after the last
+    /// frame (a phone past the end of the animation is not scored).
+    pub(crate) fn frames(&self, fps: f32, frames: usize) -> Option<std::ops::Range<usize>> {
+        let a = (self.start * fps).floor().max(0.0) as usize;
+        if a >= frames {
+            return None;
+        }
         let b = ((self.end * fps).ceil() as usize).clamp(a + 1, frames);
-        a..b
+        Some(a..b)
     }
 }
 
-/// Per-frame distance between two vertices (the inner-lip midpoints), mm.
-pub fn inner_lip_gaps<F: AsRef<[[f32; 3]]>>(frames: &[F], upper: u32, lower: u32) -> Vec<f32> {
+/// Per-frame inner-lip gap at the mouth centre of faces with `regions`, mm.
+pub fn inner_lip_gaps<F: AsRef<[[f32; 3]]>>(frames: &[F], regions: &FaceRegions) -> Vec<f32> {
     frames
         .iter()
-        .map(|f| {
-            let f = f.as_ref();
-            (crate::lip_vertex_error::squared_distance(f[upper as usize], f[lower as usize]).sqrt()
-                * 1e3) as f32
-        })
+        .map(|f| regions.inner_lip_gap(f.as_ref()) * 1e3)
         .collect()
 }
 
@@ -90,7 +91,9 @@ impl LipSync {
             / n as f64;
         out.sum_gap_correlation = pearson(g, t);
         for p in phones {
-            let r = p.frames(fps, n);
+            let Some(r) = p.frames(fps, n) else {
+                continue;
+            };
             if p.bilabial {
                 out.bilabials += 1;
                 out.closed += g[r.clone()].iter().any(|&x| x < CLOSED_GAP_MM) as usize;
@@ -186,6 +189,18 @@ mod tests {
         let s = LipSync::of_clip(&open, &truth, &phones, 10.0);
         assert_eq!(s.closed, 0);
         assert_eq!(s.gap_correlation(), 0.0);
+        // A bilabial after the animation ends is not scored on its last (closed) frame.
+        let late = [PhoneSpan {
+            start: 1.2,
+            end: 1.3,
+            bilabial: true,
+            open_vowel: false,
+        }];
+        let closed_at_end = [3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 0.1];
+        assert_eq!(
+            LipSync::of_clip(&closed_at_end, &truth, &late, 10.0).bilabials,
+            0
+        );
         let same = LipSync::of_clip(&truth, &truth, &phones, 10.0);
         assert!((same.gap_correlation() - 1.0).abs() < 1e-9 && same.gap_error_mm() == 0.0);
     }

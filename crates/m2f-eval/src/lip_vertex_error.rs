@@ -1,6 +1,7 @@
-//! Lip vertex error (LVE), as MeshTalk and FaceFormer define it: per frame, the largest
-//! distance over the lip vertices between the generated and the true face; averaged over
-//! frames. CodeTalker reports the squared distance instead; both are kept.
+//! Lip vertex error (LVE), as MeshTalk defines it: per frame, the largest distance over the
+//! lip vertices between the generated and the true face; averaged over frames. The
+//! evaluation script CodeTalker released (and the FaceFormer numbers it re-scores) takes the
+//! squared distance instead; both are kept.
 
 /// LVE summed over frames, to be averaged over a whole test set.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

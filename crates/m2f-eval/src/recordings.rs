@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::candidate::DenoiserCandidate;
 use crate::error::{EvalError, Result};
-use crate::lip_sync::{inner_lip_gaps, CLOSED_GAP_MM};
+use crate::lip_sync::{inner_lip_gaps, PhoneSpan, CLOSED_GAP_MM};
 
 /// ARPAbet bilabials.
 const BILABIALS: [&str; 3] = ["P", "B", "M"];
@@ -149,8 +149,16 @@ impl SpeechScores {
             return s;
         }
         for p in phones {
-            let a = ((p.start * fps).floor().max(0.0) as usize).min(n - 1);
-            let b = ((p.end * fps).ceil() as usize).clamp(a + 1, n);
+            let span = PhoneSpan {
+                start: p.start,
+                end: p.end,
+                bilabial: false,
+                open_vowel: false,
+            };
+            let Some(r) = span.frames(fps, n) else {
+                continue;
+            };
+            let (a, b) = (r.start, r.end);
             let closed = gaps[a..b].iter().any(|&g| g < CLOSED_GAP_MM) as usize;
             let phone = p.phone.as_str();
             if BILABIALS.contains(&phone) {
@@ -217,7 +225,6 @@ pub fn evaluate_recordings(
     neutral: &[[f32; 3]],
     style: &[f32],
 ) -> Result<RecordingsReport> {
-    let lm = &gnpfa.template.regions.landmarks;
     let mut rows = Vec::new();
     let mut per_recording = Vec::new();
     for (name, candidate) in candidates {
@@ -229,7 +236,7 @@ pub fn evaluate_recordings(
             let features = candidate.features_for(&r.audio, fps, frames, &what)?;
             let motion = candidate.sample(&features, style, 0)?;
             let faces = gnpfa.decode_frames(neutral, &motion.latents)?;
-            let gaps = inner_lip_gaps(&faces, lm.upper_inner_lip, lm.lower_inner_lip);
+            let gaps = inner_lip_gaps(&faces, &gnpfa.template.regions);
             let scores = SpeechScores::of_recording(&gaps, &r.phones, fps);
             sum.add(&scores);
             per_recording.push((name.to_string(), r.name.clone(), scores));
@@ -246,7 +253,7 @@ impl RecordingsReport {
     /// One Markdown row per candidate.
     pub fn to_markdown(&self) -> String {
         let mut s = String::from(
-            "| model | recordings | bilabials closed | vowels closed (chance) | open-vowel peak gap (mm) |\n| --- | --- | --- | --- | --- |\n",
+            "| model | recordings | bilabials closed | vowels closed | open-vowel peak gap (mm) |\n| --- | --- | --- | --- | --- |\n",
         );
         for (name, r) in &self.rows {
             s.push_str(&format!(

@@ -46,12 +46,13 @@ impl EvalReport {
             ));
         }
         s.push_str(&format!(
-            "\n{} test clips; {} seeds per clip for diversity; prompt following over the 8 emotions at {} intensity on the first {} clips; the emotion classifier names {:.0} % of the test clips' true emotions from their true latents.\n",
+            "\n{} clips; {} seeds per clip for diversity; prompt following over the 8 emotions at {} intensity on the first {} clips; the emotion classifier names {:.0} % of the clips' true emotions from their true latents; beat alignment at chance (true head motion against another clip's audio): {}.\n",
             self.clips,
             self.options.seeds,
             format!("{:?}", self.options.prompt_intensity).to_lowercase(),
             self.options.prompt_clips.min(self.clips),
-            100.0 * self.classifier_accuracy
+            100.0 * self.classifier_accuracy,
+            opt(self.beat_alignment_chance, 3),
         ));
         s
     }

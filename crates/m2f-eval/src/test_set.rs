@@ -8,7 +8,7 @@ use m2f_synth::dataset::Manifest;
 use m2f_synth::emotion::{Emotion, Intensity};
 use m2f_synth::voices::Split;
 
-use crate::error::Result;
+use crate::error::{EvalError, Result};
 use crate::lip_sync::PhoneSpan;
 
 /// One test clip and its truth.
@@ -44,6 +44,15 @@ impl EvalClip {
     pub fn read(dir: &Path, engine: &str) -> Result<Self> {
         let clip = Clip::read(dir)?;
         let v = clip.num_vertices();
+        if v == 0 || clip.meta.sample_rate != conditioning::audio::SAMPLE_RATE {
+            return Err(EvalError::invalid(
+                format!("clip {}", dir.display()),
+                format!(
+                    "{v} vertices at {} Hz; expected a face and 16 kHz audio",
+                    clip.meta.sample_rate
+                ),
+            ));
+        }
         Ok(Self {
             id: clip.meta.id.clone(),
             engine: engine.to_string(),
