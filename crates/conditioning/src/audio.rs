@@ -17,12 +17,13 @@ pub use m2f_audio::{output_len, resample};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::TimeBase;
 
 use crate::error::{ConditioningError, Result};
 
@@ -35,6 +36,10 @@ pub const MIN_SOURCE_RATE: u32 = 4_000;
 pub const MAX_SOURCE_RATE: u32 = 768_000;
 /// Most channels accepted (a broken header can claim thousands).
 pub const MAX_CHANNELS: usize = 64;
+/// Longest corrupt packet or hole in a stream's timestamps (pages or frames the demuxer
+/// dropped as corrupt) replaced by silence; a longer one fails the file. Codec packets last
+/// milliseconds (an AAC packet 21 ms at 48 kHz, a FLAC frame at most 1.5 s).
+pub const MAX_CONCEALED_GAP_SECONDS: f64 = 10.0;
 
 /// Loads an audio file and returns mono f32 samples at [`SAMPLE_RATE`].
 ///
@@ -45,11 +50,43 @@ pub const MAX_CHANNELS: usize = 64;
 /// [`ConditioningError::Io`] if the file cannot be read; [`ConditioningError::Audio`] naming the
 /// file for an empty, truncated or unrecognised file, a header with an unusable rate or channel
 /// count, zero-length audio or non-finite samples.
+///
+/// A packet the decoder cannot decode is replaced by silence of the packet's duration, so the
+/// audio after it keeps its time; [`read_audio`] says how much was replaced.
 pub fn load_audio(path: impl AsRef<Path>) -> Result<Vec<f32>> {
+    Ok(read_audio(path)?.samples)
+}
+
+/// Audio decoded from a file, with what the decoder could not decode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedAudio {
+    /// Mono f32 samples at [`SAMPLE_RATE`].
+    pub samples: Vec<f32>,
+    /// Corrupt packets the decoder refused, and holes in the stream's timestamps where the
+    /// demuxer dropped corrupt pages or frames; each became silence of its duration.
+    pub corrupt_packets: usize,
+    /// Seconds of silence that stand in for them.
+    pub concealed_seconds: f64,
+}
+
+/// Like [`load_audio`], and reports the corrupt packets replaced by silence.
+///
+/// # Errors
+/// As [`load_audio`]; also when more than half of the packets are corrupt, or a corrupt
+/// packet's duration is unknown or longer than [`MAX_CONCEALED_GAP_SECONDS`].
+pub fn read_audio(path: impl AsRef<Path>) -> Result<LoadedAudio> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| ConditioningError::io(path, e))?;
     let ext = path.extension().and_then(|e| e.to_str());
     decode_to_16k(bytes, ext, &path.display().to_string())
+}
+
+/// Like [`read_audio`], from bytes in memory; errors name the origin `<memory>`.
+///
+/// # Errors
+/// As [`read_audio`].
+pub fn read_audio_bytes(bytes: &[u8], hint_extension: Option<&str>) -> Result<LoadedAudio> {
+    decode_to_16k(bytes.to_vec(), hint_extension, "<memory>")
 }
 
 /// Like [`load_audio`], from bytes in memory. `hint_extension` (e.g. `"mp3"`, without the dot)
@@ -58,7 +95,7 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Vec<f32>> {
 /// # Errors
 /// As [`load_audio`]; errors name the origin `<memory>`.
 pub fn load_audio_bytes(bytes: &[u8], hint_extension: Option<&str>) -> Result<Vec<f32>> {
-    decode_to_16k(bytes.to_vec(), hint_extension, "<memory>")
+    Ok(read_audio_bytes(bytes, hint_extension)?.samples)
 }
 
 /// Converts interleaved `samples` with `channels` channels at `rate` Hz to mono f32 at
@@ -141,9 +178,11 @@ struct Decoded {
     samples: Vec<f32>,
     rate: u32,
     channels: usize,
+    corrupt_packets: usize,
+    concealed_frames: u64,
 }
 
-fn decode_to_16k(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Vec<f32>> {
+fn decode_to_16k(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<LoadedAudio> {
     if bytes.is_empty() {
         return Err(ConditioningError::audio(
             origin,
@@ -162,12 +201,18 @@ fn decode_to_16k(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Vec<
         mut samples,
         rate,
         channels,
+        corrupt_packets,
+        concealed_frames,
     } = decoded;
     if let Some(edit) = edit {
         samples = edit.apply(samples, rate, channels);
     }
     let mono = downmix(origin, &samples, channels)?;
-    to_16k(origin, &mono, rate)
+    Ok(LoadedAudio {
+        samples: to_16k(origin, &mono, rate)?,
+        corrupt_packets,
+        concealed_seconds: concealed_frames as f64 / rate as f64,
+    })
 }
 
 fn decode(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Decoded> {
@@ -184,17 +229,21 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Decoded> {
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .map_err(|e| {
-            err(format!(
+        .map_err(|e| match e {
+            SymError::DecodeError(_) | SymError::IoError(_) => {
+                err(format!("a corrupt or cut-off audio file: {e}"))
+            }
+            e => err(format!(
                 "not a recognised audio file (extension hint {:?}): {e}",
                 ext.unwrap_or("none")
-            ))
+            )),
         })?;
     let track = format
         .default_track(TrackType::Audio)
         .ok_or_else(|| err("no audio track".into()))?;
     let track_id = track.id;
     let num_frames = track.num_frames;
+    let time_base = track.time_base;
     let params = track
         .codec_params
         .as_ref()
@@ -225,6 +274,9 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Decoded> {
     let mut frames = 0u64;
     let mut bad_packets = 0usize;
     let mut good_packets = 0usize;
+    let mut concealment = Concealment::new(&params, time_base);
+    let mut gaps = 0usize;
+    let mut next_pts: Option<i64> = None;
     let mut last_decode_error = String::new();
     loop {
         let packet = match format.next_packet() {
@@ -241,6 +293,25 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Decoded> {
         if packet.track_id != track_id {
             continue;
         }
+        // Demuxers drop pages or frames they find corrupt (Ogg's CRC, FLAC's frame sync)
+        // without a word; the next packet's timestamp shows the hole. Fill it with silence.
+        let pts = packet.pts.get();
+        if let Some(gap) = next_pts
+            .and_then(|next| pts.checked_sub(next))
+            .filter(|&g| g > 0)
+        {
+            let what = format!(
+                "the stretch before packet {}",
+                bad_packets + good_packets + 1
+            );
+            frames += concealment
+                .fill(&mut samples, gap as u64, spec, frames, &what)
+                .map_err(err)?;
+            gaps += 1;
+        }
+        // A packet spans its trimmed priming, its valid frames and its trimmed padding.
+        let span = packet.trim_start.get() + packet.dur.get() + packet.trim_end.get();
+        next_pts = pts.checked_add_unsigned(span).or(next_pts);
         match decoder.decode(&packet) {
             Ok(audio) => {
                 let rate = audio.spec().rate();
@@ -248,6 +319,13 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Decoded> {
                 match spec {
                     None => {
                         check_format(origin, rate, channels)?;
+                        if let Some(c) = concealment.spec.filter(|&c| c != (rate, channels)) {
+                            return Err(err(format!(
+                                "the first packets are corrupt and the header's format ({} Hz x \
+                                 {}) differs from the stream's ({rate} Hz x {channels})",
+                                c.0, c.1
+                            )));
+                        }
                         spec = Some((rate, channels));
                     }
                     Some(s) if s != (rate, channels) => {
@@ -264,14 +342,16 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Decoded> {
                 samples.extend_from_slice(&buf);
                 good_packets += 1;
             }
-            // A corrupt packet is skipped as players do; all of them corrupt is an error below.
-            Err(SymError::DecodeError(e)) => {
+            // A corrupt packet becomes silence of its duration, as players conceal it, so
+            // that what follows keeps its time (a shift here shifts lip sync). Mostly corrupt
+            // is an error below.
+            Err(e @ (SymError::DecodeError(_) | SymError::IoError(_))) => {
                 bad_packets += 1;
                 last_decode_error = e.to_string();
-            }
-            Err(SymError::IoError(e)) => {
-                bad_packets += 1;
-                last_decode_error = e.to_string();
+                let what = format!("packet {} ({e})", bad_packets + good_packets);
+                frames += concealment
+                    .fill(&mut samples, packet.dur.get(), spec, frames, &what)
+                    .map_err(err)?;
             }
             Err(e) => return Err(err(format!("decoding failed: {e}"))),
         }
@@ -298,7 +378,8 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Decoded> {
         let slack = params.max_frames_per_packet.unwrap_or(0).min(8192);
         if frames + slack < n {
             return Err(err(format!(
-                "truncated: the header says {n} frames but only {frames} could be read"
+                "truncated or corrupt: the header says {n} frames but only {frames} could be \
+                 read"
             )));
         }
     }
@@ -306,7 +387,96 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>, origin: &str) -> Result<Decoded> {
         samples,
         rate,
         channels,
+        corrupt_packets: bad_packets + gaps,
+        concealed_frames: concealment.frames,
     })
+}
+
+/// Silence put in for what could not be decoded, so that later audio keeps its time.
+#[derive(Debug)]
+struct Concealment {
+    /// The header's format (rate, channels), for silence before any packet decoded.
+    header: Option<(u32, usize)>,
+    /// The unit of packet timestamps and durations.
+    time_base: Option<TimeBase>,
+    /// The format the silence was written in before any packet decoded: the header's.
+    spec: Option<(u32, usize)>,
+    /// Frames of silence so far.
+    frames: u64,
+}
+
+impl Concealment {
+    fn new(params: &AudioCodecParameters, time_base: Option<TimeBase>) -> Self {
+        let channels = params.channels.as_ref().map_or(1, |c| c.count());
+        Self {
+            header: params.sample_rate.map(|rate| (rate, channels)),
+            time_base,
+            spec: None,
+            frames: 0,
+        }
+    }
+
+    /// Appends silence for `ticks` of the time base in the stream's format (`decoded`, or the
+    /// header's when nothing has decoded yet) and returns how many frames it added; `what`
+    /// names the lost stretch in errors.
+    /// `frames` is the stream's length so far: the silence in all may not outgrow it by more
+    /// than [`MAX_CONCEALED_GAP_SECONDS`], or a crafted file could claim hours of holes.
+    fn fill(
+        &mut self,
+        samples: &mut Vec<f32>,
+        ticks: u64,
+        decoded: Option<(u32, usize)>,
+        frames: u64,
+        what: &str,
+    ) -> std::result::Result<u64, String> {
+        let (rate, channels) = match decoded.or(self.spec) {
+            Some(s) => s,
+            None => {
+                let s = self.header.ok_or_else(|| {
+                    format!(
+                        "{what} is corrupt and the header gives no sample rate to replace it \
+                         with silence"
+                    )
+                })?;
+                self.spec = Some(s);
+                s
+            }
+        };
+        let lost = packet_frames(ticks, self.time_base, rate);
+        if lost == 0 {
+            return Err(format!(
+                "{what} is corrupt and the container gives no duration to replace it with \
+                 silence; dropping it would shift the audio after it"
+            ));
+        }
+        let limit = MAX_CONCEALED_GAP_SECONDS * rate as f64;
+        if lost as f64 > limit
+            || (self.frames + lost) as f64 > (frames - self.frames) as f64 + limit
+        {
+            return Err(format!(
+                "{what} is corrupt or missing: {:.2} s of silence would stand in for it, {:.2} \
+                 s in all, against {:.2} s decoded",
+                lost as f64 / rate as f64,
+                (self.frames + lost) as f64 / rate as f64,
+                (frames - self.frames) as f64 / rate as f64
+            ));
+        }
+        samples.resize(samples.len() + lost as usize * channels, 0.0);
+        self.frames += lost;
+        Ok(lost)
+    }
+}
+
+/// Frames at `rate` in a packet lasting `dur` ticks of `time_base` (one frame per tick when
+/// the container gives none, as symphonia's audio tracks do).
+fn packet_frames(dur: u64, time_base: Option<TimeBase>, rate: u32) -> u64 {
+    match time_base {
+        Some(tb) => {
+            let (numer, denom) = (tb.numer.get() as u128, tb.denom.get() as u128);
+            ((dur as u128 * numer * rate as u128 + denom / 2) / denom).min(u64::MAX as u128) as u64
+        }
+        None => dur,
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,9 @@ impl ModelSource {
     pub fn file(&self, file: &str) -> Result<PathBuf> {
         match self {
             Self::Local(dir) => local_file(dir, file),
-            Self::Hub { repo, revision } => hub_file(repo, revision, file, &hub_cache_dir()),
+            Self::Hub { repo, revision } => {
+                hub_file(repo, revision, file, &hub_cache_dir(), hub_offline())
+            }
         }
     }
 }
@@ -82,14 +84,22 @@ pub fn hub_offline() -> bool {
         .unwrap_or(false)
 }
 
-fn hub_file(repo_id: &str, revision: &str, file: &str, cache_dir: &Path) -> Result<PathBuf> {
+/// `file` of `repo_id` at `revision` from the hub cache in `cache_dir`, downloaded unless
+/// `offline` (the caller reads the environment, so tests need not set it).
+fn hub_file(
+    repo_id: &str,
+    revision: &str,
+    file: &str,
+    cache_dir: &Path,
+    offline: bool,
+) -> Result<PathBuf> {
     let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
     let cache = Cache::new(cache_dir.to_path_buf());
     if let Some(path) = cache.repo(repo.clone()).get(file) {
         return Ok(path);
     }
     let repo_cache = cache_dir.join(repo.folder_name());
-    if hub_offline() {
+    if offline {
         return Err(ConditioningError::MissingModelFile {
             file: file.to_string(),
             looked_in: vec![repo_cache],
@@ -138,17 +148,16 @@ mod tests {
         std::fs::create_dir_all(repo.join("refs")).unwrap();
         std::fs::write(repo.join("refs").join("main"), "0123abcd").unwrap();
         std::fs::write(snap.join("config.json"), "{}").unwrap();
-        let path = hub_file("acme/tiny", "main", "config.json", &cache).unwrap();
+        let path = hub_file("acme/tiny", "main", "config.json", &cache, true).unwrap();
         assert_eq!(path, snap.join("config.json"));
         std::fs::remove_dir_all(&cache).unwrap();
     }
 
     #[test]
     fn hub_offline_miss_names_file_and_cache() {
-        // No other test in this binary reads HF_HUB_OFFLINE, so setting it here is not racy.
-        std::env::set_var("HF_HUB_OFFLINE", "1");
+        // Offline is an argument: the test leaves the process environment alone.
         let cache = std::env::temp_dir().join(format!("m2f-hub-empty-{}", std::process::id()));
-        let err = hub_file("acme/absent", "main", "model.safetensors", &cache)
+        let err = hub_file("acme/absent", "main", "model.safetensors", &cache, true)
             .unwrap_err()
             .to_string();
         assert!(err.contains("model.safetensors"), "{err}");

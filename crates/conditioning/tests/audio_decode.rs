@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use conditioning::audio::{load_audio, load_audio_bytes};
+use conditioning::audio::{load_audio, load_audio_bytes, read_audio, read_audio_bytes};
 
 fn have_ffmpeg() -> bool {
     Command::new("ffmpeg").arg("-version").output().is_ok()
@@ -165,4 +165,66 @@ fn wav_with_wrong_extension_still_decodes() {
     let renamed = dir.path().join("a.mp3");
     std::fs::rename(&wav, &renamed).unwrap();
     assert_eq!(load_audio(&renamed).unwrap().len(), SOURCE_LEN);
+}
+
+/// Overwrites `len` bytes at `at` (a fraction of the file) with a pattern no codec accepts.
+fn corrupted(bytes: &[u8], at: f64, len: usize) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let start = (bytes.len() as f64 * at) as usize;
+    for (i, b) in out[start..start + len].iter_mut().enumerate() {
+        *b = if i % 2 == 0 { 0xff } else { 0x00 };
+    }
+    out
+}
+
+/// A corrupt packet (AAC in M4A: the decoder refuses it) or frame (FLAC: the demuxer drops
+/// it) becomes silence of its length: the audio after it stays where it was.
+#[test]
+fn corrupt_packets_become_silence_without_shifting_later_audio() {
+    if !have_ffmpeg() {
+        eprintln!("ffmpeg not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (ext, codec) in [("m4a", "aac"), ("flac", "flac")] {
+        let path = dir.path().join(format!("clean.{ext}"));
+        make(&path, &["-c:a", codec]);
+        let clean = read_audio(&path).unwrap();
+        assert_eq!(clean.corrupt_packets, 0, "{ext}");
+        assert_eq!(clean.concealed_seconds, 0.0, "{ext}");
+        let bad = corrupted(&std::fs::read(&path).unwrap(), 0.5, 64);
+        let got = read_audio_bytes(&bad, Some(ext)).unwrap();
+        assert_eq!(
+            got.samples.len(),
+            clean.samples.len(),
+            "{ext}: length changed"
+        );
+        assert!(got.corrupt_packets >= 1, "{ext}: corruption not seen");
+        // One AAC packet is 1024 frames, one FLAC frame 4608 at 44.1 kHz.
+        assert!(
+            got.concealed_seconds > 0.02 && got.concealed_seconds < 0.25,
+            "{ext}: {} s concealed",
+            got.concealed_seconds
+        );
+        // The last half second is untouched and in place.
+        let tail = clean.samples.len() - 8000..;
+        let corr = correlation(&got.samples[tail.clone()], &clean.samples[tail]);
+        assert!(corr > 0.999, "{ext}: tail correlation {corr}");
+        // `load_audio_bytes` gives the same samples.
+        assert_eq!(load_audio_bytes(&bad, Some(ext)).unwrap(), got.samples);
+    }
+}
+
+#[test]
+fn a_corrupt_ogg_page_is_an_error_naming_corruption() {
+    if !have_ffmpeg() {
+        eprintln!("ffmpeg not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clean.ogg");
+    make(&path, &["-c:a", "libvorbis"]);
+    let bad = corrupted(&std::fs::read(&path).unwrap(), 0.3, 64);
+    let e = read_audio_bytes(&bad, Some("ogg")).unwrap_err().to_string();
+    assert!(e.contains("corrupt"), "{e}");
 }

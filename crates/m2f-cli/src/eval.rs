@@ -228,15 +228,10 @@ fn finish(
     if let Some(out) = &a.out {
         let command = crate::report::command_line();
         let text = format!("Measured with `{command}`.\n\n{markdown}");
-        write_replacing(out, text.as_bytes())?;
+        crate::report::write_replacing(out, text.as_bytes())?;
         let path = out.with_extension("json");
-        write_replacing(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        crate::report::write_replacing(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
         eprintln!("wrote {} and {}", out.display(), path.display());
     }
     Ok(())
-}
-
-fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    m2f_mesh::write_atomic(path, |w| w.write_all(bytes))
-        .with_context(|| format!("writing {}", path.display()))
 }

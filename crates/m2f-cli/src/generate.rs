@@ -131,6 +131,14 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     })?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    if animation.concealed_audio_seconds > 0.0 {
+        eprintln!(
+            "warning: {} has corrupt stretches; {:.3} s of it were replaced by silence so the \
+             rest keeps its timing",
+            a.audio.display(),
+            animation.concealed_audio_seconds
+        );
+    }
     animation
         .save(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;

@@ -96,8 +96,8 @@ enum SynthAction {
         /// Output file: .mp4, .gif, .png or .glb.
         #[arg(short, long)]
         out: PathBuf,
-        /// Frame size in pixels (square).
-        #[arg(long, default_value_t = 320)]
+        /// Frame size in pixels (square), 16 to 2048.
+        #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(16..=2048))]
         size: u32,
     },
 }

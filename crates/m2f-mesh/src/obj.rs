@@ -110,6 +110,16 @@ pub fn parse_obj(text: &str, source: &Path, units: Units) -> Result<FaceMesh> {
                     ),
                 ));
             }
+            if let Some(t) = vt.filter(|&t| t >= texcoords.len()) {
+                return Err(err(
+                    *line_no,
+                    format!(
+                        "texture coordinate index {} refers past the {} texture coordinates",
+                        t + 1,
+                        texcoords.len()
+                    ),
+                ));
+            }
             match (vt, uv_of_vertex[v]) {
                 (None, _) => uvs_consistent = false,
                 (Some(t), None) => uv_of_vertex[v] = Some(t),
@@ -166,9 +176,10 @@ fn parse_index(s: &str, count: usize) -> Result<usize, String> {
         .map_err(|_| format!("{s:?} is not an integer index"))?;
     match i {
         0 => Err("index 0 is not valid (OBJ indices start at 1)".into()),
-        i if i > 0 => Ok(i as usize - 1),
+        // Past `usize` (possible on 32-bit targets) saturates, so the bounds check refuses it.
+        i if i > 0 => Ok(usize::try_from(i - 1).unwrap_or(usize::MAX)),
         i => {
-            let back = (-i) as usize;
+            let back = usize::try_from(i.unsigned_abs()).unwrap_or(usize::MAX);
             if back > count {
                 Err(format!(
                     "relative index {i} reaches before the first element"

@@ -37,6 +37,11 @@ pub struct Camera {
     pub near: f32,
 }
 
+/// Largest image side [`render`] draws: a larger camera is an error rather than an
+/// allocation that aborts the process (an 8192² frame's colour and depth buffers already take
+/// about 470 MB).
+pub const MAX_IMAGE_SIDE: u32 = 8192;
+
 /// Image size used by [`Camera::framing`].
 pub const DEFAULT_SIZE: u32 = 256;
 
@@ -104,11 +109,13 @@ impl Camera {
     fn view(&self) -> Result<View> {
         let bad =
             |field: &str, message: String| MeshError::invalid(format!("camera.{field}"), message);
-        if self.width == 0 || self.height == 0 {
+        if !(1..=MAX_IMAGE_SIDE).contains(&self.width)
+            || !(1..=MAX_IMAGE_SIDE).contains(&self.height)
+        {
             return Err(bad(
                 "width/height",
                 format!(
-                    "expected a non-empty image, got {}×{}",
+                    "expected an image of 1 to {MAX_IMAGE_SIDE} pixels a side, got {}×{}",
                     self.width, self.height
                 ),
             ));

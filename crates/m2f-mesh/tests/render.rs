@@ -206,6 +206,15 @@ fn bad_inputs_are_errors_naming_the_field() {
     )
     .unwrap_err();
     assert!(msg(e).contains("camera.width"));
+    // A size that would not fit in memory is refused before anything is allocated.
+    let e = render(
+        &t.mesh.vertices,
+        &t.mesh.triangles,
+        &cam.with_size(m2f_mesh::MAX_IMAGE_SIDE + 1, u32::MAX),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(msg(e).contains("camera.width/height"));
 
     let bad_fov = Camera { fov_y: 0.0, ..cam };
     let e = render(&t.mesh.vertices, &t.mesh.triangles, &bad_fov, &opts).unwrap_err();

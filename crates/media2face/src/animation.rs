@@ -49,6 +49,9 @@ pub struct Animation {
     pub arkit_fit: ArkitFit,
     /// The speech, 16 kHz mono (for previews with sound).
     pub audio: Vec<f32>,
+    /// Seconds of the audio file that were corrupt and replaced by silence of their length,
+    /// so that the rest keeps its timing (0 for a clean file).
+    pub concealed_audio_seconds: f64,
     /// The face the animation is decoded on, with the ARKit rig exported to GLB.
     pub(crate) template: FaceTemplate,
     pub(crate) rig: Rig,

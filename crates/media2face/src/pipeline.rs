@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use candle_core::Device;
+use conditioning::audio::LoadedAudio;
 use conditioning::audio_encoder::{frames_for, AudioEncoder};
 use conditioning::sentence::SentenceEncoder;
 use conditioning::weights::ModelSource;
@@ -249,7 +250,11 @@ impl Media2Face {
             ..SamplerOptions::default()
         };
         options.validate(self.denoiser.denoiser.config().diffusion_steps)?;
-        let audio = read_audio(&request.audio)?;
+        let LoadedAudio {
+            samples: audio,
+            concealed_seconds,
+            ..
+        } = read_audio(&request.audio)?;
         let frames = frames_for(audio.len(), self.fps() as f64);
         let styles = self.style_spans(request, frames)?;
         let keyframes = self.keyframes(request, frames)?;
@@ -284,6 +289,7 @@ impl Media2Face {
             arkit_weights,
             arkit_fit,
             audio,
+            concealed_audio_seconds: concealed_seconds,
             template: self.face.clone(),
             rig: self.rig.clone(),
         })
@@ -454,18 +460,22 @@ impl Media2Face {
     }
 }
 
-/// 16 kHz mono samples of the request's audio.
-fn read_audio(audio: &AudioInput) -> Result<Vec<f32>> {
+/// 16 kHz mono samples of the request's audio, with the corrupt stretches replaced by silence.
+fn read_audio(audio: &AudioInput) -> Result<LoadedAudio> {
     Ok(match audio {
-        AudioInput::Path(path) => conditioning::audio::load_audio(path)?,
+        AudioInput::Path(path) => conditioning::audio::read_audio(path)?,
         AudioInput::Bytes { bytes, extension } => {
-            conditioning::audio::load_audio_bytes(bytes, extension.as_deref())?
+            conditioning::audio::read_audio_bytes(bytes, extension.as_deref())?
         }
         AudioInput::Samples {
             samples,
             sample_rate,
             channels,
-        } => conditioning::audio::from_samples(samples, *sample_rate, *channels)?,
+        } => LoadedAudio {
+            samples: conditioning::audio::from_samples(samples, *sample_rate, *channels)?,
+            corrupt_packets: 0,
+            concealed_seconds: 0.0,
+        },
     })
 }
 
