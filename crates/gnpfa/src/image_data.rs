@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Tensor};
 use image::RgbImage;
-use m2f_mesh::head_pose::{axis_angle_to_matrix, Mat3};
+use m2f_mesh::{axis_angle_to_matrix, Mat3};
 use m2f_mesh::{render, FaceTemplate, HeadPose, HoleFill, RenderOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -115,8 +115,8 @@ impl RenderRanges {
         for c in &mut background {
             *c = rng.random_range(0..=255);
         }
-        let mouth = jitter(rng, m2f_mesh::render::MOUTH_COLOR);
-        let eyes = jitter(rng, m2f_mesh::render::EYE_COLOR);
+        let mouth = jitter(rng, m2f_mesh::MOUTH_COLOR);
+        let eyes = jitter(rng, m2f_mesh::EYE_COLOR);
         let mut fills = vec![HoleFill::mouth(&template.regions, mouth)];
         fills.extend(HoleFill::eyes(&template.regions, eyes));
         RenderOptions {

@@ -1,52 +1,4 @@
-//! A procedural ARKit-named blendshape rig for any neutral of the MediaPipe topology.
-//!
-//! Each blendshape is a smooth displacement field over its region, built from the neutral's
-//! own contours (lips, eyelids, brows), so that a rig made on a wide face moves a wide mouth.
-//! Sizes are given in centimetres of the canonical face and scaled by the neutral's
-//! interocular distance. The jaw is a rotation about a hinge in front of the ears, stored
-//! as the linear displacement of that rotation at full opening, as ARKit stores it.
-//!
-//! ARKit's eye-gaze shapes (`eyeLook*`) and `tongueOut` are left out: the topology has no
-//! eyeballs and no tongue.
-//!
-//! # Magnitudes
-//!
-//! The expression shapes of the brows, eyes, cheeks, nose and mouth corners move as far at
-//! weight 1 as a real face does at a strong, deliberate contraction (largest vertex
-//! displacement on the canonical face; a test holds them to these ranges):
-//!
-//! | shape | moves | real face |
-//! | --- | --- | --- |
-//! | `browInnerUp`, `browOuterUp*` | 10.1, 9.5 mm at the brow, up | brow raise 6.0–13.1 mm, mean 10.6 (a) |
-//! | `browDown*` | 8.5 mm at the inner brow (8 down, 3 in), 2 mm down at the tail | chosen: 5–8 mm down, and in (AU4) |
-//! | `eyeWide*` | 3.8 mm, upper lid up | chosen: 3–4 mm (AU5) |
-//! | `eyeSquint*` | 2.7 mm, lower lid up (upper lid 1 mm down) | chosen: 2–3 mm (AU7) |
-//! | `cheekSquint*` | 4.7 mm, cheek up and forward under the eye | chosen: 4–6 mm (AU6) |
-//! | `noseSneer*` | 5.0 mm, nostril wing up | chosen: 4–6 mm (AU9) |
-//! | `mouthSmile*` | 8.8 mm at the corner, up and out at 47° and back | corner 6.5–12.1 mm, mean 9.3 (a), up and out at about 47° (b) |
-//! | `mouthFrown*` | 6.5 mm at the corner, down | chosen: 5–8 mm (AU15) |
-//! | `mouthDimple*` | 4.7 mm at the corner, back and out | chosen: 3–6 mm (AU14) |
-//! | `cheekPuff` | 8.9 mm, cheek out | chosen: 8–10 mm |
-//!
-//! (a) reflective markers tracked by a Vicon system on 12 healthy adults, rest to maximal
-//! contraction (Braz. J. Otorhinolaryngol., "Objective computorized evaluation of normal
-//! patterns of facial muscles contraction"). (b) spontaneous smiles filmed frame by frame
-//! (Am. J. Orthod. Dentofacial Orthop. 2005;128:8–15): the corners travel up and out at about
-//! 47° and the mouth widens by 27 %. "Chosen" ranges are not measurements: they are the
-//! sizes at which the action unit's appearance change, as the FACS manual describes it, is
-//! plain on a face at conversational distance, and they keep each shape within its
-//! neighbours' room (a lid never passes the other lid, the lips stay sealed). On a brow
-//! raise the skin of the lower forehead rises and the upper forehead does not (Cotofana et
-//! al., Plast. Reconstr. Surg., "The bidirectional movement of the frontalis muscle": the
-//! two meet about 61 % of the way up the forehead), so the brow fields fade out within
-//! about 3 cm above the brow.
-//!
-//! The brows move the brow and the upper lid's skin above the fold, never the lid margins,
-//! and the eye shapes move each lid vertex in proportion to the eye's opening there, so the
-//! eye corners stay put. The mouth and jaw shapes speech uses (`jawOpen`, `mouthClose`,
-//! `mouthFunnel`, `mouthPucker`, `mouthRoll*`, `mouthPress*`, `mouthStretch*`,
-//! `mouthUpperUp*`, `mouthLowerDown*`) keep the sizes the lip-sync measurements were made
-//! with.
+//! The procedural ARKit-named blendshape rig ([`arkit_rig`], documented there).
 
 use crate::error::Result;
 use crate::face_mesh::{dot, sub, FaceMesh};
@@ -681,6 +633,54 @@ impl<'a> FaceFrame<'a> {
 
 /// Builds the procedural ARKit rig on `neutral`, whose regions are `regions` (the MediaPipe
 /// topology). The result's blendshapes follow [`ARKIT_BLENDSHAPES`].
+///
+/// Each blendshape is a smooth displacement field over its region, built from the neutral's
+/// own contours (lips, eyelids, brows), so that a rig made on a wide face moves a wide mouth.
+/// Sizes are given in centimetres of the canonical face and scaled by the neutral's
+/// interocular distance. The jaw is a rotation about a hinge in front of the ears, stored
+/// as the linear displacement of that rotation at full opening, as ARKit stores it.
+///
+/// ARKit's eye-gaze shapes (`eyeLook*`) and `tongueOut` are left out: the topology has no
+/// eyeballs and no tongue.
+///
+/// # Magnitudes
+///
+/// The expression shapes of the brows, eyes, cheeks, nose and mouth corners move as far at
+/// weight 1 as a real face does at a strong, deliberate contraction (largest vertex
+/// displacement on the canonical face; a test holds them to these ranges):
+///
+/// | shape | moves | real face |
+/// | --- | --- | --- |
+/// | `browInnerUp`, `browOuterUp*` | 10.1, 9.5 mm at the brow, up | brow raise 6.0–13.1 mm, mean 10.6 (a) |
+/// | `browDown*` | 8.5 mm at the inner brow (8 down, 3 in), 2 mm down at the tail | chosen: 5–8 mm down, and in (AU4) |
+/// | `eyeWide*` | 3.8 mm, upper lid up | chosen: 3–4 mm (AU5) |
+/// | `eyeSquint*` | 2.7 mm, lower lid up (upper lid 1 mm down) | chosen: 2–3 mm (AU7) |
+/// | `cheekSquint*` | 4.7 mm, cheek up and forward under the eye | chosen: 4–6 mm (AU6) |
+/// | `noseSneer*` | 5.0 mm, nostril wing up | chosen: 4–6 mm (AU9) |
+/// | `mouthSmile*` | 8.8 mm at the corner, up and out at 47° and back | corner 6.5–12.1 mm, mean 9.3 (a), up and out at about 47° (b) |
+/// | `mouthFrown*` | 6.5 mm at the corner, down | chosen: 5–8 mm (AU15) |
+/// | `mouthDimple*` | 4.7 mm at the corner, back and out | chosen: 3–6 mm (AU14) |
+/// | `cheekPuff` | 8.9 mm, cheek out | chosen: 8–10 mm |
+///
+/// (a) reflective markers tracked by a Vicon system on 12 healthy adults, rest to maximal
+/// contraction (Braz. J. Otorhinolaryngol., "Objective computorized evaluation of normal
+/// patterns of facial muscles contraction"). (b) spontaneous smiles filmed frame by frame
+/// (Am. J. Orthod. Dentofacial Orthop. 2005;128:8–15): the corners travel up and out at about
+/// 47° and the mouth widens by 27 %. "Chosen" ranges are not measurements: they are the
+/// sizes at which the action unit's appearance change, as the FACS manual describes it, is
+/// plain on a face at conversational distance, and they keep each shape within its
+/// neighbours' room (a lid never passes the other lid, the lips stay sealed). On a brow
+/// raise the skin of the lower forehead rises and the upper forehead does not (Cotofana et
+/// al., Plast. Reconstr. Surg., "The bidirectional movement of the frontalis muscle": the
+/// two meet about 61 % of the way up the forehead), so the brow fields fade out within
+/// about 3 cm above the brow.
+///
+/// The brows move the brow and the upper lid's skin above the fold, never the lid margins,
+/// and the eye shapes move each lid vertex in proportion to the eye's opening there, so the
+/// eye corners stay put. The mouth and jaw shapes speech uses (`jawOpen`, `mouthClose`,
+/// `mouthFunnel`, `mouthPucker`, `mouthRoll*`, `mouthPress*`, `mouthStretch*`,
+/// `mouthUpperUp*`, `mouthLowerDown*`) keep the sizes the lip-sync measurements were made
+/// with.
 pub fn arkit_rig(neutral: &FaceMesh, regions: &FaceRegions) -> Result<Rig> {
     neutral.check_vertex_count(
         "neutral for the ARKit rig (MediaPipe topology)",

@@ -48,6 +48,7 @@ impl FaceMesh {
         })
     }
 
+    /// Number of vertices V.
     pub fn num_vertices(&self) -> usize {
         self.vertices.len()
     }

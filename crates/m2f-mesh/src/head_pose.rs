@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 /// +z out of the face). Stored as 6 numbers per frame everywhere in the project.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct HeadPose {
+    /// Axis-angle rotation: the axis scaled by the angle in radians.
     pub rotation: [f32; 3],
+    /// Translation in metres.
     pub translation: [f32; 3],
 }
 
@@ -15,6 +17,7 @@ pub struct HeadPose {
 pub type Mat3 = [[f32; 3]; 3];
 
 impl HeadPose {
+    /// No rotation, no translation.
     pub const IDENTITY: HeadPose = HeadPose {
         rotation: [0.0; 3],
         translation: [0.0; 3],

@@ -11,9 +11,12 @@ use crate::face_mesh::FaceMesh;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Units {
+    /// Metres (the template's unit).
     #[default]
     Metres,
+    /// Centimetres.
     Centimetres,
+    /// Millimetres (MediaPipe's canonical face).
     Millimetres,
 }
 

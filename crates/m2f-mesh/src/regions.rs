@@ -15,26 +15,44 @@ pub const MEDIAPIPE_VERTEX_COUNT: usize = 468;
 /// as in MediaPipe and ARKit (the subject's left is +x).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Landmarks {
+    /// Middle of the upper lip's inner edge.
     pub upper_inner_lip: u32,
+    /// Middle of the lower lip's inner edge; its distance to `upper_inner_lip` is the mouth opening.
     pub lower_inner_lip: u32,
+    /// Middle of the upper lip's outer edge.
     pub upper_outer_lip: u32,
+    /// Middle of the lower lip's outer edge.
     pub lower_outer_lip: u32,
+    /// The subject's left mouth corner.
     pub mouth_corner_left: u32,
+    /// The subject's right mouth corner.
     pub mouth_corner_right: u32,
+    /// Outer corner of the left eye.
     pub left_eye_outer: u32,
+    /// Inner corner of the left eye.
     pub left_eye_inner: u32,
+    /// Outer corner of the right eye.
     pub right_eye_outer: u32,
+    /// Inner corner of the right eye.
     pub right_eye_inner: u32,
+    /// Middle of the left upper eyelid.
     pub left_upper_eyelid: u32,
+    /// Middle of the left lower eyelid.
     pub left_lower_eyelid: u32,
+    /// Middle of the right upper eyelid.
     pub right_upper_eyelid: u32,
+    /// Middle of the right lower eyelid.
     pub right_lower_eyelid: u32,
+    /// Tip of the nose.
     pub nose_tip: u32,
+    /// Bottom of the chin.
     pub chin: u32,
+    /// Top of the forehead on the midline.
     pub forehead: u32,
 }
 
 impl Landmarks {
+    /// The landmarks of the MediaPipe face mesh.
     pub const MEDIAPIPE: Landmarks = Landmarks {
         upper_inner_lip: 13,
         lower_inner_lip: 14,
@@ -74,15 +92,21 @@ pub struct FaceRegions {
     pub lower_outer_lip: Vec<u32>,
     /// Every lip vertex, inner and outer (the LVE region).
     pub lips: Vec<u32>,
+    /// Contour of the left eye opening.
     pub left_eye: Vec<u32>,
+    /// Contour of the right eye opening.
     pub right_eye: Vec<u32>,
-    /// Upper eyelid contours, outer corner → inner corner.
+    /// Left upper eyelid contour, outer corner → inner corner.
     pub left_upper_eyelid: Vec<u32>,
+    /// Right upper eyelid contour, outer corner → inner corner.
     pub right_upper_eyelid: Vec<u32>,
-    /// Lower eyelid contours, outer corner → inner corner.
+    /// Left lower eyelid contour, outer corner → inner corner.
     pub left_lower_eyelid: Vec<u32>,
+    /// Right lower eyelid contour, outer corner → inner corner.
     pub right_lower_eyelid: Vec<u32>,
+    /// Left eyebrow.
     pub left_brow: Vec<u32>,
+    /// Right eyebrow.
     pub right_brow: Vec<u32>,
     /// Vertices that ride on the mandible: below the inner lip line and inside the face oval.
     pub jaw: Vec<u32>,
@@ -91,6 +115,7 @@ pub struct FaceRegions {
     pub upper_face: Vec<u32>,
     /// The face outline.
     pub face_oval: Vec<u32>,
+    /// Single named vertices.
     pub landmarks: Landmarks,
 }
 

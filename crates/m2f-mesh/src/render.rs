@@ -24,8 +24,11 @@ use crate::regions::FaceRegions;
 /// (square pixels). Points closer than `near` metres along the view direction are not drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Camera {
+    /// Camera position, metres.
     pub eye: [f32; 3],
+    /// The point looked at.
     pub target: [f32; 3],
+    /// The image's upward direction.
     pub up: [f32; 3],
     /// Full vertical field of view, radians.
     pub fov_y: f32,
@@ -207,6 +210,7 @@ pub fn project(camera: &Camera, point: [f32; 3]) -> Option<[f32; 2]> {
 pub struct HoleFill {
     /// The opening's boundary, vertex indices in order around it.
     pub contour: Vec<u32>,
+    /// sRGB fill colour.
     pub color: [u8; 3],
 }
 
@@ -251,6 +255,7 @@ fn closed_contour(upper: &[u32], lower: &[u32]) -> Vec<u32> {
 /// How [`render`] draws: image background, material, light and hole fills.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderOptions {
+    /// sRGB colour where no face is drawn.
     pub background: [u8; 3],
     /// Surface albedo, linear RGB in [0, 1].
     pub base_color: [f32; 3],

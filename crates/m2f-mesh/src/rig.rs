@@ -49,14 +49,17 @@ impl Rig {
         })
     }
 
+    /// The face all deltas are added to.
     pub fn neutral(&self) -> &FaceMesh {
         &self.neutral
     }
 
+    /// The blendshape names, in weight order.
     pub fn names(&self) -> &[String] {
         &self.names
     }
 
+    /// Number of blendshapes K.
     pub fn num_blendshapes(&self) -> usize {
         self.names.len()
     }
@@ -66,6 +69,7 @@ impl Rig {
         &self.deltas[k]
     }
 
+    /// Every blendshape's displacement field, [K][V][3] metres.
     pub fn deltas(&self) -> &[Vec<[f32; 3]>] {
         &self.deltas
     }

@@ -64,6 +64,7 @@ impl RigSolver {
         })
     }
 
+    /// The blendshape names of the weights [`RigSolver`] returns, in order.
     pub fn names(&self) -> &[String] {
         &self.names
     }

@@ -12,7 +12,9 @@ const CANONICAL_OBJ: &str = include_str!("../../../assets/canonical_face_model.o
 /// A neutral face mesh of the MediaPipe topology with its named regions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceTemplate {
+    /// The neutral mesh, metres.
     pub mesh: FaceMesh,
+    /// Its named vertex lists.
     pub regions: FaceRegions,
 }
 

@@ -121,7 +121,7 @@ fn round_trip_geometry_morph_targets_and_names() {
     for (k, target) in prim.morph_targets().enumerate() {
         let acc = target.positions().expect("target POSITION");
         assert_eq!(acc.count(), 468);
-        let (lo, hi) = m2f_mesh::face_mesh::bounds(rig.delta(k));
+        let (lo, hi) = m2f_mesh::bounds(rig.delta(k));
         assert_eq!(acc.min(), Some(serde_json::Value::Array(as_json(lo))));
         assert_eq!(acc.max(), Some(serde_json::Value::Array(as_json(hi))));
     }

@@ -1,7 +1,7 @@
 //! Renderer tests on the MediaPipe template.
 
-use m2f_mesh::render::{HoleFill, MOUTH_COLOR};
 use m2f_mesh::{project, render, Camera, FaceTemplate, HeadPose, MeshError, RenderOptions};
+use m2f_mesh::{HoleFill, MOUTH_COLOR};
 
 fn face_fraction(img: &image::RgbImage, background: [u8; 3]) -> f32 {
     let face = img.pixels().filter(|p| p.0 != background).count();

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::ImageEncoder;
 use image::{Rgb, RgbImage};
-use m2f_mesh::render::{render, Camera, HoleFill, RenderOptions, EYE_COLOR, MOUTH_COLOR};
+use m2f_mesh::{render, Camera, HoleFill, RenderOptions, EYE_COLOR, MOUTH_COLOR};
 use m2f_mesh::{write_atomic, FaceRegions, FaceTemplate};
 use m2f_synth::emotion::{Emotion, Intensity};
 use m2f_synth::face::FaceAnimator;

@@ -1,7 +1,7 @@
 //! How far the procedural ARKit rig moves the face, in millimetres: for every blendshape at
 //! weight 1, and for every emotion's static face at high intensity (as the world animates it,
 //! with the mouth at rest and no blink). These are the numbers the rig's shapes are calibrated
-//! against (real faces: see the rig's module documentation in `m2f_mesh::arkit`).
+//! against (real faces: see the documentation of `m2f_mesh::arkit_rig`).
 //!
 //! `cargo run --release -p m2f-synth --example rig_magnitudes [-- WORLD_SEED ID ID …]`
 //! (by default the canonical face and identities 0 and 1 of world 1).

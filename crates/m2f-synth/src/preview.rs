@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use image::RgbImage;
-use m2f_mesh::render::{render, Camera, RenderOptions};
-use m2f_mesh::{arkit_rig, preview, write_glb, Animation, FaceTemplate, HeadPose};
+use m2f_mesh::{arkit_rig, write_glb, write_preview, Animation, FaceTemplate, HeadPose};
+use m2f_mesh::{render, Camera, RenderOptions};
 
 use crate::clip::Clip;
 use crate::error::SynthError;
@@ -47,7 +47,7 @@ pub fn write_clip_preview(clip_dir: &Path, out: &Path, size: u32) -> Result<(), 
     }
     let frames = clip_frames(&clip, &FaceTemplate::mediapipe(), size)?;
     let audio = clip_dir.join("audio.wav");
-    preview::write_preview(out, &frames, clip.meta.fps, Some(&audio))?;
+    write_preview(out, &frames, clip.meta.fps, Some(&audio))?;
     Ok(())
 }
 

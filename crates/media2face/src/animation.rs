@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use m2f_mesh::render::{render, Camera, RenderOptions};
+use m2f_mesh::{render, Camera, RenderOptions};
 use m2f_mesh::{write_atomic, write_glb, write_obj_sequence, FaceTemplate, HeadPose, Rig};
 
 use crate::error::{Media2FaceError, Result};

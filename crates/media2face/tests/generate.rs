@@ -101,16 +101,18 @@ fn the_mouth_follows_the_speech() {
         BILABIALS.len(),
         anim.arkit_fit
     );
-    // Measured with the shipped model (its guidance, s_A = s_P = 1.5): 0.13..11.68 mm, 5.72
-    // against 2.66 mm, r = 0.42, 7/7 bilabials.
-    assert!(hi > 8.0 && lo < 1.0, "opening {lo:.2}..{hi:.2} mm");
-    assert!(loud > quiet + 1.5, "loud {loud:.2} mm, quiet {quiet:.2} mm");
+    // Measured with the shipped model (its guidance, s_A = s_P = 1.5, seed 0): 0.13..11.68
+    // mm, 5.72 against 2.66 mm, r = 0.42, 7/7 bilabials, ARKit fit 0.021 mm. The bounds are
+    // those numbers with about 15 % to spare, so a worse model or pipeline fails here.
+    assert!(hi > 10.0 && lo < 0.3, "opening {lo:.2}..{hi:.2} mm");
+    assert!(loud > quiet + 2.5, "loud {loud:.2} mm, quiet {quiet:.2} mm");
     assert!(
-        r > 0.2,
+        r > 0.35,
         "mouth opening against the audio envelope: r = {r:.3}"
     );
-    assert!(closed >= 6, "{closed}/{} bilabials closed", BILABIALS.len());
-    assert!(anim.arkit_fit.solver_mm.min(anim.arkit_fit.bridge_mm) < 0.2);
+    assert_eq!(closed, BILABIALS.len(), "bilabials closed");
+    let fit = anim.arkit_fit.solver_mm.min(anim.arkit_fit.bridge_mm);
+    assert!(fit < 0.04, "ARKit fit {fit:.3} mm");
 }
 
 #[test]
