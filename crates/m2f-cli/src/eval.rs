@@ -39,6 +39,11 @@ pub struct EvalArgs {
     /// with the audio encoder its config names.
     #[arg(long, value_parser = parse_named)]
     denoiser: Vec<(String, PathBuf)>,
+    /// Judge only these candidates, by their names in the tables (comma-separated:
+    /// media2face, regression, the --denoiser names, "mean face", "truth through GNPFA");
+    /// default all. The bundle still decodes every candidate.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Test clips (the first of the split).
     #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u64).range(1..))]
     clips: u64,
@@ -137,14 +142,29 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 .with_context(|| format!("loading the denoiser {name} from {}", d.display()))?,
         );
     }
+    let names: Vec<&str> = [model.name(), mean.name(), truth.name()]
+        .into_iter()
+        .chain(others.iter().map(|c| c.name()))
+        .collect();
+    if let Some(unknown) = a.only.iter().find(|n| !names.contains(&n.as_str())) {
+        bail!(
+            "--only {unknown:?}: no such candidate; this run has {}",
+            names.join(", ")
+        );
+    }
+    let judged = |name: &str| a.only.is_empty() || a.only.iter().any(|n| n == name);
     let mut markdown = String::new();
     let mut json = serde_json::Map::new();
-    if let Some(dir) = &a.recordings {
+    // Only denoisers are judged on real recordings (the baselines need a clip's truth).
+    let named: Vec<(&str, &DenoiserCandidate)> = std::iter::once(&model)
+        .chain(&others)
+        .filter(|c| judged(c.name()))
+        .map(|c| (c.name(), c))
+        .collect();
+    if let Some(dir) = a.recordings.as_ref().filter(|_| !named.is_empty()) {
         let recordings = m2f_eval::read_recordings(dir)
             .with_context(|| format!("reading the recordings {}", dir.display()))?;
         eprintln!("{} recordings from {}", recordings.len(), dir.display());
-        let mut named: Vec<(&str, &DenoiserCandidate)> = vec![("media2face", &model)];
-        named.extend(others.iter().map(|c| (c.name(), c)));
         let neutral = bundle.emotion_embedding("neutral", media2face::Intensity::Medium)?;
         let report = m2f_eval::evaluate_recordings(
             &named,
@@ -167,6 +187,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     candidates.extend(others.iter().map(|c| c as &dyn Candidate));
     candidates.push(&mean);
     candidates.push(&truth);
+    candidates.retain(|c| judged(c.name()));
 
     eprintln!("reading the {} clips of {}", a.split.name(), data.display());
     let clips = m2f_eval::read_split(data, a.split, Some(a.clips as usize), &a.engines)

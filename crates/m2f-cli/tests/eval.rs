@@ -99,7 +99,40 @@ fn the_default_model_is_judged_between_the_mean_face_and_the_truth() {
     assert!(!malformed.status.success());
     let err = String::from_utf8_lossy(&malformed.stderr);
     assert!(err.contains("NAME=DIR"), "{err}");
+    let unknown = m2f(&["eval", "--data", data_s, "--only", "nobody"]);
+    assert!(!unknown.status.success());
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(err.contains("nobody") && err.contains("mean face"), "{err}");
     assert_eq!(std::fs::read_to_string(&report).unwrap(), text);
+
+    // --only judges the named candidates alone, with the same numbers.
+    let only = dir.path().join("only.md");
+    let run = m2f(&[
+        "eval",
+        "--checkpoint",
+        weights.to_str().unwrap(),
+        "--data",
+        data_s,
+        "--clips",
+        "3",
+        "--classifier-clips",
+        "24",
+        "--only",
+        "mean face",
+        "--out",
+        only.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(only.with_extension("json")).unwrap()).unwrap();
+    let rows = json["synthetic"]["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["candidate"] == "mean face"), "{json}");
+    let all = rows.iter().find(|r| r["speech"] == "all").unwrap();
+    assert_eq!(all["lve_mm"].as_f64(), Some(mean));
 }
 
 #[test]
