@@ -4,7 +4,9 @@
 //! their training, and self-contained checkpoints that carry their face template.
 
 pub mod bridge;
+pub mod checkpoint;
 pub mod config;
+pub mod crop_camera;
 pub mod data;
 pub mod error;
 pub mod eval;
@@ -18,12 +20,14 @@ pub mod train_image;
 pub mod vae;
 
 pub use bridge::Bridge;
+pub use checkpoint::{save_checkpoint, CheckpointConfig, Provenance};
 pub use config::GnpfaConfig;
+pub use crop_camera::CropCamera;
 pub use error::{GnpfaError, Result};
 pub use eval::{evaluate, EvalReport};
-pub use image_encoder::{CropCamera, ImageEncoderConfig, ImageEncoders, ImageEstimate};
+pub use image_encoder::{ImageEncoderConfig, ImageEncoders, ImageEstimate};
 pub use image_eval::{evaluate_images, ImageEvalReport};
-pub use model::{CheckpointConfig, Gnpfa, Provenance};
+pub use model::Gnpfa;
 pub use train::{train, TrainOptions, TrainReport};
 pub use train_image::{train_images, ImageTrainOptions, ImageTrainReport};
 pub use vae::GeometryVae;

@@ -5,8 +5,8 @@
 use candle_core::{Device, Tensor, D};
 use m2f_mesh::HeadPose;
 
+use crate::crop_camera::CropCamera;
 use crate::error::{GnpfaError, Result};
-use crate::image_encoder::CropCamera;
 
 fn cross(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let c = |t: &Tensor, i: usize| t.narrow(D::Minus1, i, 1);

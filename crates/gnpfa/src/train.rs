@@ -12,11 +12,12 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{save_checkpoint, Provenance};
 use crate::config::GnpfaConfig;
 use crate::data::{flat_neutral, mirror_partners, sample_rows, Batch, TrainData};
 use crate::error::{GnpfaError, Result};
 use crate::eval::{evaluate, EvalReport};
-use crate::model::{save_checkpoint, Gnpfa, Provenance};
+use crate::model::Gnpfa;
 use crate::vae::kl_divergence;
 use m2f_train::{named_vars, run, Schedule, StepLoss, Trainee};
 
@@ -286,7 +287,7 @@ impl Trainee for GeometryRun<'_> {
         let provenance =
             self.opts
                 .provenance(self.data, &self.data.description, step, seconds, score);
-        save_checkpoint(dir, &self.model, &self.varmap, &provenance)
+        save_checkpoint(dir, &self.model, &self.varmap, &provenance, None)
     }
 
     fn identity(&self) -> serde_json::Value {
@@ -360,6 +361,6 @@ pub fn init_from(
     device: &Device,
     select: impl Fn(&str) -> bool,
 ) -> Result<()> {
-    let (_, tensors, path) = crate::model::read_checkpoint(dir, device)?;
-    crate::model::copy_into_vars(varmap, &tensors, &path, select)
+    let (_, tensors, path) = crate::checkpoint::read_checkpoint(dir, device)?;
+    crate::checkpoint::copy_into_vars(varmap, &tensors, &path, select)
 }

@@ -8,15 +8,15 @@ use candle_core::{Device, Tensor, Var};
 use candle_nn::{loss::mse, VarMap};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{
+    copy_into_vars, read_checkpoint, save_checkpoint, template_from_tensors, Provenance,
+};
 use crate::data::{flat_neutral, mirror_partners, TrainData};
 use crate::error::{GnpfaError, Result};
 use crate::image_data::{image_batch_at, ImageBatch, RenderRanges};
 use crate::image_encoder::ImageEncoderConfig;
 use crate::image_eval::{evaluate_images, ImageEvalReport};
-use crate::model::{
-    copy_into_vars, read_checkpoint, save_checkpoint_with_image, template_from_tensors, Gnpfa,
-    Provenance,
-};
+use crate::model::Gnpfa;
 use crate::projection::{pose_points, project_points};
 use crate::train::TrainOptions;
 use m2f_train::{run, StepLoss, Trainee};
@@ -219,7 +219,7 @@ impl Trainee for ImageRun<'_> {
             self.opts
                 .train
                 .provenance(self.data, &description, step, seconds, score);
-        save_checkpoint_with_image(
+        save_checkpoint(
             dir,
             &self.model,
             &self.varmap,

@@ -1,8 +1,8 @@
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
+use gnpfa::checkpoint::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use gnpfa::data::{displacement, flat_neutral, mirror_partners, Frame, FrameSet, Rows, TrainData};
 use gnpfa::eval::vertex_errors;
-use gnpfa::model::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use gnpfa::train::losses;
 use gnpfa::{evaluate, train, Gnpfa, GnpfaConfig, GnpfaError, TrainOptions};
 use m2f_mesh::{FaceTemplate, Rig};
@@ -134,7 +134,7 @@ fn checkpoint_round_trips_and_damage_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("ckpt");
     let (model, varmap) = tiny();
-    save_checkpoint(&ckpt, &model, &varmap, &Provenance::default()).unwrap();
+    save_checkpoint(&ckpt, &model, &varmap, &Provenance::default(), None).unwrap();
     let loaded = Gnpfa::load(&ckpt).unwrap();
     assert!(
         loaded.template == model.template,

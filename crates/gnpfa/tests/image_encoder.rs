@@ -3,9 +3,9 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use gnpfa::checkpoint::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use gnpfa::data::{displacement, flat_neutral, Frame, FrameSet, Rows, TrainData};
 use gnpfa::image_data::{render_rows, ImageBatch, RenderRanges};
-use gnpfa::model::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use gnpfa::projection::{pose_points, poses_to_tensors, project_points, rotation_from_6d};
 use gnpfa::train_image::{image_losses, image_vars, init_with_geometry};
 use gnpfa::{
@@ -29,7 +29,7 @@ fn geometry_checkpoint() -> (tempfile::TempDir, std::path::PathBuf) {
         3,
     )
     .unwrap();
-    save_checkpoint(&ckpt, &model, &varmap, &Provenance::default()).unwrap();
+    save_checkpoint(&ckpt, &model, &varmap, &Provenance::default(), None).unwrap();
     (dir, ckpt)
 }
 
@@ -288,7 +288,7 @@ fn training_freezes_the_geometry_writes_checkpoints_and_resumes() {
         seed: 4,
         ..Provenance::default()
     };
-    save_checkpoint(&other, &g, &vm, &provenance).unwrap();
+    save_checkpoint(&other, &g, &vm, &provenance, None).unwrap();
     let Err(err) = train_images(&other, &cfg, &data, &opts, &Device::Cpu) else {
         panic!("resumed over another geometry");
     };
