@@ -16,8 +16,9 @@ use candle_transformers::models::clip::{
 };
 use image::{imageops::FilterType, RgbImage};
 use serde::Deserialize;
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::Tokenizer;
 
+use crate::model_files::{encode, load_tokenizer, mmap_safetensors};
 use crate::style::{l2_normalize, StyleEncoder, StylePrompt};
 use crate::weights::ModelSource;
 use crate::{ConditioningError, Result};
@@ -468,43 +469,6 @@ impl StyleEncoder for ClipStyleEncoder {
         };
         Ok(emb.squeeze(0)?)
     }
-}
-
-/// Memory-maps an f32 safetensors file; the error names the file.
-pub(crate) fn mmap_safetensors(path: &Path, device: &Device) -> Result<VarBuilder<'static>> {
-    // SAFETY: the file is only read; like every mmap user we rely on nobody truncating it
-    // while it is mapped.
-    unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device) }.map_err(|e| {
-        ConditioningError::invalid(path.display().to_string(), format!("safetensors: {e}"))
-    })
-}
-
-/// Reads `tokenizer.json` and truncates to `max_len` tokens (special tokens included).
-pub(crate) fn load_tokenizer(path: &Path, max_len: usize) -> Result<Tokenizer> {
-    let err = |message: String| ConditioningError::Tokenizer {
-        path: path.to_path_buf(),
-        message,
-    };
-    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
-    tokenizer
-        .with_truncation(Some(TruncationParams {
-            max_length: max_len,
-            ..Default::default()
-        }))
-        .map_err(|e| err(e.to_string()))?;
-    // One prompt at a time: padding would only add tokens past EOT.
-    tokenizer.with_padding(None);
-    Ok(tokenizer)
-}
-
-pub(crate) fn encode(tokenizer: &Tokenizer, path: &Path, text: &str) -> Result<Vec<u32>> {
-    let enc = tokenizer
-        .encode(text, true)
-        .map_err(|e| ConditioningError::Tokenizer {
-            path: path.to_path_buf(),
-            message: format!("encoding {text:?}: {e}"),
-        })?;
-    Ok(enc.get_ids().to_vec())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod clip;
 pub mod ctranslate2;
 pub mod error;
 pub mod log_mel;
+mod model_files;
 pub mod sentence;
 pub mod style;
 pub mod wav2vec2;

@@ -8,7 +8,7 @@ use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use serde::Deserialize;
 use tokenizers::{PaddingParams, Tokenizer};
 
-use crate::clip::{load_tokenizer, mmap_safetensors};
+use crate::model_files::{load_tokenizer, mmap_safetensors};
 use crate::style::{l2_normalize, StyleEncoder, StylePrompt};
 use crate::weights::ModelSource;
 use crate::{ConditioningError, Result};
