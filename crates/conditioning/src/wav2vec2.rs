@@ -52,8 +52,10 @@ fn default_eps() -> f64 {
     1e-5
 }
 
-/// The HF `Wav2Vec2Config` fields the forward pass needs (read from `config.json`; unknown
-/// fields are ignored, missing ones take HF's defaults).
+/// The HF `Wav2Vec2Config` fields the forward pass needs (read from `config.json`; missing
+/// ones take HF's defaults). Fields that only matter in training (dropout, masking, layer
+/// drop, the CTC head) are ignored; the ones that would change this network's output and
+/// that it does not implement are read so that [`Config::from_file`] can refuse them.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Config {
     pub hidden_size: usize,
@@ -85,6 +87,16 @@ pub struct Config {
     pub layer_norm_eps: f64,
     #[serde(default)]
     pub do_stable_layer_norm: bool,
+    /// HF's `model_type`; only `"wav2vec2"` is this network (conformer and BERT variants
+    /// differ).
+    #[serde(default)]
+    pub model_type: Option<String>,
+    /// Adapter layers after the encoder: not implemented, so `true` is refused.
+    #[serde(default)]
+    pub add_adapter: bool,
+    /// The layer norm of the feature projection: always present here, so `false` is refused.
+    #[serde(default = "default_true")]
+    pub feat_proj_layer_norm: bool,
 }
 
 impl Config {
@@ -106,6 +118,9 @@ impl Config {
             num_conv_pos_embedding_groups: default_pos_groups(),
             layer_norm_eps: default_eps(),
             do_stable_layer_norm: false,
+            model_type: Some("wav2vec2".into()),
+            add_adapter: false,
+            feat_proj_layer_norm: true,
         }
     }
 
@@ -125,6 +140,25 @@ impl Config {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
+        if let Some(t) = self.model_type.as_deref().filter(|t| *t != "wav2vec2") {
+            return Err(format!(
+                "model_type {t:?}: this encoder implements \"wav2vec2\" only"
+            ));
+        }
+        if self.add_adapter {
+            return Err(
+                "add_adapter is true: adapter layers are not implemented, and without \
+                        them the output would silently differ from HF's"
+                    .into(),
+            );
+        }
+        if !self.feat_proj_layer_norm {
+            return Err(
+                "feat_proj_layer_norm is false: the feature projection here always \
+                        has its layer norm"
+                    .into(),
+            );
+        }
         let n = self.conv_dim.len();
         if n == 0 || self.conv_stride.len() != n || self.conv_kernel.len() != n {
             return Err(format!(
@@ -825,6 +859,43 @@ mod tests {
         assert_eq!(c.receptive_field(), 400);
         assert_eq!(c.output_frames(16_000), 49);
         assert_eq!(c.output_frames(399), 0);
+    }
+
+    #[test]
+    fn configs_that_change_the_network_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = serde_json::json!({
+            "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+            "intermediate_size": 3072, "model_type": "wav2vec2"
+        });
+        let read = |patch: serde_json::Value| {
+            let mut cfg = base.clone();
+            cfg.as_object_mut()
+                .unwrap()
+                .extend(patch.as_object().unwrap().clone());
+            let path = dir.path().join("config.json");
+            std::fs::write(&path, cfg.to_string()).unwrap();
+            Config::from_file(&path)
+        };
+        assert_eq!(read(serde_json::json!({})).unwrap(), Config::base());
+        for (patch, field) in [
+            (serde_json::json!({"add_adapter": true}), "add_adapter"),
+            (
+                serde_json::json!({"feat_proj_layer_norm": false}),
+                "feat_proj_layer_norm",
+            ),
+            (
+                serde_json::json!({"model_type": "wav2vec2-conformer"}),
+                "model_type",
+            ),
+            (
+                serde_json::json!({"feat_extract_norm": "batch"}),
+                "feat_extract_norm",
+            ),
+        ] {
+            let e = read(patch).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("config.json"), "{e}");
+        }
     }
 
     #[test]
