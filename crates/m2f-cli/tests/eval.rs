@@ -16,6 +16,16 @@ fn m2f(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The numbers a successful `m2f eval --out report` wrote beside `report`.
+fn numbers(run: &Output, report: &std::path::Path) -> serde_json::Value {
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap()
+}
+
 #[test]
 fn the_default_model_is_judged_between_the_mean_face_and_the_truth() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,13 +58,7 @@ fn the_default_model_is_judged_between_the_mean_face_and_the_truth() {
         "--out",
         report.to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap();
+    let json = numbers(&run, &report);
     let rows = json["synthetic"]["rows"].as_array().unwrap();
     let row = |name: &str| {
         rows.iter()
@@ -122,13 +126,7 @@ fn the_default_model_is_judged_between_the_mean_face_and_the_truth() {
         "--out",
         only.to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(only.with_extension("json")).unwrap()).unwrap();
+    let json = numbers(&run, &only);
     let rows = json["synthetic"]["rows"].as_array().unwrap();
     assert!(rows.iter().all(|r| r["candidate"] == "mean face"), "{json}");
     let all = rows.iter().find(|r| r["speech"] == "all").unwrap();
