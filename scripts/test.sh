@@ -84,4 +84,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
+# Rustdoc warnings are errors: broken doc links, and tensor shapes like [T, Z] read as links.
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace
 cargo test --workspace --release

@@ -10,7 +10,7 @@ use m2f_dataset::{
     extract_synthetic, gnpfa_fingerprint, Dataset, ExtractOptions, LoadOptions, ShardStore,
     SyntheticSource, WindowConfig, WindowSampler,
 };
-use m2f_synth::voices::Split;
+use m2f_synth::Split;
 use m2f_synth::{Speech, WorldConfig};
 
 fn dataset(c: &mut Criterion) {
@@ -20,7 +20,7 @@ fn dataset(c: &mut Criterion) {
         seed: 5,
         ..WorldConfig::default()
     };
-    m2f_synth::dataset::write_dataset(synth.path(), &world, 48, &speech, |_| {}).expect("synth");
+    m2f_synth::write_dataset(synth.path(), &world, 48, &speech, |_| {}).expect("synth");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/gnpfa");
     let gnpfa = Gnpfa::load(&dir).expect("weights/gnpfa");
     let fingerprint = gnpfa_fingerprint(&dir).expect("fingerprint");

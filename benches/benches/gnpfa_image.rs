@@ -5,12 +5,11 @@ use std::path::Path;
 
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gnpfa::data::{flat_neutral, mirror_partners, TrainData};
-use gnpfa::image_data::{image_batch_at, RenderRanges};
-use gnpfa::train_image::{image_losses, init_with_geometry};
-use gnpfa::ImageEncoderConfig;
+use gnpfa::{
+    image_losses, init_with_geometry, ImageBatchSource, ImageEncoderConfig, RenderRanges, TrainData,
+};
 use m2f_mesh::FaceTemplate;
-use m2f_synth::identity::identity_rig;
+use m2f_synth::identity_rig;
 
 const BATCH: usize = 64;
 
@@ -23,19 +22,12 @@ fn gnpfa_image(c: &mut Criterion) {
     let train: Vec<_> = (0..8)
         .map(|id| identity_rig(1, id, &template).expect("identity rig"))
         .collect();
-    let neutrals: Vec<Vec<f32>> = train.iter().map(flat_neutral).collect();
     let data = TrainData {
         train,
         ..TrainData::default()
     };
-    let partners = mirror_partners(&model.config.blendshape_names);
-    let ranges = RenderRanges::default();
-    let batch_at = |step: u64| {
-        image_batch_at(
-            &data, &neutrals, &partners, &template, &cfg, &ranges, BATCH, 0, step, &dev,
-        )
-        .expect("batch")
-    };
+    let source = ImageBatchSource::new(&data, &model, &cfg, &RenderRanges::default());
+    let batch_at = |step: u64| source.batch_at(BATCH, 0, step, &dev).expect("batch");
     let batch = batch_at(0);
     let refs: Vec<&image::RgbImage> = batch.images.iter().collect();
     let mut g = c.benchmark_group("gnpfa image encoders, 64 crops of 96 px");

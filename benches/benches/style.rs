@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use conditioning::clip::{ClipTextTower, HfClipConfig};
-use conditioning::sentence::SentenceEncoder;
-use conditioning::weights::ModelSource;
+use conditioning::ModelSource;
+use conditioning::SentenceEncoder;
+use conditioning::{ClipTextTower, HfClipConfig};
 use conditioning::{StyleEncoder, StylePrompt};
 use criterion::{criterion_group, criterion_main, Criterion};
 

@@ -4,9 +4,9 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use conditioning::audio_encoder::AudioEncoder;
-use conditioning::log_mel::{LogMel, LogMelEncoder, LogMelEncoderConfig};
-use conditioning::wav2vec2::{Config, Wav2Vec2};
+use conditioning::AudioEncoder;
+use conditioning::{LogMel, LogMelEncoder, LogMelEncoderConfig};
+use conditioning::{Wav2Vec2, Wav2Vec2Config};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// The bench input, reproduced exactly by the PyTorch script.
@@ -24,7 +24,7 @@ fn wav2vec2(c: &mut Criterion) {
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    let model = Wav2Vec2::new(&Config::base(), vb).expect("random wav2vec2-base");
+    let model = Wav2Vec2::new(&Wav2Vec2Config::base(), vb).expect("random wav2vec2-base");
     let x = input(10);
     let xs = Tensor::from_vec(x, (1, 16_000 * 10), &dev).expect("input");
     let mut g = c.benchmark_group("wav2vec2");

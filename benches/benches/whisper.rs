@@ -5,15 +5,15 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use conditioning::audio_encoder::AudioEncoder;
-use conditioning::whisper::{Config, WhisperEncoder, WhisperEncoderModel, WindowPolicy};
+use conditioning::AudioEncoder;
+use conditioning::{WhisperConfig, WhisperEncoder, WhisperEncoderModel, WindowPolicy};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn whisper(c: &mut Criterion) {
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    let model = WhisperEncoderModel::new(&Config::tiny(), vb).expect("random tiny.en");
+    let model = WhisperEncoderModel::new(&WhisperConfig::tiny(), vb).expect("random tiny.en");
     let mut g = c.benchmark_group("whisper");
     g.sample_size(10);
     for seconds in [10usize, 30] {

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use conditioning::whisper::{Config, WhisperEncoderModel};
+use conditioning::{WhisperConfig, WhisperEncoderModel};
 use m2f_kernels::{self as kernels, Epilogue};
 
 fn time<T>(name: &str, f: impl Fn() -> T) -> T {
@@ -26,7 +26,7 @@ fn main() -> candle_core::Result<()> {
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    let model = WhisperEncoderModel::new(&Config::tiny(), vb.pp("m"))?;
+    let model = WhisperEncoderModel::new(&WhisperConfig::tiny(), vb.pp("m"))?;
     let d = 384;
     let conv1 = candle_nn::conv1d(
         80,
@@ -56,9 +56,9 @@ fn main() -> candle_core::Result<()> {
     for layers in 0..=4 {
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-        let cfg = Config {
+        let cfg = WhisperConfig {
             encoder_layers: layers,
-            ..Config::tiny()
+            ..WhisperConfig::tiny()
         };
         let m = WhisperEncoderModel::new(&cfg, vb)?;
         let mel = Tensor::randn(0f32, 1.0, (1, 80, 1000), &dev)?;

@@ -23,10 +23,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
-use conditioning::ctranslate2::Ct2Model;
-use conditioning::whisper::{
-    convert_ct2_encoder, Config, StreamConfig, WhisperEncoder, WhisperEncoderModel, WhisperStream,
-    WindowPolicy,
+use conditioning::Ct2Model;
+use conditioning::{
+    convert_ct2_encoder, WhisperConfig, WhisperEncoder, WhisperEncoderModel, WhisperStream,
+    WhisperStreamConfig, WindowPolicy,
 };
 use m2f_synth::{FliteSettings, Speech, SpeechSettings, VoiceSettings};
 
@@ -177,7 +177,7 @@ fn main() -> Result<()> {
     configs.push((WindowPolicy::Exact, 0.2, 0.5));
     configs.push((WindowPolicy::Padded, 0.5, 0.5));
     for (policy, chunk, lookahead_s) in configs {
-        let mut stream = WhisperStream::new(StreamConfig {
+        let mut stream = WhisperStream::new(WhisperStreamConfig {
             lookahead_s,
             policy,
         })?;
@@ -207,7 +207,7 @@ fn main() -> Result<()> {
     let random = {
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-        let cfg = Config::tiny();
+        let cfg = WhisperConfig::tiny();
         WhisperEncoder::new(
             WhisperEncoderModel::new(&cfg, vb)?,
             WindowPolicy::Padded,

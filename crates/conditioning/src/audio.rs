@@ -12,7 +12,7 @@
 
 mod mp4;
 
-pub use m2f_audio::{output_len, resample};
+use m2f_audio::resample;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;

@@ -45,7 +45,9 @@ pub fn frames_for(n_samples: usize, fps: f64) -> usize {
 /// `offset + j * hop`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrameTiming {
+    /// Distance between consecutive native frames, in 16 kHz samples.
     pub hop: f64,
+    /// Centre of native frame 0, in 16 kHz samples.
     pub offset: f64,
 }
 

@@ -18,7 +18,7 @@ use image::{imageops::FilterType, RgbImage};
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use crate::model_files::{encode, load_tokenizer, mmap_safetensors};
+use crate::model_files::{encode, load_tokenizer, mmap_safetensors, read_json_config};
 use crate::style::{l2_normalize, StyleEncoder, StylePrompt};
 use crate::weights::ModelSource;
 use crate::{ConditioningError, Result};
@@ -36,7 +36,9 @@ pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 /// An HF `CLIPModel` `config.json` (the fields the forward pass depends on).
 #[derive(Debug, Clone, Deserialize)]
 pub struct HfClipConfig {
+    /// The text tower's settings (HF `text_config`).
     pub text_config: HfClipTextConfig,
+    /// The image tower's settings (HF `vision_config`).
     pub vision_config: HfClipVisionConfig,
     /// Width of the shared embedding space. Only the top-level value counts: HF also writes a
     /// (stale) `projection_dim` into the sub-configs.
@@ -44,23 +46,43 @@ pub struct HfClipConfig {
     pub projection_dim: usize,
 }
 
+/// The activation of CLIP's feed-forward layers (HF `hidden_act`). candle's CLIP layers
+/// compute only `quick_gelu`, the one OpenAI's checkpoints use, so any other value is refused
+/// when the config is read, naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipActivation {
+    /// `x * sigmoid(1.702 x)`.
+    #[default]
+    QuickGelu,
+}
+
 /// `text_config` of an HF CLIP `config.json`; defaults are HF's `CLIPTextConfig` defaults.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HfClipTextConfig {
+    /// Number of tokens in the vocabulary (HF `vocab_size`).
     #[serde(default = "default_text_vocab")]
     pub vocab_size: usize,
+    /// Width of the hidden states (HF `hidden_size`).
     #[serde(default = "default_text_hidden")]
     pub hidden_size: usize,
+    /// Width of the feed-forward layer inside each block (HF `intermediate_size`).
     #[serde(default = "default_text_intermediate")]
     pub intermediate_size: usize,
+    /// Number of transformer blocks (HF `num_hidden_layers`).
     #[serde(default = "default_layers")]
     pub num_hidden_layers: usize,
+    /// Number of attention heads per block; must divide `hidden_size` (HF
+    /// `num_attention_heads`).
     #[serde(default = "default_text_heads")]
     pub num_attention_heads: usize,
+    /// Longest prompt, in tokens, the position embeddings cover (HF `max_position_embeddings`).
     #[serde(default = "default_text_positions")]
     pub max_position_embeddings: usize,
-    #[serde(default = "default_act")]
-    pub hidden_act: String,
+    /// Activation of the feed-forward layers (HF `hidden_act`).
+    #[serde(default)]
+    pub hidden_act: ClipActivation,
+    /// Layer-norm epsilon; only 1e-5 is accepted (HF `layer_norm_eps`).
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f64,
     /// Pooling picks the first position holding this id; the legacy value 2 (old openai
@@ -72,22 +94,32 @@ pub struct HfClipTextConfig {
 /// `vision_config` of an HF CLIP `config.json`; defaults are HF's `CLIPVisionConfig` defaults.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HfClipVisionConfig {
+    /// Width of the hidden states (HF `hidden_size`).
     #[serde(default = "default_vision_hidden")]
     pub hidden_size: usize,
+    /// Width of the feed-forward layer inside each block (HF `intermediate_size`).
     #[serde(default = "default_vision_intermediate")]
     pub intermediate_size: usize,
+    /// Number of transformer blocks (HF `num_hidden_layers`).
     #[serde(default = "default_layers")]
     pub num_hidden_layers: usize,
+    /// Number of attention heads per block; must divide `hidden_size` (HF
+    /// `num_attention_heads`).
     #[serde(default = "default_vision_heads")]
     pub num_attention_heads: usize,
+    /// Number of colour channels of the input image (HF `num_channels`).
     #[serde(default = "default_channels")]
     pub num_channels: usize,
+    /// Side of the square input image, in pixels (HF `image_size`).
     #[serde(default = "default_image_size")]
     pub image_size: usize,
+    /// Side of each square patch, in pixels; must divide `image_size` (HF `patch_size`).
     #[serde(default = "default_patch_size")]
     pub patch_size: usize,
-    #[serde(default = "default_act")]
-    pub hidden_act: String,
+    /// Activation of the feed-forward layers (HF `hidden_act`).
+    #[serde(default)]
+    pub hidden_act: ClipActivation,
+    /// Layer-norm epsilon; only 1e-5 is accepted (HF `layer_norm_eps`).
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f64,
 }
@@ -112,9 +144,6 @@ fn default_text_heads() -> usize {
 }
 fn default_text_positions() -> usize {
     77
-}
-fn default_act() -> String {
-    "quick_gelu".to_string()
 }
 fn default_eps() -> f64 {
     1e-5
@@ -144,10 +173,7 @@ fn default_patch_size() -> usize {
 impl HfClipConfig {
     /// Reads and checks an HF `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConditioningError::io(path, e))?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|e| {
-            ConditioningError::invalid(path.display().to_string(), format!("CLIP config: {e}"))
-        })?;
+        let cfg: Self = read_json_config(path)?;
         cfg.check(&path.display().to_string())?;
         Ok(cfg)
     }
@@ -156,17 +182,15 @@ impl HfClipConfig {
     pub fn check(&self, origin: &str) -> Result<()> {
         let t = &self.text_config;
         let v = &self.vision_config;
-        for (tower, act, eps, hidden, heads) in [
+        for (tower, eps, hidden, heads) in [
             (
                 "text_config",
-                &t.hidden_act,
                 t.layer_norm_eps,
                 t.hidden_size,
                 t.num_attention_heads,
             ),
             (
                 "vision_config",
-                &v.hidden_act,
                 v.layer_norm_eps,
                 v.hidden_size,
                 v.num_attention_heads,
@@ -178,12 +202,6 @@ impl HfClipConfig {
                     message,
                 ))
             };
-            if act != "quick_gelu" {
-                return bad(
-                    "hidden_act",
-                    format!("expected \"quick_gelu\", found {act:?}"),
-                );
-            }
             if (eps - 1e-5).abs() > 1e-12 {
                 return bad("layer_norm_eps", format!("expected 1e-5, found {eps}"));
             }
@@ -498,10 +516,15 @@ mod tests {
 
     #[test]
     fn rejects_gelu_config() {
-        let cfg: HfClipConfig =
-            serde_json::from_str(r#"{"text_config": {"hidden_act": "gelu"}, "vision_config": {}}"#)
-                .unwrap();
-        let err = cfg.check("x/config.json").unwrap_err().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"text_config": {"hidden_act": "gelu"}, "vision_config": {}}"#,
+        )
+        .unwrap();
+        let err = HfClipConfig::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("config.json"), "{err}");
         assert!(err.contains("text_config.hidden_act"), "{err}");
         assert!(err.contains("quick_gelu"), "{err}");
     }

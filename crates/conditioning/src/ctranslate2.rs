@@ -20,11 +20,17 @@ pub const BINARY_VERSION: u32 = 6;
 /// Element type of a stored variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ct2Type {
+    /// 32-bit float (type id 0).
     F32,
+    /// 8-bit signed integer (type id 1).
     I8,
+    /// 16-bit signed integer (type id 2).
     I16,
+    /// 32-bit signed integer (type id 3).
     I32,
+    /// 16-bit IEEE half float (type id 4).
     F16,
+    /// 16-bit bfloat (type id 5).
     BF16,
 }
 
@@ -56,7 +62,9 @@ impl Ct2Type {
 pub struct Ct2Variable {
     /// Slash-separated name, e.g. `encoder/layer_0/self_attention/linear_0/weight`.
     pub name: String,
+    /// Dimensions, outermost first; empty for a scalar.
     pub shape: Vec<usize>,
+    /// Element type of `data`.
     pub dtype: Ct2Type,
     /// Little-endian element bytes.
     pub data: Vec<u8>,
@@ -108,7 +116,9 @@ impl Ct2Variable {
 pub struct Ct2Model {
     /// The spec's class name, e.g. `WhisperSpec`.
     pub spec: String,
+    /// The spec's revision number.
     pub revision: u32,
+    /// The stored variables, in file order.
     pub variables: Vec<Ct2Variable>,
     /// (alias, target) pairs: the alias names the same data as the target.
     pub aliases: Vec<(String, String)>,

@@ -317,6 +317,7 @@ impl LogMelEncoder {
         })
     }
 
+    /// The configuration the encoder was built with.
     pub fn config(&self) -> &LogMelEncoderConfig {
         &self.cfg
     }

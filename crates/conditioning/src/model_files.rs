@@ -5,9 +5,32 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
+use serde::de::DeserializeOwned;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::{ConditioningError, Result};
+
+/// Reads and parses a JSON config file; the error names the file and the field path
+/// (`config.json: feat_extract_norm: unknown variant ...`).
+pub(crate) fn read_json_config<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConditioningError::io(path, e))?;
+    parse_json_config(path, &text)
+}
+
+/// [`read_json_config`] on text already read from `path`.
+pub(crate) fn parse_json_config<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if field == "." {
+            inner.to_string()
+        } else {
+            format!("{field}: {inner}")
+        };
+        ConditioningError::invalid(path.display().to_string(), message)
+    })
+}
 
 /// Memory-maps an f32 safetensors file; the error names the file.
 pub(crate) fn mmap_safetensors(path: &Path, device: &Device) -> Result<VarBuilder<'static>> {

@@ -8,7 +8,7 @@ use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use serde::Deserialize;
 use tokenizers::{PaddingParams, Tokenizer};
 
-use crate::model_files::{load_tokenizer, mmap_safetensors};
+use crate::model_files::{load_tokenizer, mmap_safetensors, read_json_config};
 use crate::style::{l2_normalize, StyleEncoder, StylePrompt};
 use crate::weights::ModelSource;
 use crate::{ConditioningError, Result};
@@ -70,10 +70,7 @@ impl SentenceEncoder {
         max_len: usize,
         device: &Device,
     ) -> Result<Self> {
-        let text = std::fs::read_to_string(config).map_err(|e| ConditioningError::io(config, e))?;
-        let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| {
-            ConditioningError::invalid(config.display().to_string(), format!("BERT config: {e}"))
-        })?;
+        let cfg: BertConfig = read_json_config(config)?;
         let max_len = max_len.min(cfg.max_position_embeddings);
         let vb = mmap_safetensors(weights, device)?;
         let bert = BertModel::load(vb, &cfg).map_err(|e| {
@@ -145,12 +142,6 @@ impl StyleEncoder for SentenceEncoder {
 }
 
 fn read_max_seq_length(path: &Path) -> Result<usize> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConditioningError::io(path, e))?;
-    let cfg: SentenceBertConfig = serde_json::from_str(&text).map_err(|e| {
-        ConditioningError::invalid(
-            path.display().to_string(),
-            format!("expected a numeric max_seq_length: {e}"),
-        )
-    })?;
+    let cfg: SentenceBertConfig = read_json_config(path)?;
     Ok(cfg.max_seq_length)
 }

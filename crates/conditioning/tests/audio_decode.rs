@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use conditioning::audio::{load_audio, load_audio_bytes, read_audio, read_audio_bytes};
+use conditioning::{load_audio, load_audio_bytes, read_audio, read_audio_bytes};
 
 fn have_ffmpeg() -> bool {
     Command::new("ffmpeg").arg("-version").output().is_ok()

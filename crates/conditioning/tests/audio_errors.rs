@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use conditioning::audio::{load_audio, load_audio_bytes};
+use conditioning::{load_audio, load_audio_bytes};
 
 /// A WAV file: `format` 1 (PCM i16) or 3 (float), `data` as raw bytes.
 fn wav(format: u16, channels: u16, rate: u32, bits: u16, data: &[u8]) -> Vec<u8> {

@@ -6,7 +6,7 @@ use common::max_abs_diff;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
-use conditioning::clip::{ClipTextTower, ClipVisionTower, HfClipConfig};
+use conditioning::{ClipTextTower, ClipVisionTower, HfClipConfig};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -77,8 +77,8 @@ fn clip_text_rejects_too_long_input() {
 
 #[test]
 fn clip_style_encoder_end_to_end_matches_hf() {
-    use conditioning::clip::{preprocess_image, ClipStyleEncoder};
-    use conditioning::weights::ModelSource;
+    use conditioning::ModelSource;
+    use conditioning::{preprocess_image, ClipStyleEncoder};
     use conditioning::{StyleEncoder, StylePrompt};
 
     let l = load();
@@ -129,8 +129,8 @@ fn clip_style_encoder_end_to_end_matches_hf() {
 
 #[test]
 fn clip_missing_file_is_named() {
-    use conditioning::clip::ClipStyleEncoder;
-    use conditioning::weights::ModelSource;
+    use conditioning::ClipStyleEncoder;
+    use conditioning::ModelSource;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm");
     let err = ClipStyleEncoder::load(&ModelSource::local(&dir), &Device::Cpu)
         .unwrap_err()

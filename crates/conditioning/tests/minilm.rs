@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
-use conditioning::sentence::SentenceEncoder;
-use conditioning::weights::ModelSource;
+use conditioning::ModelSource;
+use conditioning::SentenceEncoder;
 use conditioning::{StyleEncoder, StylePrompt};
 
 /// `M2F_MINILM_DIR`, else where `scripts/test.sh` puts the files

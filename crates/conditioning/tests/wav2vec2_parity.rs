@@ -6,8 +6,8 @@ use common::max_abs_diff;
 use std::path::PathBuf;
 
 use candle_core::Device;
-use conditioning::audio_encoder::AudioEncoder;
-use conditioning::wav2vec2::{normalize, Wav2Vec2Encoder};
+use conditioning::AudioEncoder;
+use conditioning::{wav2vec2_normalize, Wav2Vec2Encoder};
 
 const TOL: f32 = 1e-4;
 
@@ -38,7 +38,7 @@ fn check(name: &str) {
 
     // The encoder path: HF normalisation, then the model.
     let samples: Vec<f32> = input.flatten_all().unwrap().to_vec1().unwrap();
-    let normed = normalize(&samples);
+    let normed = wav2vec2_normalize(&samples);
     let want_norm: Vec<f32> = refs["input_normalized"]
         .flatten_all()
         .unwrap()
@@ -117,7 +117,7 @@ fn log_mel_matches_whisper_feature_extractor() {
     let path = fixture("logmel").join("whisper_mel.safetensors");
     let refs = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
     let x: Vec<f32> = refs["input"].to_vec1().unwrap();
-    let got = conditioning::log_mel::LogMel::new()
+    let got = conditioning::LogMel::new()
         .compute(&x, &Device::Cpu)
         .unwrap();
     assert_eq!(got.dims(), &[80, 101]);

@@ -11,10 +11,10 @@ use common::max_abs_diff;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor, D};
-use conditioning::audio_encoder::AudioEncoder;
-use conditioning::ctranslate2::Ct2Model;
-use conditioning::whisper::{
-    convert_ct2_encoder, StreamConfig, WhisperEncoder, WhisperStream, WindowPolicy,
+use conditioning::AudioEncoder;
+use conditioning::Ct2Model;
+use conditioning::{
+    convert_ct2_encoder, WhisperEncoder, WhisperStream, WhisperStreamConfig, WindowPolicy,
 };
 use m2f_synth::{FliteSettings, Speech, SpeechSettings, VoiceSettings};
 
@@ -150,7 +150,7 @@ fn long_audio_and_streams_give_every_frame() {
 
     // A stream that waits for everything reproduces the offline frames exactly: same windows,
     // same positions. The default one emits every frame once.
-    let stream_all = |cfg: StreamConfig| {
+    let stream_all = |cfg: WhisperStreamConfig| {
         let mut stream = WhisperStream::new(cfg).unwrap();
         let mut parts = Vec::new();
         for chunk in x.chunks(16_000 * 3 / 2) {
@@ -159,12 +159,12 @@ fn long_audio_and_streams_give_every_frame() {
         parts.push(stream.finish(&enc).unwrap());
         (Tensor::cat(&parts, 0).unwrap(), stream)
     };
-    let (whole, _) = stream_all(StreamConfig {
+    let (whole, _) = stream_all(WhisperStreamConfig {
         lookahead_s: 60.0,
         policy: WindowPolicy::Padded,
     });
     assert_eq!(max_abs_diff(&whole, &long), 0.0);
-    let (streamed, mut stream) = stream_all(StreamConfig::default());
+    let (streamed, mut stream) = stream_all(WhisperStreamConfig::default());
     assert_eq!(streamed.dims(), long.dims());
     assert!(stream.push(&enc, &[0.0; 10]).is_err());
 }

@@ -45,14 +45,14 @@ pub enum StyleInput<'a> {
     Text(&'a Tensor),
     /// [B, image_style_dim] GNPFA expression latents of a face image.
     Image(&'a Tensor),
-    /// Per window a text or an image prompt (training draws one at random): `is_text` [B] is
-    /// 1 where `text` [B, text_style_dim] is used and 0 where `image` [B, image_style_dim] is.
+    /// Per window a text or an image prompt (training draws one at random): `is_text` `[B]` is
+    /// 1 where `text` `[B, text_style_dim]` is used and 0 where `image` `[B, image_style_dim]` is.
     Mixed {
         /// [B, text_style_dim]
         text: &'a Tensor,
         /// [B, image_style_dim]
         image: &'a Tensor,
-        /// [B] of 0 or 1.
+        /// `[B]` of 0 or 1.
         is_text: &'a Tensor,
     },
 }

@@ -22,8 +22,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
-
 mod attention;
 mod checkpoint;
 mod conditioning_mask;

@@ -67,9 +67,9 @@ impl Default for SamplerOptions {
 pub enum Style {
     /// No prompt: the style term of the guidance is dropped.
     None,
-    /// A sentence embedding of a text prompt [text_style_dim].
+    /// A sentence embedding of a text prompt `[text_style_dim]`.
     Text(Vec<f32>),
-    /// A face image's GNPFA expression latent [image_style_dim].
+    /// A face image's GNPFA expression latent `[image_style_dim]`.
     Image(Vec<f32>),
 }
 
@@ -154,9 +154,9 @@ impl SamplerOptions {
 pub struct Keyframe {
     /// The frame (0-based).
     pub frame: usize,
-    /// z at that frame, e.g. GNPFA's `E_exp` latent of a face image [latent_dim].
+    /// z at that frame, e.g. GNPFA's `E_exp` latent of a face image `[latent_dim]`.
     pub latent: Option<Vec<f32>>,
-    /// θ at that frame [pose_dim].
+    /// θ at that frame `[pose_dim]`.
     pub pose: Option<Vec<f32>>,
 }
 

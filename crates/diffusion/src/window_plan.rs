@@ -10,7 +10,7 @@ pub struct WindowPlan {
     pub len: usize,
     /// First frame of each window.
     pub starts: Vec<usize>,
-    /// Blend weight of each frame of each window [windows][len]: 1 inside, a linear ramp
+    /// Blend weight of each frame of each window `[windows][len]`: 1 inside, a linear ramp
     /// where a window overlaps its neighbour.
     pub weights: Vec<Vec<f32>>,
 }

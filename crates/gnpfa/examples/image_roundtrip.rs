@@ -6,12 +6,12 @@
 
 use std::path::PathBuf;
 
-use gnpfa::data::{flat_neutral, mirror_partners, rig_rows};
-use gnpfa::image_data::{render_crop, RenderRanges};
 use gnpfa::Gnpfa;
+use gnpfa::{flat_neutral, mirror_partners, rig_rows};
+use gnpfa::{render_crop, RenderRanges};
 use m2f_mesh::write_png;
-use m2f_synth::voices::Split;
-use m2f_synth::world::WorldConfig;
+use m2f_synth::Split;
+use m2f_synth::WorldConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -14,11 +14,14 @@ use crate::config::GnpfaConfig;
 use crate::error::{GnpfaError, Result};
 use crate::model::{vertices_tensor, Gnpfa};
 
-/// File names inside a checkpoint directory.
+/// Name of the config file inside a checkpoint directory.
 pub const CONFIG_FILE: &str = "config.json";
+/// Name of the weights file (network variables and template tensors) inside a checkpoint
+/// directory.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// Name of this checkpoint format in `config.json`.
 pub const FORMAT: &str = "media2face-gnpfa";
+/// Version of the checkpoint format this build writes; it reads this version and older ones.
 pub const FORMAT_VERSION: u32 = 1;
 /// The decoder family (see docs/gnpfa.md).
 pub const ARCHITECTURE: &str = "geometry-vae/global-mlp-with-neutral-code";
@@ -34,7 +37,9 @@ const TEMPLATE_REGION: &str = "template.region.";
 pub struct TemplateInfo {
     /// `FaceTemplate::fingerprint()` as 16 hex digits.
     pub fingerprint: String,
+    /// Vertices of the template mesh.
     pub num_vertices: usize,
+    /// Triangles of the template mesh.
     pub num_triangles: usize,
     /// Region names, each stored as tensor `template.region.<name>`.
     pub regions: Vec<String>,
@@ -46,16 +51,27 @@ pub struct TemplateInfo {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Provenance {
+    /// The program that wrote the checkpoint and its version (`gnpfa <version>`).
     pub created_by: String,
+    /// The command line of the training run.
     pub command: String,
+    /// Seed of the run's initialisation and batch sampling.
     pub seed: u64,
+    /// Training step at which the checkpoint was written.
     pub step: u64,
+    /// Steps the run was scheduled for.
     pub total_steps: u64,
+    /// Training examples per step.
     pub batch_size: usize,
+    /// Identities (rigs) trained on.
     pub train_identities: usize,
+    /// Held-out identities validated on.
     pub val_identities: usize,
+    /// Description of the training data (where it came from, how crops were rendered).
     pub data: Option<String>,
+    /// Recorded clip frames in the training data (0 when only rig expressions were used).
     pub data_frames: usize,
+    /// Training wall time up to this checkpoint, seconds, summed over resumed sittings.
     pub train_seconds: f64,
     /// Validation score at this checkpoint: for the geometry, mean vertex error + bridge
     /// geometry error (mm); for the image encoders, geometry error (mm) + rotation error (°).
@@ -65,10 +81,15 @@ pub struct Provenance {
 /// `config.json` of a GNPFA checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointConfig {
+    /// Name of the checkpoint format, always the one this build writes (`media2face-gnpfa`).
     pub format: String,
+    /// Version of the checkpoint format (at most the version this build writes to be readable).
     pub format_version: u32,
+    /// The decoder family this build writes (see docs/gnpfa.md).
     pub architecture: String,
+    /// The model's architecture and loss settings.
     pub model: GnpfaConfig,
+    /// The face template stored in the weights file.
     pub template: TemplateInfo,
     /// How the geometry VAE and the bridge were trained.
     pub provenance: Provenance,
@@ -84,6 +105,7 @@ impl Gnpfa {
         Self::load_on(dir, &Device::Cpu)
     }
 
+    /// Loads a checkpoint directory onto `device`; errors as [`Gnpfa::load`].
     pub fn load_on(dir: &Path, device: &Device) -> Result<Self> {
         let (config, tensors, weights_path) = read_checkpoint(dir, device)?;
         let template = template_from_tensors(&config, &tensors, &weights_path)?;

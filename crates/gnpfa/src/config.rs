@@ -29,9 +29,11 @@ pub struct GnpfaConfig {
     pub geometry_scale: f32,
     /// Weight of the KL term against the reconstruction term (both per element means).
     pub kl_weight: f64,
-    /// Weights of the bridge loss terms ‖G̃_B−G_B‖², ‖z̃_B−z_B‖², ‖w̃_B−w_B‖².
+    /// Weight of the bridge geometry loss ‖G̃_B−G_B‖² (geometry decoded from `M(w)`).
     pub bridge_geometry_weight: f64,
+    /// Weight of the bridge latent loss ‖z̃_B−z_B‖² (`M(w)` against `E_geo`'s μ).
     pub bridge_latent_weight: f64,
+    /// Weight of the bridge weights loss ‖w̃_B−w_B‖² (`M′` back to rig weights).
     pub bridge_weights_weight: f64,
     /// Animation frame rate the model is meant for.
     pub fps: f32,

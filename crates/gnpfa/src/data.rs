@@ -8,18 +8,23 @@ use rand::Rng;
 use crate::error::{GnpfaError, Result};
 
 /// One recorded frame: its identity's neutral (index into `FrameSet::neutrals`), rig weights
-/// [K] and expression displacement from the neutral [V*3] (metres).
+/// `[K]` and expression displacement from the neutral `[V*3]` (metres).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
+    /// Index of the identity's neutral in `FrameSet::neutrals`.
     pub neutral: usize,
+    /// Rig weights `[K]`, in the order of the config's blendshape names.
     pub weights: Vec<f32>,
+    /// Expression displacement from the neutral, flat `[V*3]`, metres.
     pub displacement: Vec<f32>,
 }
 
-/// Recorded frames and the neutrals they refer to (flat [V*3], metres).
+/// Recorded frames and the neutrals they refer to (flat `[V*3]`, metres).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FrameSet {
+    /// The identities' neutral meshes, each flat `[V*3]`, metres.
     pub neutrals: Vec<Vec<f32>>,
+    /// The recorded frames.
     pub frames: Vec<Frame>,
 }
 
@@ -41,21 +46,29 @@ pub struct TrainData {
 /// A batch on the device: neutral [B, V*3], displacement [B, V*3] (metres), weights [B, K].
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// Each row's identity neutral [B, V*3], metres.
     pub neutral: Tensor,
+    /// Each row's expression displacement from its neutral [B, V*3], metres.
     pub displacement: Tensor,
+    /// Each row's rig weights [B, K].
     pub weights: Tensor,
 }
 
 /// Host-side rows before they become a `Batch`.
 #[derive(Debug, Clone, Default)]
 pub struct Rows {
+    /// Neutrals, row after row, flat [len * V*3], metres.
     pub neutral: Vec<f32>,
+    /// Expression displacements, row after row, flat [len * V*3], metres.
     pub displacement: Vec<f32>,
+    /// Rig weights, row after row, flat [len * K].
     pub weights: Vec<f32>,
+    /// Number of rows.
     pub len: usize,
 }
 
 impl Rows {
+    /// Appends one row: a neutral `[V*3]`, its displacement `[V*3]` (metres) and rig weights `[K]`.
     pub fn push(&mut self, neutral: &[f32], displacement: &[f32], weights: &[f32]) {
         self.neutral.extend_from_slice(neutral);
         self.displacement.extend_from_slice(displacement);
@@ -63,6 +76,7 @@ impl Rows {
         self.len += 1;
     }
 
+    /// Copies the rows to `device` as a [`Batch`]; errors when there are no rows.
     pub fn to_batch(&self, device: &Device) -> Result<Batch> {
         let b = self.len;
         if b == 0 {
@@ -113,12 +127,12 @@ pub fn sample_weights(rng: &mut impl Rng, partners: &[usize]) -> Vec<f32> {
     w
 }
 
-/// Flat [V*3] neutral of a rig.
+/// Flat `[V*3]` neutral of a rig.
 pub fn flat_neutral(rig: &Rig) -> Vec<f32> {
     rig.neutral().vertices.iter().flatten().copied().collect()
 }
 
-/// Displacement [V*3] of `weights` on `rig`, metres.
+/// Displacement `[V*3]` of `weights` on `rig`, metres.
 pub fn displacement(rig: &Rig, weights: &[f32]) -> Result<Vec<f32>> {
     let v = rig.apply(weights)?;
     Ok(v.iter()

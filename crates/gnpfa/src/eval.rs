@@ -13,6 +13,7 @@ use crate::model::Gnpfa;
 /// Errors in millimetres (weights error unitless), averaged over the evaluated frames.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// Number of random expressions evaluated.
     pub frames: usize,
     /// Mean over frames and vertices of ‖G_geo(n, μ(E_geo(d))) − d‖.
     pub recon_mean_mm: f64,
@@ -143,11 +144,18 @@ pub fn evaluate(model: &Gnpfa, rigs: &[Rig], frames: usize, seed: u64) -> Result
 /// fields as [`EvalReport`] except cross-identity, which needs one expression on two faces.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FrameEvalReport {
+    /// Number of recorded frames evaluated.
     pub frames: usize,
+    /// Mean over frames and vertices of ‖G_geo(n, μ(E_geo(d))) − d‖, mm.
     pub recon_mean_mm: f64,
+    /// Per frame the largest lip-vertex reconstruction error, averaged over frames (LVE
+    /// form), mm.
     pub recon_lip_max_mm: f64,
+    /// The largest lip-vertex reconstruction error over all frames, mm.
     pub recon_lip_max_worst_mm: f64,
+    /// Mean |M′(M(w)) − w| (unitless rig weights).
     pub bridge_weights_mae: f64,
+    /// Mean vertex error of G_geo(n, M(w)) against the recorded geometry, mm.
     pub bridge_geometry_mean_mm: f64,
 }
 

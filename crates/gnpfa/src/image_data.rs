@@ -10,24 +10,28 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{sample_rows, Rows, TrainData};
+use crate::data::{flat_neutral, mirror_partners, sample_rows, Rows, TrainData};
 use crate::error::{GnpfaError, Result};
 use crate::image_encoder::{images_to_tensor, ImageEncoderConfig};
+use crate::model::Gnpfa;
 use crate::projection::poses_to_tensors;
 
 /// The ranges poses and appearance are drawn from (uniformly).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderRanges {
-    /// Largest |yaw|, |pitch|, |roll|, degrees (applied as yaw · pitch · roll).
+    /// Largest |yaw| (about +y), degrees; rotations are applied as yaw · pitch · roll.
     pub yaw_deg: f32,
+    /// Largest |pitch| (about +x), degrees.
     pub pitch_deg: f32,
+    /// Largest |roll| (about +z), degrees.
     pub roll_deg: f32,
     /// Largest sideways / vertical shift of the head in the crop, metres.
     pub shift_m: f32,
     /// Largest shift towards or away from the camera, metres: the scale of the face.
     pub depth_m: f32,
-    /// Ambient fraction range and largest specular strength.
+    /// Range [low, high] of the ambient light fraction.
     pub ambient: [f32; 2],
+    /// Largest specular strength.
     pub specular_max: f32,
     /// Largest standard deviation of per-pixel Gaussian noise, in [0, 1] pixel units.
     pub noise_max: f32,
@@ -148,7 +152,7 @@ fn matmul(a: &Mat3, b: &Mat3) -> Mat3 {
     m
 }
 
-/// Renders one crop of `neutral + displacement` (flat [V*3], metres) posed by `pose`.
+/// Renders one crop of `neutral + displacement` (flat `[V*3]`, metres) posed by `pose`.
 pub fn render_crop(
     template: &FaceTemplate,
     cfg: &ImageEncoderConfig,
@@ -188,14 +192,17 @@ pub fn render_crop(
 pub struct ImageBatch {
     /// Normalised pixels [B, S, S, 3] (with sensor noise).
     pub pixels: Tensor,
-    /// Neutral [B, V*3] and expression displacement [B, V*3], metres.
+    /// Each crop's identity neutral [B, V*3], metres.
     pub neutral: Tensor,
+    /// Each crop's expression displacement from its neutral [B, V*3], metres.
     pub displacement: Tensor,
     /// The rig weights of the expressions [B, K].
     pub weights: Tensor,
-    /// True head pose: rotation matrices [B, 3, 3] and translations [B, 3].
+    /// True head rotation matrices [B, 3, 3].
     pub rotation: Tensor,
+    /// True head translations [B, 3], metres.
     pub translation: Tensor,
+    /// The same true head poses, one per crop.
     pub poses: Vec<HeadPose>,
     /// The rendered crops, before noise.
     pub images: Vec<RgbImage>,
@@ -302,25 +309,68 @@ fn clean_shape(b: usize, cfg: &ImageEncoderConfig) -> (usize, usize, usize, usiz
     (b, cfg.image_size, cfg.image_size, 3)
 }
 
-/// The image batch of step `step`, a pure function of (seed, step): expressions as the
-/// geometry trainer draws them (random rig weights on training identities, and clip frames),
-/// then a random pose and appearance per crop.
-#[allow(clippy::too_many_arguments)]
-pub fn image_batch_at(
-    data: &TrainData,
-    neutrals: &[Vec<f32>],
-    partners: &[usize],
-    template: &FaceTemplate,
-    cfg: &ImageEncoderConfig,
-    ranges: &RenderRanges,
-    batch_size: usize,
-    seed: u64,
-    step: u64,
-    device: &Device,
-) -> Result<ImageBatch> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1a6e_0000_0000);
-    rng.set_stream(step);
-    let rows = sample_rows(data, neutrals, partners, batch_size, &mut rng)?;
-    let seeds: Vec<u64> = (0..rows.len).map(|_| rng.random()).collect();
-    render_rows(&rows, &seeds, template, cfg, ranges, 2, device)
+/// Where image-encoder training batches come from: the geometry's training data, its
+/// identities' neutral faces and the rig's mirror pairs, and how crops are rendered.
+#[derive(Debug, Clone)]
+pub struct ImageBatchSource<'a> {
+    data: &'a TrainData,
+    neutrals: Vec<Vec<f32>>,
+    partners: Vec<usize>,
+    template: FaceTemplate,
+    cfg: ImageEncoderConfig,
+    ranges: RenderRanges,
+}
+
+impl<'a> ImageBatchSource<'a> {
+    /// Batches drawn from `data` for `model`'s image encoders of shape `cfg`, posed and lit
+    /// within `ranges`.
+    pub fn new(
+        data: &'a TrainData,
+        model: &Gnpfa,
+        cfg: &ImageEncoderConfig,
+        ranges: &RenderRanges,
+    ) -> Self {
+        Self {
+            data,
+            neutrals: data.train.iter().map(flat_neutral).collect(),
+            partners: mirror_partners(&model.config.blendshape_names),
+            template: model.template.clone(),
+            cfg: cfg.clone(),
+            ranges: ranges.clone(),
+        }
+    }
+
+    /// The batch of `step`, a pure function of (seed, step): expressions as the geometry
+    /// trainer draws them (random rig weights on training identities, and clip frames), then
+    /// a random pose and appearance per crop.
+    ///
+    /// # Errors
+    /// When the training data is empty or a crop cannot be rendered.
+    pub fn batch_at(
+        &self,
+        batch_size: usize,
+        seed: u64,
+        step: u64,
+        device: &Device,
+    ) -> Result<ImageBatch> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1a6e_0000_0000);
+        rng.set_stream(step);
+        let rows = sample_rows(
+            self.data,
+            &self.neutrals,
+            &self.partners,
+            batch_size,
+            &mut rng,
+        )?;
+        let seeds: Vec<u64> = (0..rows.len).map(|_| rng.random()).collect();
+        render_rows(
+            &rows,
+            &seeds,
+            &self.template,
+            &self.cfg,
+            &self.ranges,
+            2,
+            device,
+        )
+    }
 }

@@ -40,10 +40,12 @@ pub struct ImageEncoderConfig {
     pub camera: CropCamera,
     /// The pose head predicts translation in units of this many metres.
     pub translation_scale: f32,
-    /// Loss weights: 3D expression geometry, posed 3D geometry and 2D landmark reprojection
-    /// (pixels measured in percent of the crop side).
+    /// Weight of the 3D expression geometry loss (`E_exp` through `G_geo`).
     pub geometry_weight: f64,
+    /// Weight of the posed 3D geometry loss (`E_pose`).
     pub posed_geometry_weight: f64,
+    /// Weight of the 2D landmark reprojection loss (pixels measured in percent of the crop
+    /// side).
     pub landmark_weight: f64,
     /// Weight of ‖E_exp(I) − μ(E_geo(G))‖²: keeps `E_exp`'s latents where `E_geo` puts them,
     /// in the directions `G_geo` ignores too (there the geometry loss is blind, and `M′` and
@@ -88,6 +90,9 @@ impl ImageEncoderConfig {
         self.image_size / (self.patch_size.max(1) * 2usize.pow(merges))
     }
 
+    /// Checks the sizes are positive and tile the crop, the camera is usable, the loss weights
+    /// are finite and ≥ 0 and `translation_scale` is positive; `what` names the source in the
+    /// error.
     pub fn validate(&self, what: &str) -> Result<()> {
         let bad = |m: String| Err(GnpfaError::invalid(format!("{what}: image encoder"), m));
         if self.stage_channels.is_empty()
@@ -217,6 +222,7 @@ impl ImageEncoder {
 /// `E_exp` and `E_pose`: two [`ImageEncoder`]s over the same crop.
 #[derive(Debug, Clone)]
 pub struct ImageEncoders {
+    /// The architecture both encoders were built with.
     pub config: ImageEncoderConfig,
     /// `E_exp`: crop → z.
     pub expression: ImageEncoder,

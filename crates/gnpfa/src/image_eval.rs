@@ -17,6 +17,7 @@ use crate::projection::{pose_points, project_points, tensors_to_poses};
 /// Errors of the image encoders, averaged over the evaluated crops.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageEvalReport {
+    /// Number of crops evaluated.
     pub frames: usize,
     /// Mean vertex error of the expression geometry G_geo(neutral, E_exp(crop)) against the
     /// truth (unposed: the expression alone), mm.
@@ -26,19 +27,23 @@ pub struct ImageEvalReport {
     pub geometry_rms_mm: f64,
     /// Per crop the largest lip-vertex error, averaged over crops, mm.
     pub geometry_lip_max_mm: f64,
-    /// The same errors for a model that always answers "no expression" (the neutral): what
-    /// the numbers above improve on.
+    /// `geometry_mean_mm` for a model that always answers "no expression" (the neutral): what
+    /// the numbers above improve on, mm.
     pub neutral_baseline_mean_mm: f64,
+    /// `geometry_rms_mm` for the "no expression" answer, mm.
     pub neutral_baseline_rms_mm: f64,
+    /// `geometry_lip_max_mm` for the "no expression" answer, mm.
     pub neutral_baseline_lip_max_mm: f64,
     /// Mean |E_exp(crop) − μ(E_geo(truth))| over latent dimensions: how far `E_exp`'s latents
     /// are from the geometry encoder's.
     pub latent_mae: f64,
     /// Mean |M′(E_exp(crop)) − true rig weights|: the crop read as ARKit weights.
     pub weights_mae: f64,
-    /// Angle between the estimated and the true head rotation, degrees.
+    /// Angle between the estimated and the true head rotation, mean over crops, degrees.
     pub rotation_mean_deg: f64,
+    /// Median over crops of the same angle, degrees.
     pub rotation_median_deg: f64,
+    /// 95th percentile over crops of the same angle, degrees.
     pub rotation_p95_deg: f64,
     /// Distance between estimated and true head translation, mm.
     pub translation_mean_mm: f64,
@@ -261,25 +266,17 @@ pub fn evaluate_images(
     evaluate_image_rows(model, &rows, ranges, seed ^ 0x1a6e, 64)
 }
 
-/// Measures the image encoders on recorded frames (every frame of `set`, e.g. the test
-/// split's speech clips), each rendered with a random pose and look.
+/// Measures the image encoders on `frames` recorded frames of `set` (e.g. the test split's
+/// speech clips), drawn with `seed` and each rendered with a random pose and look.
 pub fn evaluate_image_frames(
     model: &Gnpfa,
     set: &FrameSet,
+    frames: usize,
     ranges: &RenderRanges,
     seed: u64,
 ) -> Result<ImageEvalReport> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc11b);
     let mut rows = Rows::default();
-    for f in &set.frames {
-        rows.push(&set.neutrals[f.neutral], &f.displacement, &f.weights);
-    }
-    evaluate_image_rows(model, &rows, ranges, seed, 64)
-}
-
-/// A random subset of `n` recorded frames (drawn with `seed`), as rows.
-pub fn sample_frames(set: &FrameSet, n: usize, seed: u64) -> Rows {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut rows = Rows::default();
-    frame_rows(set, n, &mut rng, &mut rows);
-    rows
+    frame_rows(set, frames, &mut rng, &mut rows);
+    evaluate_image_rows(model, &rows, ranges, seed ^ 0x7e58, 64)
 }

@@ -17,10 +17,15 @@ use crate::vae::GeometryVae;
 /// across threads.
 #[derive(Debug, Clone)]
 pub struct Gnpfa {
+    /// The architecture and loss settings.
     pub config: GnpfaConfig,
+    /// The geometry VAE (`E_geo`, `G_geo`).
     pub vae: GeometryVae,
+    /// The blendshape bridge (`M`, `M′`).
     pub bridge: Bridge,
+    /// The image encoders (`E_exp`, `E_pose`), when the checkpoint has them.
     pub image: Option<ImageEncoders>,
+    /// The face template (mesh, regions, landmarks) the model was trained on.
     pub template: FaceTemplate,
     device: Device,
 }
@@ -71,6 +76,7 @@ impl Gnpfa {
         Ok((model, varmap))
     }
 
+    /// The device the model's tensors live on.
     pub fn device(&self) -> &Device {
         &self.device
     }
@@ -228,7 +234,7 @@ impl Gnpfa {
     }
 }
 
-/// [V] points → [V*3] f32 tensor.
+/// `[V]` points → `[V*3]` f32 tensor.
 pub fn vertices_tensor(vertices: &[[f32; 3]], device: &Device) -> Result<Tensor> {
     let flat: Vec<f32> = vertices.iter().flatten().copied().collect();
     Ok(Tensor::from_vec(flat, vertices.len() * 3, device)?)

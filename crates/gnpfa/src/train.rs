@@ -24,21 +24,27 @@ use m2f_train::{named_vars, run, Schedule, StepLoss, Trainee};
 /// Settings of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
+    /// Optimiser steps of the whole run.
     pub steps: u64,
+    /// Training examples per step.
     pub batch_size: usize,
     /// Peak learning rate (after warm-up).
     pub lr: f64,
     /// Learning rate at the end of the cosine decay.
     pub min_lr: f64,
+    /// Steps of linear learning-rate warm-up up to `lr`.
     pub warmup_steps: u64,
+    /// AdamW's decoupled weight-decay coefficient.
     pub weight_decay: f64,
     /// Global gradient-norm limit (0: no clipping).
     pub grad_clip: f64,
     /// Validate (and write checkpoints) every this many steps.
     pub val_every: u64,
+    /// Random expressions (or rendered crops, for the image encoders) per validation.
     pub val_frames: usize,
     /// Write a log line every this many steps.
     pub log_every: u64,
+    /// Seed of the initialisation and of the data each step draws.
     pub seed: u64,
     /// Output directory: `last/`, `best/`, `train_log.jsonl`.
     pub out: PathBuf,
@@ -144,23 +150,38 @@ impl TrainOptions {
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
+    /// The step this sitting started at (0 for a new run, later when resumed).
     pub start_step: u64,
+    /// The step it ended at.
     pub final_step: u64,
+    /// Wall time of this sitting, seconds.
     pub seconds: f64,
+    /// Best validation score of the run: mean reconstruction error + bridge geometry error,
+    /// mm (`None` without validation).
     pub best_val_score_mm: Option<f64>,
+    /// Total loss of the last logged step.
     pub last_loss: f64,
+    /// Reconstruction loss of the last logged step, mean squared error in (geometry_scale
+    /// units)² per coordinate.
     pub last_recon: f64,
+    /// The last validation report of this sitting, if it validated.
     pub last_val: Option<EvalReport>,
 }
 
 /// The loss terms of one batch (scalars). Geometry terms are in (geometry_scale units)².
 #[derive(Debug, Clone)]
 pub struct Losses {
+    /// The weighted sum that is minimised.
     pub total: Tensor,
+    /// VAE reconstruction ‖G̃−G‖², mean over coordinates.
     pub recon: Tensor,
+    /// KL(q(z|x) ‖ N(0, I)), summed over latent dimensions, mean over the batch.
     pub kl: Tensor,
+    /// Bridge geometry ‖G̃_B−G_B‖²: `G_geo(n, M(w))` against the true displacement.
     pub bridge_geometry: Tensor,
+    /// Bridge latent ‖z̃_B−z_B‖²: `M(w)` against `E_geo`'s μ (detached).
     pub bridge_latent: Tensor,
+    /// Bridge weights ‖w̃_B−w_B‖²: `M′` of both μ and `M(w)` against the true weights.
     pub bridge_weights: Tensor,
 }
 

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{
     copy_into_vars, read_checkpoint, save_checkpoint, template_from_tensors, Provenance,
 };
-use crate::data::{flat_neutral, mirror_partners, TrainData};
+use crate::data::TrainData;
 use crate::error::{GnpfaError, Result};
-use crate::image_data::{image_batch_at, ImageBatch, RenderRanges};
+use crate::image_data::{ImageBatch, ImageBatchSource, RenderRanges};
 use crate::image_encoder::ImageEncoderConfig;
 use crate::image_eval::{evaluate_images, ImageEvalReport};
 use crate::model::Gnpfa;
@@ -28,7 +28,9 @@ pub const IMAGE_PREFIX: &str = "image.";
 /// the ranges crops are rendered with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageTrainOptions {
+    /// Schedule, output directory, seed and bookkeeping, as for the geometry.
     pub train: TrainOptions,
+    /// The ranges poses and appearance of the rendered crops are drawn from.
     pub ranges: RenderRanges,
 }
 
@@ -49,6 +51,7 @@ impl Default for ImageTrainOptions {
 /// The loss terms of one batch (scalars).
 #[derive(Debug, Clone)]
 pub struct ImageLosses {
+    /// The weighted sum that is minimised.
     pub total: Tensor,
     /// `E_exp`: ‖G_geo(n, E_exp(I)) − G‖², (geometry_scale units)² per coordinate.
     pub geometry: Tensor,
@@ -139,12 +142,17 @@ pub fn image_vars(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
 /// What an image-encoder run did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageTrainReport {
+    /// The step this sitting started at (0 for a new run, later when resumed).
     pub start_step: u64,
+    /// The step it ended at.
     pub final_step: u64,
+    /// Wall time of this sitting, seconds.
     pub seconds: f64,
     /// Best validation score: geometry mean (mm) + rotation mean (degrees).
     pub best_val_score: Option<f64>,
+    /// Total loss of the last logged step.
     pub last_loss: f64,
+    /// The last validation report of this sitting, if it validated.
     pub last_val: Option<ImageEvalReport>,
 }
 
@@ -152,11 +160,9 @@ pub struct ImageTrainReport {
 struct ImageRun<'a> {
     model: Gnpfa,
     varmap: VarMap,
-    image: &'a ImageEncoderConfig,
     data: &'a TrainData,
     opts: &'a ImageTrainOptions,
-    neutrals: Vec<Vec<f32>>,
-    partners: Vec<usize>,
+    batches: ImageBatchSource<'a>,
     geometry_provenance: Provenance,
     last_val: Option<ImageEvalReport>,
 }
@@ -165,19 +171,10 @@ impl Trainee for ImageRun<'_> {
     type Error = GnpfaError;
 
     fn loss(&mut self, step: u64) -> Result<StepLoss> {
-        let (opts, train) = (self.opts, &self.opts.train);
-        let batch = image_batch_at(
-            self.data,
-            &self.neutrals,
-            &self.partners,
-            &self.model.template,
-            self.image,
-            &opts.ranges,
-            train.batch_size,
-            train.seed,
-            step,
-            self.model.device(),
-        )?;
+        let train = &self.opts.train;
+        let batch =
+            self.batches
+                .batch_at(train.batch_size, train.seed, step, self.model.device())?;
         let l = image_losses(&self.model, &batch)?;
         Ok(StepLoss {
             total: l.total,
@@ -194,12 +191,12 @@ impl Trainee for ImageRun<'_> {
         if self.data.val.len() < 2 {
             return Ok(None);
         }
-        let (opts, train) = (self.opts, &self.opts.train);
+        let train = &self.opts.train;
         let report = evaluate_images(
             &self.model,
             &self.data.val,
             train.val_frames,
-            &opts.ranges,
+            &self.opts.ranges,
             train.seed ^ 0x5eed_0a11,
         )?;
         let score = report.geometry_mean_mm + report.rotation_mean_deg;
@@ -272,11 +269,9 @@ pub fn train_images(
     }
     let vars = image_vars(&varmap)?;
     let mut trainee = ImageRun {
-        neutrals: data.train.iter().map(flat_neutral).collect(),
-        partners: mirror_partners(&model.config.blendshape_names),
+        batches: ImageBatchSource::new(data, &model, image, &opts.ranges),
         model,
         varmap,
-        image,
         data,
         opts,
         geometry_provenance,

@@ -18,6 +18,7 @@ pub struct GeoEncoder {
 }
 
 impl GeoEncoder {
+    /// Variables `trunk`, `mu` and `logvar` under `vb`.
     pub fn new(cfg: &GnpfaConfig, vb: VarBuilder) -> Result<Self> {
         let mut sizes = vec![cfg.num_vertices * 3];
         sizes.extend(&cfg.encoder_hidden);
@@ -90,7 +91,9 @@ impl GeoDecoder {
 /// The geometry VAE: `E_geo` and `G_geo`.
 #[derive(Debug, Clone)]
 pub struct GeometryVae {
+    /// `E_geo`.
     pub encoder: GeoEncoder,
+    /// `G_geo`.
     pub decoder: GeoDecoder,
 }
 

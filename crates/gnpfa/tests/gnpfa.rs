@@ -1,10 +1,13 @@
+//! The geometry VAE and bridge: gradients, overfitting, checkpoints and their damage, the
+//! metrics, resumed training, seeding, and the shipped checkpoint's accuracy.
+
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
-use gnpfa::checkpoint::{save_checkpoint, Provenance, WEIGHTS_FILE};
-use gnpfa::data::{displacement, flat_neutral, mirror_partners, Frame, FrameSet, Rows, TrainData};
-use gnpfa::eval::vertex_errors;
-use gnpfa::train::losses;
+use gnpfa::losses;
+use gnpfa::vertex_errors;
+use gnpfa::{displacement, flat_neutral, mirror_partners, Frame, FrameSet, Rows, TrainData};
 use gnpfa::{evaluate, train, Gnpfa, GnpfaConfig, GnpfaError, TrainOptions};
+use gnpfa::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use m2f_mesh::{FaceTemplate, Rig};
 use m2f_train::variables_without_gradient;
 
@@ -45,7 +48,7 @@ fn frames(rigs: &[Rig], per_rig: usize) -> FrameSet {
     set
 }
 
-fn batch_of(set: &FrameSet) -> gnpfa::data::Batch {
+fn batch_of(set: &FrameSet) -> gnpfa::Batch {
     let mut rows = Rows::default();
     for f in &set.frames {
         rows.push(&set.neutrals[f.neutral], &f.displacement, &f.weights);
@@ -371,7 +374,7 @@ fn shipped_image_encoders_read_held_out_crops() {
         "the shipped checkpoint has image encoders"
     );
     let test = test_split_rigs();
-    let ranges = gnpfa::image_data::RenderRanges::default();
+    let ranges = gnpfa::RenderRanges::default();
     let r = gnpfa::evaluate_images(&model, &test, 128, &ranges, 777).unwrap();
     // The measurement on these 128 seeded crops plus about 20 %.
     assert!(r.rotation_mean_deg < 2.3, "measured 1.89: {r:?}");
@@ -393,6 +396,6 @@ fn test_split_rigs() -> Vec<Rig> {
         ..Default::default()
     };
     world
-        .identity_rigs(m2f_synth::voices::Split::Test, &template)
+        .identity_rigs(m2f_synth::Split::Test, &template)
         .unwrap()
 }

@@ -3,15 +3,15 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use gnpfa::checkpoint::{save_checkpoint, Provenance, WEIGHTS_FILE};
-use gnpfa::data::{displacement, flat_neutral, Frame, FrameSet, Rows, TrainData};
-use gnpfa::image_data::{render_rows, ImageBatch, RenderRanges};
-use gnpfa::projection::{pose_points, poses_to_tensors, project_points, rotation_from_6d};
-use gnpfa::train_image::{image_losses, image_vars, init_with_geometry};
+use gnpfa::{displacement, flat_neutral, Frame, FrameSet, Rows, TrainData};
 use gnpfa::{
     evaluate_images, train_images, Gnpfa, GnpfaConfig, GnpfaError, ImageEncoderConfig,
     ImageTrainOptions, TrainOptions,
 };
+use gnpfa::{image_losses, image_vars, init_with_geometry};
+use gnpfa::{pose_points, poses_to_tensors, project_points, rotation_from_6d};
+use gnpfa::{render_rows, ImageBatch, RenderRanges};
+use gnpfa::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use m2f_mesh::{project, FaceTemplate, HeadPose, Rig};
 use m2f_train::variables_without_gradient;
 
@@ -473,7 +473,7 @@ fn mirrored_pose_reading_is_the_mirror_of_the_pose() {
     }
     let pixels = Tensor::from_vec(data, (1, s, s, 3), &Device::Cpu).unwrap();
     let (r, t) = enc.estimate_pose(&pixels).unwrap();
-    let pose = gnpfa::projection::tensors_to_poses(&r, &t).unwrap()[0];
+    let pose = gnpfa::tensors_to_poses(&r, &t).unwrap()[0];
     let m = pose.rotation_matrix();
     // A mirror-symmetric pose: R = M R M, i.e. R[0][1], R[0][2], R[1][0], R[2][0] vanish.
     for v in [m[0][1], m[0][2], m[1][0], m[2][0], pose.translation[0]] {

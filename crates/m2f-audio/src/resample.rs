@@ -8,12 +8,20 @@ use rubato::{FftFixedInOut, Resampler};
 pub enum ResampleError {
     /// A zero rate, non-finite samples or an unreasonable rate pair.
     #[error("invalid {what}: {message}")]
-    Invalid { what: String, message: String },
+    Invalid {
+        /// The parameter or input at fault.
+        what: String,
+        /// What was wrong and what is accepted.
+        message: String,
+    },
     /// rubato itself failed.
     #[error("resampling {from_hz} Hz -> {to_hz} Hz failed: {message}")]
     Rubato {
+        /// The input sample rate, in Hz.
         from_hz: u32,
+        /// The output sample rate, in Hz.
         to_hz: u32,
+        /// rubato's error message.
         message: String,
     },
 }

@@ -2,8 +2,8 @@
 //! alignment and lip sync under speed perturbation. Measured numbers are printed
 //! (`cargo test -p m2f-audio --release -- --nocapture`) and quoted in `docs/augmentation.md`.
 
-use m2f_audio::augment::{
-    apply, frame_count, AugmentConfig, AugmentError, AugmentRecipe, ClipMode, Codec, NoiseSource,
+use m2f_audio::{
+    frame_count, AugmentConfig, AugmentError, AugmentRecipe, ClipMode, Codec, NoiseSource,
     NoiseWeights, Step,
 };
 
@@ -161,8 +161,8 @@ fn recipes_round_trip_and_replay_bit_identically() {
     let back: AugmentRecipe = serde_json::from_str(&json).unwrap();
     assert_eq!(back, recipe);
 
-    let a = apply(&recipe, &speech, &sources).unwrap();
-    let b = apply(&back, &speech, &sources).unwrap();
+    let a = recipe.apply(&speech, &sources).unwrap();
+    let b = back.apply(&speech, &sources).unwrap();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a.audio), bits(&b.audio));
     assert_eq!(a.audio.len(), (40_000.0f64 / 1.047).round() as usize);
@@ -185,8 +185,8 @@ fn recipes_round_trip_and_replay_bit_identically() {
     for (seed, r) in others.iter().enumerate() {
         let json = serde_json::to_string(r).unwrap();
         assert_eq!(&serde_json::from_str::<AugmentRecipe>(&json).unwrap(), r);
-        let x = apply(r, &speech, &sources).unwrap();
-        let y = apply(r, &speech, &sources).unwrap();
+        let x = r.apply(&speech, &sources).unwrap();
+        let y = r.apply(&speech, &sources).unwrap();
         assert_eq!(bits(&x.audio), bits(&y.audio), "seed {seed}");
         assert!(x.audio.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
     }
@@ -256,7 +256,7 @@ fn noise_is_added_at_the_recorded_snr() {
                     snr_db,
                     seed,
                 });
-                let out = apply(&r, &speech, &sources).unwrap();
+                let out = r.apply(&speech, &sources).unwrap();
                 let g = out.normalisation_gain as f64;
                 let noise = out
                     .audio
@@ -279,9 +279,9 @@ fn noise_is_added_at_the_recorded_snr() {
             seed,
         })
     };
-    let a = apply(&r(1), &speech, &[]).unwrap().audio;
-    assert_eq!(a, apply(&r(1), &speech, &[]).unwrap().audio);
-    assert_ne!(a, apply(&r(2), &speech, &[]).unwrap().audio);
+    let a = (r(1)).apply(&speech, &[]).unwrap().audio;
+    assert_eq!(a, (r(1)).apply(&speech, &[]).unwrap().audio);
+    assert_ne!(a, (r(2)).apply(&speech, &[]).unwrap().audio);
 }
 
 /// Reverberation time by the Schroeder backward integral of `h[1..]` (leaving out the direct
@@ -324,7 +324,7 @@ fn reverb_decays_at_rt60_without_shifting_speech() {
                 // The response of the whole step to an impulse at sample 200.
                 let mut x = vec![0.0f32; 16_000];
                 x[200] = 0.5;
-                let y = apply(&r, &x, &[]).unwrap().audio;
+                let y = r.apply(&x, &[]).unwrap().audio;
                 // Only FFT rounding (~1e-17) before the impulse: the response is causal.
                 assert!(
                     y[..200].iter().all(|&v| v.abs() < 1e-9),
@@ -351,7 +351,7 @@ fn reverb_decays_at_rt60_without_shifting_speech() {
                 early_reflections: refl,
                 seed,
             });
-            let y = apply(&r, &speech, &[]).unwrap().audio;
+            let y = r.apply(&speech, &[]).unwrap().audio;
             assert_eq!(y.len(), speech.len());
             lags.push(xcorr_lag(&speech, &y, 400));
         }
@@ -369,7 +369,7 @@ fn tone(freq: f64, len: usize) -> Vec<f32> {
 
 fn gain_db(step: &Step, freq: f64) -> f64 {
     let x = tone(freq, 16_000);
-    let y = apply(&one_step(step.clone()), &x, &[]).unwrap().audio;
+    let y = (one_step(step.clone())).apply(&x, &[]).unwrap().audio;
     let p = |v: &[f32]| mean_square(v[2000..14_000].iter().map(|&s| s as f64));
     10.0 * (p(&y) / p(&x)).log10()
 }
@@ -395,7 +395,7 @@ fn band_limits_attenuate_out_of_band_tones_without_delay() {
 
     let speech = speech_like(32_000, 4);
     for step in [tel, lp, lp4] {
-        let y = apply(&one_step(step.clone()), &speech, &[]).unwrap().audio;
+        let y = (one_step(step.clone())).apply(&speech, &[]).unwrap().audio;
         assert_eq!(y.len(), speech.len());
         let lag = xcorr_lag(&speech, &y, 200);
         eprintln!("{step:?}: lag {lag:.4} samples");
@@ -428,7 +428,7 @@ fn codec_round_trip_is_aligned_and_keeps_length() {
                 codec,
                 bitrate_kbps,
             });
-            let out = apply(&r, &speech, &[]).unwrap();
+            let out = r.apply(&speech, &[]).unwrap();
             let y = &out.audio;
             assert_eq!(y.len(), speech.len(), "{codec:?} {bitrate_kbps}k");
             // Priming would show as a lag of about 1024 (AAC) or 1105 (MP3) samples.
@@ -451,7 +451,7 @@ fn codec_round_trip_is_aligned_and_keeps_length() {
                 assert!(snr > 10.0, "{codec:?} 64k: SNR {snr} dB");
             }
             if len == 16_001 {
-                assert_eq!(&apply(&r, &speech, &[]).unwrap(), &out, "not deterministic");
+                assert_eq!(&r.apply(&speech, &[]).unwrap(), &out, "not deterministic");
             }
         }
     }
@@ -461,8 +461,8 @@ fn codec_round_trip_is_aligned_and_keeps_length() {
             codec,
             bitrate_kbps: 24,
         });
-        assert!(apply(&r, &[], &[]).unwrap().audio.is_empty());
-        assert_eq!(apply(&r, &[0.25], &[]).unwrap().audio.len(), 1);
+        assert!(r.apply(&[], &[]).unwrap().audio.is_empty());
+        assert_eq!(r.apply(&[0.25], &[]).unwrap().audio.len(), 1);
     }
 }
 
@@ -507,7 +507,7 @@ fn speed_perturbation_keeps_lip_sync() {
     let mut worst_ramp = 0.0f64;
     for factor in [0.9, 1.1, 0.953, 1.047, 0.5, 2.0] {
         let recipe = AugmentRecipe::new(vec![Step::speed_from_factor(factor).unwrap()]);
-        let out = apply(&recipe, &audio, &[]).unwrap();
+        let out = recipe.apply(&audio, &[]).unwrap();
         assert_eq!(out.speed_factor, factor);
         assert_eq!(out.audio.len(), (len as f64 / factor).round() as usize);
         let y = out.resample_track(&track, 2, fps).unwrap();
@@ -581,7 +581,7 @@ fn bad_inputs_give_errors_not_panics() {
     // Empty and tiny audio pass through every step.
     for len in [0usize, 1, 2, 5] {
         let x = vec![0.3f32; len];
-        let out = apply(&full, &x, &sources).unwrap();
+        let out = full.apply(&x, &sources).unwrap();
         assert_eq!(out.audio.len(), (len as f64 / 1.047).round() as usize);
     }
     // Silent audio gets no noise.
@@ -590,21 +590,21 @@ fn bad_inputs_give_errors_not_panics() {
         snr_db: 0.0,
         seed: 0,
     });
-    assert_eq!(apply(&r, &[0.0; 100], &[]).unwrap().audio, vec![0.0; 100]);
+    assert_eq!(r.apply(&[0.0; 100], &[]).unwrap().audio, vec![0.0; 100]);
 
     let mut bad = speech.clone();
     bad[17] = f32::NAN;
     assert!(matches!(
-        apply(&full, &bad, &sources),
+        full.apply(&bad, &sources),
         Err(AugmentError::NonFinite { index: 17, .. })
     ));
     let mut bad_src = pool[1].clone();
     bad_src[3] = f32::INFINITY;
     let srcs = [sources[0], &bad_src[..], sources[2], sources[3]];
-    let e = apply(&full, &speech, &srcs).unwrap_err();
+    let e = full.apply(&speech, &srcs).unwrap_err();
     assert!(e.to_string().contains("babble source 1"), "{e}");
     assert!(matches!(
-        apply(&full, &speech, &sources[..2]),
+        full.apply(&speech, &sources[..2]),
         Err(AugmentError::MissingBabbleSources {
             step: 2,
             needed: 4,
@@ -670,7 +670,7 @@ fn bad_inputs_give_errors_not_panics() {
             "steps[0].threshold",
         ),
     ] {
-        let e = apply(&one_step(step), &speech, &[]).unwrap_err();
+        let e = (one_step(step)).apply(&speech, &[]).unwrap_err();
         match &e {
             AugmentError::InvalidParameter { field: f, .. } => assert_eq!(f, field, "{e}"),
             other => panic!("{field}: expected InvalidParameter, got {other}"),
@@ -679,11 +679,13 @@ fn bad_inputs_give_errors_not_panics() {
 
     // Loud input is scaled back into [-1, 1]; absurdly loud input is an error, not a panic.
     let loud: Vec<f32> = speech.iter().map(|v| v * 1e6).collect();
-    let out = apply(&one_step(Step::Gain { gain_db: 40.0 }), &loud, &[]).unwrap();
+    let out = (one_step(Step::Gain { gain_db: 40.0 }))
+        .apply(&loud, &[])
+        .unwrap();
     assert!(out.audio.iter().all(|v| v.abs() <= 1.0) && out.normalisation_gain < 1e-6);
     let absurd = vec![3e37f32; 100];
     assert!(matches!(
-        apply(&one_step(Step::Gain { gain_db: 40.0 }), &absurd, &[]),
+        (one_step(Step::Gain { gain_db: 40.0 })).apply(&absurd, &[]),
         Err(AugmentError::NonFiniteOutput { step: 0, .. })
     ));
 

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use clap::Args;
-use conditioning::ctranslate2::Ct2Model;
-use conditioning::sentence::SentenceEncoder;
-use conditioning::weights::ModelSource;
-use conditioning::whisper::convert_ct2_encoder;
+use conditioning::convert_ct2_encoder;
+use conditioning::Ct2Model;
+use conditioning::ModelSource;
+use conditioning::SentenceEncoder;
 use m2f_dataset::AudioFeatures;
-use m2f_synth::emotion::{style_sentence, Emotion, Intensity};
+use m2f_synth::{style_sentence, Emotion, Intensity};
 use media2face::BundleManifest;
 use rand::SeedableRng;
 

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use conditioning::ctranslate2::Ct2Model;
-use conditioning::whisper::convert_ct2_encoder;
+use conditioning::convert_ct2_encoder;
+use conditioning::Ct2Model;
 
 #[derive(Args)]
 pub struct ConvertArgs {

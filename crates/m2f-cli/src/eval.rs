@@ -9,8 +9,8 @@ use clap::Args;
 use diffusion::SamplerOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 use m2f_eval::{Candidate, DenoiserCandidate, EvalOptions, GnpfaTruth, MeanFace};
-use m2f_synth::emotion::Intensity;
-use m2f_synth::voices::Split;
+use m2f_synth::Intensity;
+use m2f_synth::Split;
 use media2face::Media2Face;
 
 use crate::device_arg::DeviceArgs;
@@ -209,7 +209,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     );
     let classifier = m2f_eval::fit_on_training_split(data, gnpfa, a.classifier_clips)
         .context("training the emotion classifier")?;
-    let style = |e: m2f_synth::emotion::Emotion, i: Intensity| -> m2f_eval::Result<Vec<f32>> {
+    let style = |e: m2f_synth::Emotion, i: Intensity| -> m2f_eval::Result<Vec<f32>> {
         let intensity = match i {
             Intensity::Low => media2face::Intensity::Low,
             Intensity::Medium => media2face::Intensity::Medium,

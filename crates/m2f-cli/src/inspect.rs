@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use gnpfa::checkpoint::read_checkpoint;
+use gnpfa::read_checkpoint;
 use gnpfa::Gnpfa;
 
 pub fn run(dir: &Path) -> Result<()> {

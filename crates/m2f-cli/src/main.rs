@@ -7,10 +7,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use m2f_synth::dataset::write_dataset;
-use m2f_synth::preview::write_clip_preview;
-use m2f_synth::speech::{Engine, Speech};
-use m2f_synth::world::WorldConfig;
+use m2f_synth::write_clip_preview;
+use m2f_synth::write_dataset;
+use m2f_synth::WorldConfig;
+use m2f_synth::{Engine, Speech};
 
 mod bundle;
 mod convert;
@@ -202,7 +202,7 @@ fn synth(args: GenerateArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let audio_seconds = frames.load(Ordering::Relaxed) as f64 / config.fps as f64;
     let count = |s| manifest.clips.iter().filter(|c| c.split == s).count();
-    use m2f_synth::voices::Split;
+    use m2f_synth::Split;
     println!(
         "wrote {} clips ({:.1} s of speech) to {} in {:.1} s: {:.1} clips/s; train {}, val {}, test {}",
         manifest.clips.len(),

@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::Args;
-use conditioning::log_mel::LogMelEncoderConfig;
-use conditioning::sentence::SentenceEncoder;
-use conditioning::weights::ModelSource;
+use conditioning::LogMelEncoderConfig;
+use conditioning::ModelSource;
+use conditioning::SentenceEncoder;
 use diffusion::{DenoiserConfig, DiffusionTrainOptions, Objective};
 use m2f_dataset::{
     AudioFeatures, Dataset, DiffusionWindows, JointLogMel, LoadOptions, ShardStore, Variants,
     WindowAudio, LOG_MEL_FEATURES,
 };
-use m2f_synth::voices::Split;
+use m2f_synth::Split;
 
 use crate::device_arg::DeviceArgs;
 

@@ -125,7 +125,7 @@ pub fn run(a: GnpfaArgs) -> Result<()> {
     }
     let (clips, clip_count) = a.data.test_frames(&best.template)?;
     if !clips.frames.is_empty() {
-        let eval = gnpfa::eval::evaluate_frames(&best, &clips)?;
+        let eval = gnpfa::evaluate_frames(&best, &clips)?;
         let title =
             format!("test-split clips (speech and emotion, {clip_count} clips, every frame)");
         write_report(&best_dir.join("eval_test_clips.json"), &title, &eval)?;

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use gnpfa::data::TrainData;
-use gnpfa::image_data::{image_batch_at, RenderRanges};
-use gnpfa::image_eval::{evaluate_image_rows, sample_frames};
-use gnpfa::{evaluate_images, Gnpfa, ImageEncoderConfig, ImageTrainOptions, TrainOptions};
+use gnpfa::{
+    evaluate_image_frames, evaluate_images, Gnpfa, ImageBatchSource, ImageEncoderConfig,
+    ImageTrainOptions, RenderRanges, TrainData, TrainOptions,
+};
 
 use crate::device_arg::DeviceArgs;
 use crate::report::write_report;
@@ -105,8 +105,7 @@ pub fn run(a: GnpfaImageArgs) -> Result<()> {
     }
     let (clips, clip_count) = a.data.test_frames(template)?;
     if !clips.frames.is_empty() {
-        let rows = sample_frames(&clips, a.eval_frames, a.seed ^ 0xc11b);
-        let eval = evaluate_image_rows(&best, &rows, &opts.ranges, a.seed ^ 0x7e58, 64)?;
+        let eval = evaluate_image_frames(&best, &clips, a.eval_frames, &opts.ranges, a.seed)?;
         let title = format!(
             "frames of {clip_count} test-split clips ({} crops)",
             eval.frames
@@ -124,15 +123,7 @@ fn write_samples(
     ranges: &RenderRanges,
     out: &Path,
 ) -> Result<()> {
-    let neutrals: Vec<Vec<f32>> = data.train.iter().map(gnpfa::data::flat_neutral).collect();
-    let partners = gnpfa::data::mirror_partners(&geometry.config.blendshape_names);
-    let batch = image_batch_at(
-        data,
-        &neutrals,
-        &partners,
-        &geometry.template,
-        image,
-        ranges,
+    let batch = ImageBatchSource::new(data, geometry, image, ranges).batch_at(
         16,
         0,
         0,

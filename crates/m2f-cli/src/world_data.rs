@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use gnpfa::data::FrameSet;
+use gnpfa::FrameSet;
 use m2f_dataset::{WorldData, WorldSource};
 use m2f_mesh::FaceTemplate;
-use m2f_synth::world::WorldConfig;
+use m2f_synth::WorldConfig;
 
 #[derive(Args)]
 pub struct DataArgs {

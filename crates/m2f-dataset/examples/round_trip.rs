@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 
 use m2f_dataset::{load_gnpfa, read_manifests, Record, ShardStore};
-use m2f_synth::clip::Clip;
-use m2f_synth::voices::Split;
+use m2f_synth::Clip;
+use m2f_synth::Split;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

@@ -7,8 +7,8 @@
 
 use gnpfa::Gnpfa;
 use m2f_audio::{AugmentConfig, AugmentRecipe};
-use m2f_synth::clip::{PhonemeTiming, WordTiming};
-use m2f_synth::dataset::ManifestEntry;
+use m2f_synth::ManifestEntry;
+use m2f_synth::{PhonemeTiming, WordTiming};
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use candle_core::Device;
-use conditioning::audio_encoder::{frames_for, AudioEncoder};
-use conditioning::ctranslate2::Ct2Model;
-use conditioning::wav2vec2::Wav2Vec2Encoder;
-use conditioning::weights::ModelSource;
-use conditioning::whisper::{convert_ct2_encoder, WhisperEncoder, WindowPolicy};
+use conditioning::Ct2Model;
+use conditioning::ModelSource;
+use conditioning::Wav2Vec2Encoder;
+use conditioning::{convert_ct2_encoder, WhisperEncoder, WindowPolicy};
+use conditioning::{frames_for, AudioEncoder};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 

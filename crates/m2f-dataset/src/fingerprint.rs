@@ -29,7 +29,7 @@ pub(crate) fn sha256_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Str
 /// # Errors
 /// [`DatasetError::Io`] naming the weights file.
 pub fn gnpfa_fingerprint(dir: &Path) -> Result<String> {
-    let path = dir.join(gnpfa::checkpoint::WEIGHTS_FILE);
+    let path = dir.join(gnpfa::WEIGHTS_FILE);
     let bytes = std::fs::read(&path).map_err(|e| DatasetError::io(&path, e))?;
     Ok(sha256_hex(&bytes)[..32].to_string())
 }

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use gnpfa::data::{Frame, FrameSet, TrainData};
+use gnpfa::{Frame, FrameSet, TrainData};
 use m2f_mesh::{FaceTemplate, Rig};
-use m2f_synth::clip::Clip;
-use m2f_synth::dataset::Manifest;
-use m2f_synth::voices::Split;
-use m2f_synth::world::WorldConfig;
+use m2f_synth::Clip;
+use m2f_synth::Manifest;
+use m2f_synth::Split;
+use m2f_synth::WorldConfig;
 
 use crate::error::{DatasetError, Result};
 

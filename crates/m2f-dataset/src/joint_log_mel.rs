@@ -10,7 +10,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use conditioning::log_mel::{LogMelEncoder, LogMelEncoderConfig};
+use conditioning::{LogMelEncoder, LogMelEncoderConfig};
 use diffusion::{CheckpointConfig, DiffusionError, JointAudioEncoder, AUDIO_ENCODER_PREFIX};
 use serde::{Deserialize, Serialize};
 

@@ -11,7 +11,7 @@
 //!
 //! ```no_run
 //! use m2f_dataset::{Dataset, LoadOptions, ShardStore, WindowConfig, WindowSampler};
-//! use m2f_synth::voices::Split;
+//! use m2f_synth::Split;
 //!
 //! # fn main() -> Result<(), m2f_dataset::DatasetError> {
 //! let dataset = Dataset::open(ShardStore::open_read("out/shards")?, None)?;
@@ -24,8 +24,6 @@
 //! # Ok(())
 //! # }
 //! ```
-
-#![warn(missing_docs)]
 
 mod diffusion_windows;
 mod error;

@@ -2,8 +2,8 @@
 //! one line per record, so parts written by different jobs never touch the same object. A
 //! reader takes the union of all of them.
 
-use m2f_synth::emotion::{Emotion, Intensity};
-use m2f_synth::voices::Split;
+use m2f_synth::Split;
+use m2f_synth::{Emotion, Intensity};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DatasetError, Result};

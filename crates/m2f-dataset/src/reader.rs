@@ -1,8 +1,8 @@
 //! The training reader: a dataset's records of one split in memory, and seeded random windows
 //! of them as plain arrays — no diffusion types, so any trainer can wrap it.
 
-use m2f_synth::emotion::{Emotion, Intensity};
-use m2f_synth::voices::Split;
+use m2f_synth::Split;
+use m2f_synth::{Emotion, Intensity};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use m2f_audio::AugmentRecipe;
-use m2f_synth::clip::{PhonemeTiming, WordTiming, SAMPLE_RATE};
-use m2f_synth::emotion::{Emotion, Intensity};
-use m2f_synth::voices::Split;
+use m2f_synth::Split;
+use m2f_synth::{Emotion, Intensity};
+use m2f_synth::{PhonemeTiming, WordTiming, SAMPLE_RATE};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
@@ -119,7 +119,7 @@ pub struct Record {
     pub latents: Vec<f32>,
     /// [T, 6] head pose: axis-angle rotation (rad), translation (m).
     pub head_pose: Vec<f32>,
-    /// [N] 16 kHz mono audio as 16-bit PCM.
+    /// `[N]` 16 kHz mono audio as 16-bit PCM.
     pub audio: Vec<i16>,
     /// [V, 3] the identity's neutral face, metres.
     pub neutral: Vec<f32>,

@@ -8,7 +8,7 @@ use crate::fingerprint::sha256_parts;
 use crate::manifest::ManifestLine;
 use crate::record::{Record, SHARD_FORMAT_VERSION};
 use crate::store::ShardStore;
-use m2f_synth::voices::Split;
+use m2f_synth::Split;
 
 /// Key of the statistics object.
 pub const STATS_KEY: &str = "stats.json";

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
-use m2f_synth::clip::{Clip, SAMPLE_RATE};
-use m2f_synth::dataset::{Manifest, ManifestEntry};
+use m2f_synth::{Clip, SAMPLE_RATE};
+use m2f_synth::{Manifest, ManifestEntry};
 
 use crate::error::{DatasetError, Result};
 use crate::fingerprint::{sha256_hex, sha256_parts};

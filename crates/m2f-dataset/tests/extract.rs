@@ -8,9 +8,9 @@ use m2f_dataset::{
     extract_synthetic, gnpfa_fingerprint, read_manifests, Dataset, DatasetError, ExtractOptions,
     LoadOptions, Record, ShardSpec, ShardStore, SyntheticSource, WindowConfig, WindowSampler,
 };
-use m2f_synth::clip::Clip;
-use m2f_synth::voices::Split;
-use m2f_synth::world::WorldConfig;
+use m2f_synth::Clip;
+use m2f_synth::Split;
+use m2f_synth::WorldConfig;
 
 fn gnpfa_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/gnpfa")
@@ -21,12 +21,12 @@ fn synth_dataset() -> &'static Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let speech = m2f_synth::speech::Speech::load_all().unwrap();
+        let speech = m2f_synth::Speech::load_all().unwrap();
         let world = WorldConfig {
             seed: 11,
             ..WorldConfig::default()
         };
-        m2f_synth::dataset::write_dataset(dir.path(), &world, 6, &speech, |_| {}).unwrap();
+        m2f_synth::write_dataset(dir.path(), &world, 6, &speech, |_| {}).unwrap();
         dir
     })
     .path()
@@ -200,7 +200,7 @@ fn a_damaged_clip_is_listed_and_the_others_extracted() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("synth");
     copy_dir(synth_dataset(), &copy);
-    let victim = m2f_synth::dataset::Manifest::read(&copy).unwrap().clips[2]
+    let victim = m2f_synth::Manifest::read(&copy).unwrap().clips[2]
         .id
         .clone();
     std::fs::write(
@@ -542,8 +542,8 @@ fn features_of_a_named_encoder_are_stored_once_and_served() {
 /// with the denoiser, and it is loaded back from the checkpoint to compute features.
 #[test]
 fn the_log_mel_encoder_trains_with_the_denoiser_from_shards() {
-    use conditioning::audio_encoder::AudioEncoder;
-    use conditioning::log_mel::LogMelEncoderConfig;
+    use conditioning::AudioEncoder;
+    use conditioning::LogMelEncoderConfig;
     use m2f_dataset::{DiffusionWindows, JointLogMel, WindowAudio};
 
     let store = ShardStore::memory();

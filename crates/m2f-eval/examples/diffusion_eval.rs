@@ -14,17 +14,17 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use conditioning::audio_encoder::AudioEncoder;
-use conditioning::sentence::SentenceEncoder;
-use conditioning::weights::ModelSource;
+use conditioning::AudioEncoder;
+use conditioning::ModelSource;
+use conditioning::SentenceEncoder;
 use diffusion::{DiffusionModel, Motion, SamplerOptions, Style};
 use m2f_dataset::{
     read_manifests, AudioFeatures, JointLogMel, Record, ShardStore, StoredFeatures,
     LOG_MEL_FEATURES,
 };
 use m2f_eval::{inner_lip_gaps, pearson, LipSync, PhoneSpan};
-use m2f_synth::emotion::Emotion;
-use m2f_synth::voices::Split;
+use m2f_synth::Emotion;
+use m2f_synth::Split;
 
 /// Per-frame inner-lip gap (mm) of latents `z` [T, Z] on the face `neutral`.
 fn lip_gaps(gnpfa: &gnpfa::Gnpfa, neutral: &[[f32; 3]], z: &[Vec<f32>]) -> Result<Vec<f32>> {

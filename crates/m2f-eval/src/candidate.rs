@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use candle_core::Device;
-use conditioning::audio_encoder::AudioEncoder;
+use conditioning::AudioEncoder;
 use diffusion::{DiffusionModel, MotionStats, SamplerOptions, Style};
 use gnpfa::Gnpfa;
 use m2f_dataset::{AudioFeatures, JointLogMel};
@@ -17,9 +17,9 @@ use crate::test_set::EvalClip;
 /// The motion a candidate made for a clip, one row per frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generated {
-    /// GNPFA expression latents [T][Z].
+    /// GNPFA expression latents `[T][Z]`.
     pub latents: Vec<Vec<f32>>,
-    /// Head poses [T]: axis-angle radians, translation metres.
+    /// Head poses `[T]`: axis-angle radians, translation metres.
     pub poses: Vec<[f32; 6]>,
 }
 

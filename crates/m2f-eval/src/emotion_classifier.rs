@@ -167,9 +167,8 @@ pub fn fit_on_training_split(
     gnpfa: &gnpfa::Gnpfa,
     clips: usize,
 ) -> Result<EmotionClassifier> {
-    use m2f_synth::emotion::Emotion;
-    let train =
-        crate::test_set::read_split(root, m2f_synth::voices::Split::Train, Some(clips), &[])?;
+    use m2f_synth::Emotion;
+    let train = crate::test_set::read_split(root, m2f_synth::Split::Train, Some(clips), &[])?;
     let mut descriptions = Vec::with_capacity(train.len());
     let mut labels = Vec::with_capacity(train.len());
     for clip in &train {

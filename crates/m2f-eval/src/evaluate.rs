@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use gnpfa::Gnpfa;
-use m2f_synth::emotion::{Emotion, Intensity};
+use m2f_synth::{Emotion, Intensity};
 use serde::{Deserialize, Serialize};
 
 use crate::beat_alignment::{audio_onsets, head_beats, BeatAlignment};
@@ -190,14 +190,14 @@ pub fn evaluate(
             ));
         }
         let true_gaps = inner_lip_gaps(&clip.frames, regions);
-        let onsets = audio_onsets(&clip.audio, conditioning::audio::SAMPLE_RATE, clip.fps, n);
+        let onsets = audio_onsets(&clip.audio, conditioning::SAMPLE_RATE, clip.fps, n);
         // Chance: the true head beats of this clip against the onsets of another clip.
         let other = &clips[(ci + 1) % clips.len()];
         chance.add(&BeatAlignment::of_clip(
             &head_beats(&clip.head_pose),
             &audio_onsets(
                 &other.audio,
-                conditioning::audio::SAMPLE_RATE,
+                conditioning::SAMPLE_RATE,
                 other.fps,
                 other.num_frames(),
             ),

@@ -10,8 +10,17 @@
 //! bilabials and opening at open vowels against phone timings, beat alignment of head
 //! motion (AI Choreographer's BeatAlign), diversity across seeds, and prompt following judged by
 //! an emotion classifier trained on true latents.
-
-#![warn(missing_docs)]
+//!
+//! ```
+//! use m2f_eval::LipVertexError;
+//!
+//! // Two frames of a three-vertex "face" whose lip vertex (index 2) is 2 mm off in one frame.
+//! let truth = vec![[[0.0f32, 0.0, 0.0], [0.01, 0.0, 0.0], [0.0, -0.02, 0.0]]; 2];
+//! let mut generated = truth.clone();
+//! generated[1][2][1] -= 0.002;
+//! let lve = LipVertexError::of_sequence(&generated, &truth, &[2]);
+//! assert!((lve.mm() - 1.0).abs() < 1e-6); // mean over frames of the worst lip vertex, mm
+//! ```
 
 mod beat_alignment;
 mod candidate;

@@ -3,8 +3,8 @@
 //! vowels (the peak gap against the truth's).
 
 use m2f_mesh::FaceRegions;
-use m2f_synth::clip::PhonemeTiming;
-use m2f_synth::viseme::Viseme;
+use m2f_synth::PhonemeTiming;
+use m2f_synth::Viseme;
 
 /// A gap under this closes the lips, mm (the synthetic faces rest at 0.1–0.3 mm; 1.5 mm
 /// leaves room for decoder error without counting a parted mouth as closed).

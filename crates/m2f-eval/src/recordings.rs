@@ -105,7 +105,7 @@ pub fn read_recordings(dir: &Path) -> Result<Vec<Recording>> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_default(),
-            audio: conditioning::audio::load_audio(&wav)?,
+            audio: conditioning::load_audio(&wav)?,
             phones,
         });
     }
@@ -231,7 +231,7 @@ pub fn evaluate_recordings(
         let mut sum = SpeechScores::default();
         for r in recordings {
             let fps = candidate.fps();
-            let frames = conditioning::audio_encoder::frames_for(r.audio.len(), fps as f64);
+            let frames = conditioning::frames_for(r.audio.len(), fps as f64);
             let what = format!("recording {}", r.name);
             let features = candidate.features_for(&r.audio, fps, frames, &what)?;
             let motion = candidate.sample(&features, style, 0)?;

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use m2f_synth::clip::Clip;
-use m2f_synth::dataset::Manifest;
-use m2f_synth::emotion::{Emotion, Intensity};
-use m2f_synth::voices::Split;
+use m2f_synth::Clip;
+use m2f_synth::Manifest;
+use m2f_synth::Split;
+use m2f_synth::{Emotion, Intensity};
 
 use crate::error::{EvalError, Result};
 use crate::lip_sync::PhoneSpan;
@@ -44,7 +44,7 @@ impl EvalClip {
     pub fn read(dir: &Path, engine: &str) -> Result<Self> {
         let clip = Clip::read(dir)?;
         let v = clip.num_vertices();
-        if v == 0 || clip.meta.sample_rate != conditioning::audio::SAMPLE_RATE {
+        if v == 0 || clip.meta.sample_rate != conditioning::SAMPLE_RATE {
             return Err(EvalError::invalid(
                 format!("clip {}", dir.display()),
                 format!(

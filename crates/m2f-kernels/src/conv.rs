@@ -30,8 +30,8 @@ impl Conv1dShape {
     }
 }
 
-/// Convolution of time-major x [B, T, Cin] with weight [Cout, Cin, K] (PyTorch's layout) and
-/// bias [Cout] → [B, T', Cout], then `epilogue`. f32 on the CPU takes the fused kernel; other
+/// Convolution of time-major x `[B, T, Cin]` with weight `[Cout, Cin, K]` (PyTorch's layout) and
+/// bias `[Cout]` → `[B, T', Cout]`, then `epilogue`. f32 on the CPU takes the fused kernel; other
 /// devices and types candle's `conv1d` with transposes.
 ///
 /// # Errors

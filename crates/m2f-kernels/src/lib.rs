@@ -2,8 +2,23 @@
 //! layers and time-major convolutions with their bias (and exact GELU) fused into the product.
 //! Each falls back to candle's ops off the CPU or for other types. Used by the Whisper encoder
 //! and the denoiser's sampling path; none has a backward pass.
-
-#![warn(missing_docs)]
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use m2f_kernels::{linear, Epilogue};
+//!
+//! # fn main() -> candle_core::Result<()> {
+//! let dev = Device::Cpu;
+//! let x = Tensor::randn(0f32, 1.0, (2, 50, 384), &dev)?; // [batch, frames, in]
+//! let w = Tensor::randn(0f32, 0.05, (1536, 384), &dev)?; // [out, in], as nn.Linear stores it
+//! let b = Tensor::zeros(1536, candle_core::DType::F32, &dev)?;
+//! let fused = linear(&x, &w, &b, Epilogue::GeluErf)?; // one pass: gelu(x wᵀ + b)
+//! let composed = x.broadcast_matmul(&w.t()?)?.broadcast_add(&b)?.gelu_erf()?;
+//! let diff = (fused - composed)?.abs()?.max_all()?.to_scalar::<f32>()?;
+//! assert!(diff < 1e-4);
+//! # Ok(())
+//! # }
+//! ```
 
 mod attention;
 mod conv;

@@ -20,8 +20,8 @@ pub enum Epilogue {
     GeluErf,
 }
 
-/// `x wᵀ + b` (then `epilogue`) for x [..., in], w [out, in], b [out] → [..., out]. f32 on the
-/// CPU takes the fused kernel; other devices and types the same math through candle's ops.
+/// `x wᵀ + b` (then `epilogue`) for x `[..., in]`, w `[out, in]`, b `[out]` → `[..., out]`. f32
+/// on the CPU takes the fused kernel; other devices and types the same math through candle's ops.
 ///
 /// # Errors
 /// Shape mismatches.

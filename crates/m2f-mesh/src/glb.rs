@@ -20,9 +20,9 @@ use crate::rig::Rig;
 pub struct Animation<'a> {
     /// The rig whose neutral becomes the mesh and whose blendshapes become morph targets.
     pub rig: &'a Rig,
-    /// Blendshape weights [T][K], one row per frame, in the rig's blendshape order.
+    /// Blendshape weights `[T][K]`, one row per frame, in the rig's blendshape order.
     pub weights: &'a [Vec<f32>],
-    /// Head pose per frame [T], animating the `"head"` node; `None` leaves the head still.
+    /// Head pose per frame `[T]`, animating the `"head"` node; `None` leaves the head still.
     pub poses: Option<&'a [HeadPose]>,
     /// Frames per second: frame `t` plays at time `t / fps` seconds.
     pub fps: f32,

@@ -23,8 +23,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
-
 mod arkit;
 mod atomic;
 mod error;

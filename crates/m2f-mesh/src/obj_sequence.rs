@@ -12,7 +12,7 @@ use crate::obj::{write_obj_to, Units};
 /// Writes `frames` as `dir/frame_00000.obj`, `dir/frame_00001.obj`, … in metres, with
 /// `mesh`'s triangles and UVs, and returns the paths in frame order.
 ///
-/// `frames` are vertex positions [T][V] in the template's frame; if `poses` is given (one per
+/// `frames` are vertex positions `[T][V]` in the template's frame; if `poses` is given (one per
 /// frame) each frame is moved by its head pose before writing. `dir` is created if missing.
 /// Every input is checked before the first file is written, so bad input leaves no partial
 /// sequence behind; each file is written atomically.

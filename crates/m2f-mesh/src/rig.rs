@@ -64,12 +64,12 @@ impl Rig {
         self.names.len()
     }
 
-    /// Displacement field of blendshape `k` at weight 1, [V][3] metres.
+    /// Displacement field of blendshape `k` at weight 1, `[V][3]` metres.
     pub fn delta(&self, k: usize) -> &[[f32; 3]] {
         &self.deltas[k]
     }
 
-    /// Every blendshape's displacement field, [K][V][3] metres.
+    /// Every blendshape's displacement field, `[K][V][3]` metres.
     pub fn deltas(&self) -> &[Vec<[f32; 3]>] {
         &self.deltas
     }
@@ -85,7 +85,7 @@ impl Rig {
             })
     }
 
-    /// Vertices for one frame of weights [K].
+    /// Vertices for one frame of weights `[K]`.
     pub fn apply(&self, weights: &[f32]) -> Result<Vec<[f32; 3]>> {
         if weights.len() != self.names.len() {
             return Err(MeshError::invalid(

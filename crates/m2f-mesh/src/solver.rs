@@ -69,7 +69,7 @@ impl RigSolver {
         &self.names
     }
 
-    /// Weights [K] in [0, 1] whose rig geometry is nearest to `vertices` [V][3].
+    /// Weights `[K]` in [0, 1] whose rig geometry is nearest to `vertices` `[V][3]`.
     pub fn solve(&self, vertices: &[[f32; 3]]) -> Result<Vec<f32>> {
         if vertices.len() != self.neutral.len() {
             return Err(MeshError::VertexCount {

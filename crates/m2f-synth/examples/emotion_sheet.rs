@@ -14,10 +14,10 @@ use image::ImageEncoder;
 use image::{Rgb, RgbImage};
 use m2f_mesh::{render, Camera, HoleFill, RenderOptions, EYE_COLOR, MOUTH_COLOR};
 use m2f_mesh::{write_atomic, FaceRegions, FaceTemplate};
-use m2f_synth::emotion::{Emotion, Intensity};
-use m2f_synth::face::FaceAnimator;
-use m2f_synth::identity::identity_rig;
-use m2f_synth::viseme::Articulation;
+use m2f_synth::identity_rig;
+use m2f_synth::Articulation;
+use m2f_synth::FaceAnimator;
+use m2f_synth::{Emotion, Intensity};
 
 /// Height of the label strips, pixels.
 const LABEL_H: u32 = 18;

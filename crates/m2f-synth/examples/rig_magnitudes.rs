@@ -19,10 +19,10 @@
 //! - nose: vertices within 1 cm of the nostril wings (235 / 455), the lips excluded.
 
 use m2f_mesh::{arkit_rig, FaceRegions, FaceTemplate, Rig};
-use m2f_synth::emotion::{Emotion, Intensity};
-use m2f_synth::face::FaceAnimator;
-use m2f_synth::identity::identity_rig;
-use m2f_synth::viseme::Articulation;
+use m2f_synth::identity_rig;
+use m2f_synth::Articulation;
+use m2f_synth::FaceAnimator;
+use m2f_synth::{Emotion, Intensity};
 
 /// A named set of vertices the displacements are read on.
 struct Part {

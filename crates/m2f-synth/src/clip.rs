@@ -41,20 +41,28 @@ pub const SAMPLE_RATE: u32 = 16_000;
 /// maps to. Times in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhonemeTiming {
+    /// The phoneme in IPA; empty for a pause.
     pub ipa: String,
+    /// Start time, seconds.
     pub start: f32,
+    /// End time, seconds.
     pub end: f32,
+    /// The visemes it maps to, in order (a diphthong gives two).
     pub visemes: Vec<Viseme>,
 }
 
 /// A word and its time span, seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WordTiming {
+    /// The word as the engine read it.
     pub text: String,
+    /// Start time, seconds.
     pub start: f32,
+    /// End time, seconds: where its last phoneme ends.
     pub end: f32,
     /// Loudness relative to the clip's average word.
     pub loudness: f32,
+    /// Whether the word carries stress (loud, or long and not quiet).
     pub stressed: bool,
 }
 
@@ -103,64 +111,84 @@ where
 /// Everything about a clip except its arrays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClipMeta {
+    /// Format version of the clip ([`CLIP_FORMAT_VERSION`] when written).
     pub format_version: u32,
+    /// Clip name and directory name: `clip_` and the index in seven digits.
     pub id: String,
+    /// The dataset split the clip belongs to.
     pub split: Split,
     /// The dataset seed and the clip's index under it: together they regenerate the clip.
     pub seed: u64,
+    /// The clip's index in the dataset.
     pub index: u64,
+    /// The sentence spoken.
     pub text: String,
     /// The engine, voice and settings that spoke `text`.
     #[serde(deserialize_with = "spoken_with_any_version")]
     pub spoken_with: SpokenWith,
+    /// The emotion acted.
     pub emotion: Emotion,
+    /// The emotion's intensity.
     pub intensity: Intensity,
+    /// A sentence describing the speaking style (the text prompt).
     pub style: String,
+    /// The identity's index in the pool.
     pub identity: u32,
+    /// That identity's shape parameters.
     pub identity_params: IdentityParams,
+    /// Animation frame rate, frames per second.
     pub fps: f32,
+    /// Sample rate of the audio, Hz ([`SAMPLE_RATE`]).
     pub sample_rate: u32,
+    /// Number of animation frames, T.
     pub num_frames: usize,
+    /// Number of audio samples.
     pub num_samples: usize,
+    /// Names of the rig's blendshapes, in rig weight order (K).
     pub blendshapes: Vec<String>,
+    /// Phonemes as spoken, with their visemes and times.
     pub phonemes: Vec<PhonemeTiming>,
+    /// Words as spoken, with their times, loudness and stress.
     pub words: Vec<WordTiming>,
 }
 
 /// A clip in memory. Arrays are row-major and flat; shapes are in the field docs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clip {
+    /// Everything but the arrays; written as `meta.json`.
     pub meta: ClipMeta,
-    /// [num_samples] at 16 kHz.
+    /// `[num_samples]` at 16 kHz.
     pub audio: Vec<f32>,
-    /// [V] neutral of the clip's identity.
+    /// `[V]` neutral of the clip's identity.
     pub neutral: Vec<[f32; 3]>,
-    /// [T × V] vertices, frame-major, without head pose.
+    /// `[T × V]` vertices, frame-major, without head pose.
     pub vertices: Vec<[f32; 3]>,
-    /// [T × K] rig weights.
+    /// `[T × K]` rig weights.
     pub rig_weights: Vec<f32>,
-    /// [T] head poses [rx, ry, rz, tx, ty, tz].
+    /// `[T]` head poses `[rx, ry, rz, tx, ty, tz]`.
     pub head_pose: Vec<[f32; 6]>,
-    /// [T] articulatory parameters (jaw, closure, round, funnel, spread, tuck).
+    /// `[T]` articulatory parameters (jaw, closure, round, funnel, spread, tuck).
     pub articulation: Vec<[f32; 6]>,
 }
 
 impl Clip {
+    /// Number of animation frames, T.
     pub fn num_frames(&self) -> usize {
         self.meta.num_frames
     }
 
+    /// Number of vertices of the face mesh, V.
     pub fn num_vertices(&self) -> usize {
         self.neutral.len()
     }
 
-    /// Vertices of frame `t`, [V].
+    /// Vertices of frame `t`, `[V]`.
     pub fn frame(&self, t: usize) -> &[[f32; 3]] {
         let v = self.neutral.len();
         &self.vertices[t * v..(t + 1) * v]
     }
 
-    /// Rig weights of frame `t`, [K].
+    /// Rig weights of frame `t`, `[K]`.
     pub fn weights(&self, t: usize) -> &[f32] {
         let k = self.meta.blendshapes.len();
         &self.rig_weights[t * k..(t + 1) * k]

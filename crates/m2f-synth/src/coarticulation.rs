@@ -8,8 +8,11 @@ use crate::viseme::{Articulation, Viseme};
 /// One viseme over a time span, seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VisemeSegment {
+    /// The viseme aimed for.
     pub viseme: Viseme,
+    /// Start time, seconds.
     pub start: f32,
+    /// End time, seconds.
     pub end: f32,
     /// Scales the jaw target: louder, stressed syllables open wider.
     pub emphasis: f32,

@@ -17,12 +17,19 @@ use crate::world::WorldConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestEntry {
+    /// Clip id, also its directory name under `clips/`.
     pub id: String,
+    /// The dataset split the clip belongs to.
     pub split: Split,
+    /// Number of animation frames.
     pub num_frames: usize,
+    /// The emotion acted.
     pub emotion: Emotion,
+    /// The emotion's intensity.
     pub intensity: Intensity,
+    /// The identity's index in the pool.
     pub identity: u32,
+    /// The voice as `engine:name`, e.g. `espeak-ng:en-us+f3` or `flite:cmu_us_slt`.
     pub voice: String,
 }
 
@@ -30,16 +37,22 @@ pub struct ManifestEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// Clip format version of the clips ([`CLIP_FORMAT_VERSION`]).
     pub format_version: u32,
+    /// The crate and version that wrote the dataset: `m2f-synth <version>`.
     pub generator: String,
+    /// The world settings the clips were generated with.
     pub config: WorldConfig,
     /// Fingerprint of the template topology and canonical geometry.
     pub template_fingerprint: String,
+    /// Names of the rig's blendshapes, in rig weight order.
     pub blendshapes: Vec<String>,
+    /// One entry per clip, in index order.
     pub clips: Vec<ManifestEntry>,
 }
 
 impl Manifest {
+    /// Reads `manifest.json` from the dataset root `root`.
     pub fn read(root: &Path) -> Result<Self, SynthError> {
         let path = root.join("manifest.json");
         let text = std::fs::read_to_string(&path).map_err(|e| SynthError::io(&path, e))?;

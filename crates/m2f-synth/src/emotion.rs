@@ -9,17 +9,26 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Emotion {
+    /// No emotion: the resting face.
     Neutral,
+    /// Happiness.
     Happy,
+    /// Sadness.
     Sad,
+    /// Anger.
     Angry,
+    /// Surprise.
     Surprised,
+    /// Disgust.
     Disgusted,
+    /// Fear.
     Fearful,
+    /// Contempt.
     Contempt,
 }
 
 impl Emotion {
+    /// Every emotion, neutral first.
     pub const ALL: [Emotion; 8] = [
         Emotion::Neutral,
         Emotion::Happy,
@@ -31,6 +40,7 @@ impl Emotion {
         Emotion::Contempt,
     ];
 
+    /// Lowercase name, as written in `meta.json`.
     pub fn name(self) -> &'static str {
         match self {
             Emotion::Neutral => "neutral",
@@ -200,12 +210,16 @@ impl EmotionDynamics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Intensity {
+    /// Level 1: 0.4 of the full emotion.
     Low,
+    /// Level 2: 0.7 of the full emotion.
     Medium,
+    /// Level 3: the full emotion.
     High,
 }
 
 impl Intensity {
+    /// Every intensity, low to high.
     pub const ALL: [Intensity; 3] = [Intensity::Low, Intensity::Medium, Intensity::High];
 
     /// Fraction of the full emotion.
@@ -217,6 +231,7 @@ impl Intensity {
         }
     }
 
+    /// MEAD's level number: 1 (low) to 3 (high).
     pub fn level(self) -> u8 {
         match self {
             Intensity::Low => 1,

@@ -31,6 +31,8 @@ pub struct FaceAnimator {
 }
 
 impl FaceAnimator {
+    /// An animator for `rig` holding the static face of `emotion` at `intensity`; fails if
+    /// the rig lacks a blendshape the animator writes.
     pub fn new(rig: &Rig, emotion: Emotion, intensity: Intensity) -> Result<Self, SynthError> {
         let i = |n: &str| rig.index_of(n).map_err(SynthError::from);
         let pair = |a: &str, b: &str| -> Result<[usize; 2], SynthError> { Ok([i(a)?, i(b)?]) };
@@ -71,7 +73,7 @@ impl FaceAnimator {
         })
     }
 
-    /// Rig weights [K] for one frame. `brow_beat` ∈ [0, 1] lifts the brows on emphasis.
+    /// Rig weights `[K]` for one frame. `brow_beat` ∈ [0, 1] lifts the brows on emphasis.
     pub fn weights(&self, a: &Articulation, blink: f32, brow_beat: f32) -> Vec<f32> {
         let mut w = vec![0.0f32; self.k];
         for &(i, v) in &self.emotion_face {

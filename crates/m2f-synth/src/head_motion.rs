@@ -8,8 +8,11 @@ use rand::Rng;
 /// utterance (1 = average word).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WordBeat {
+    /// Start time, seconds.
     pub start: f32,
+    /// End time, seconds.
     pub end: f32,
+    /// Loudness relative to the utterance's average word (1 = average).
     pub loudness: f32,
     /// Whether the word carries stress (long stressed vowel, or loud).
     pub stressed: bool,

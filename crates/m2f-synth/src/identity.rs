@@ -40,6 +40,7 @@ pub struct IdentityParams {
 }
 
 impl IdentityParams {
+    /// The canonical face itself: factors 1, offsets 0, lips 0.3 mm apart at rest.
     pub const CANONICAL: IdentityParams = IdentityParams {
         scale: 1.0,
         width: 1.0,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Articulatory parameters of the mouth, each in [0, 1]; the coarticulation model blends
-/// these between phonemes and [`crate::face::mouth_weights`] turns them into rig weights.
+/// these between phonemes and [`crate::FaceAnimator::weights`] turns them into rig weights.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Articulation {
     /// Jaw opening.
@@ -21,8 +21,10 @@ pub struct Articulation {
 }
 
 impl Articulation {
+    /// Number of articulatory parameters.
     pub const COUNT: usize = 6;
 
+    /// The parameters in order: jaw, closure, round, funnel, spread, tuck.
     pub fn to_array(self) -> [f32; 6] {
         [
             self.jaw,
@@ -34,6 +36,7 @@ impl Articulation {
         ]
     }
 
+    /// Parameters from an array in [`Articulation::to_array`]'s order.
     pub fn from_array(a: [f32; 6]) -> Self {
         Self {
             jaw: a[0],
@@ -50,6 +53,7 @@ impl Articulation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Viseme {
+    /// A pause: the mouth at rest.
     Silence,
     /// p b m
     Bilabial,
@@ -87,7 +91,9 @@ pub enum Viseme {
 /// dominance at the segment, before the temporal falloff).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dominance {
+    /// Dominance over the jaw opening.
     pub jaw: f32,
+    /// Dominance over the lip shape (round, funnel, spread, tuck).
     pub lips: f32,
     /// Dominance of the closure target alone: bilabials must win it outright.
     pub closure: f32,
@@ -128,6 +134,7 @@ impl Viseme {
         }
     }
 
+    /// How strongly the viseme imposes its target on the jaw and lips.
     pub fn dominance(self) -> Dominance {
         let d = |jaw, lips, closure| Dominance {
             jaw,
@@ -158,6 +165,7 @@ impl Viseme {
         }
     }
 
+    /// Whether the viseme is a vowel.
     pub fn is_vowel(self) -> bool {
         matches!(
             self,

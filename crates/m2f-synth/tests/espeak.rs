@@ -1,6 +1,7 @@
 //! Tests against the real libespeak-ng (installed here and in CI; they fail, not skip, without it).
 
-use m2f_synth::{resample, Espeak, SynthError, Utterance, VoiceSettings};
+use m2f_audio::resample;
+use m2f_synth::{Espeak, SynthError, Utterance, VoiceSettings};
 
 fn espeak() -> &'static Espeak {
     match Espeak::load() {

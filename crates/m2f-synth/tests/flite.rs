@@ -2,11 +2,11 @@
 //! they fail, not skip, without them), and of the world speaking through both engines.
 
 use m2f_mesh::FaceTemplate;
-use m2f_synth::clip::CLIP_FORMAT_VERSION;
-use m2f_synth::flite::{ipa_of_phone, VOICES};
-use m2f_synth::viseme::{visemes_of, Viseme};
-use m2f_synth::voices::{engine_voices_of, Split};
-use m2f_synth::world::FLITE_SHARE;
+use m2f_synth::CLIP_FORMAT_VERSION;
+use m2f_synth::FLITE_SHARE;
+use m2f_synth::{engine_voices_of, Split};
+use m2f_synth::{ipa_of_phone, FLITE_ENGINE_VOICES};
+use m2f_synth::{visemes_of, Viseme};
 use m2f_synth::{
     Clip, Engine, Espeak, Flite, FliteSettings, Speech, SpeechSettings, SynthError, Utterance,
     VoiceSettings, WorldConfig,
@@ -38,7 +38,10 @@ fn rms(x: &[f32]) -> f32 {
 
 /// Structural invariants every Flite utterance must satisfy.
 fn check_invariants(u: &Utterance, voice: &str) {
-    let info = VOICES.iter().find(|v| v.name == voice).unwrap();
+    let info = FLITE_ENGINE_VOICES
+        .iter()
+        .find(|v| v.name == voice)
+        .unwrap();
     assert_eq!(u.sample_rate, info.sample_rate, "{voice}");
     assert!(!u.phonemes.is_empty());
     assert!(u.samples.iter().all(|s| (-1.0..=1.0).contains(s)));
@@ -79,7 +82,7 @@ const VOICES_IPA: &[&str] = &[
 fn every_voice_times_its_phones_across_the_audio() {
     let text = "The quick brown fox jumps over the lazy dog.";
     let expected: Vec<&str> = text.trim_end_matches('.').split(' ').collect();
-    for v in VOICES {
+    for v in FLITE_ENGINE_VOICES {
         let u = say(text, &with(v.name));
         check_invariants(&u, v.name);
         let secs = u.duration_s();
@@ -119,7 +122,7 @@ fn tokens_are_words_as_written() {
 
 #[test]
 fn every_phone_of_every_voice_is_mapped() {
-    for v in VOICES {
+    for v in FLITE_ENGINE_VOICES {
         let phones = flite().phones(v.name).unwrap();
         assert_eq!(phones.len(), 50, "{}: {phones:?}", v.name);
         for p in &phones {
@@ -134,7 +137,7 @@ fn every_phone_of_every_voice_is_mapped() {
                 judges bottles, buttons, the winner, the writer, garage and vision; \
                 ahoy, cow, boy, book, bird, butter, rhythm, button, little.";
     let mut seen = std::collections::BTreeSet::new();
-    for v in VOICES {
+    for v in FLITE_ENGINE_VOICES {
         let u = say(text, &with(v.name));
         check_invariants(&u, v.name);
         seen.extend(u.phonemes.iter().map(|p| p.ipa.clone()));
@@ -150,7 +153,7 @@ fn every_phone_of_every_voice_is_mapped() {
 fn bob_closes_the_lips_during_both_bs() {
     let template = FaceTemplate::mediapipe();
     let world = WorldConfig::default();
-    for v in VOICES {
+    for v in FLITE_ENGINE_VOICES {
         let u = say("Bob.", &with(v.name));
         check_invariants(&u, v.name);
         let ipa: Vec<&str> = u.phonemes.iter().map(|p| p.ipa.as_str()).collect();
@@ -349,7 +352,7 @@ fn unknown_voice_and_bad_text_are_errors() {
     match &err {
         SynthError::UnknownFliteVoice { voice, known } => {
             assert_eq!(voice, "cmu_us_nobody");
-            assert_eq!(known.len(), VOICES.len());
+            assert_eq!(known.len(), FLITE_ENGINE_VOICES.len());
         }
         other => panic!("expected UnknownFliteVoice, got {other:?}"),
     }
@@ -419,7 +422,11 @@ fn plans_use_both_engines_in_every_split() {
             flite_voices.insert(f.voice.clone());
         }
     }
-    assert_eq!(flite_voices.len(), VOICES.len(), "{flite_voices:?}");
+    assert_eq!(
+        flite_voices.len(),
+        FLITE_ENGINE_VOICES.len(),
+        "{flite_voices:?}"
+    );
     // Flite clips vary in rate and pitch as espeak-ng clips do.
     let rates: std::collections::BTreeSet<String> = plans
         .iter()
@@ -527,8 +534,7 @@ fn flite_clips_are_written_read_and_lip_synced() {
     assert!(bilabials >= 8, "only {bilabials} bilabials");
     // The manifest names engine and voice.
     let root = tempfile::tempdir().unwrap();
-    let manifest =
-        m2f_synth::dataset::write_dataset(root.path(), &world, 6, &speech, |_| {}).unwrap();
+    let manifest = m2f_synth::write_dataset(root.path(), &world, 6, &speech, |_| {}).unwrap();
     for e in &manifest.clips {
         assert!(
             e.voice.starts_with("espeak-ng:") || e.voice.starts_with("flite:cmu_us_"),
@@ -605,10 +611,10 @@ fn resuming_with_other_engines_is_an_error() {
         .unwrap()
         + 1;
     let dir = tempfile::tempdir().unwrap();
-    m2f_synth::dataset::write_dataset(dir.path(), &espeak_only, count, &speech, |_| {}).unwrap();
+    m2f_synth::write_dataset(dir.path(), &espeak_only, count, &speech, |_| {}).unwrap();
     // An interrupted run leaves no manifest: the clips' voices tell the engines apart.
     std::fs::remove_file(dir.path().join("manifest.json")).unwrap();
-    let err = m2f_synth::dataset::write_dataset(dir.path(), &both, count, &speech, |_| {})
+    let err = m2f_synth::write_dataset(dir.path(), &both, count, &speech, |_| {})
         .unwrap_err()
         .to_string();
     assert!(

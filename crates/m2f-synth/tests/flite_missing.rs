@@ -8,7 +8,7 @@ use m2f_synth::{Engine, Flite, Speech, SynthError};
 fn a_missing_libflite_names_the_package_to_install() {
     let empty = tempfile::tempdir().unwrap();
     // Set before anything in this process loads Flite (this is the binary's only test).
-    std::env::set_var(m2f_synth::flite::LIB_DIR_ENV, empty.path());
+    std::env::set_var(m2f_synth::FLITE_LIB_DIR_ENV, empty.path());
     let err = Flite::load().unwrap_err();
     assert!(matches!(err, SynthError::FliteMissing { .. }), "{err:?}");
     let msg = err.to_string();

@@ -1,7 +1,7 @@
 //! The synthetic world carries real lip sync, is deterministic, and fails clearly.
 
 use m2f_mesh::FaceTemplate;
-use m2f_synth::viseme::Viseme;
+use m2f_synth::Viseme;
 use m2f_synth::{Clip, Espeak, Speech, WorldConfig};
 
 /// Inner lip gap at the middle of every bilabial must be below this (the 1 mm).
@@ -108,7 +108,7 @@ fn same_seed_gives_byte_identical_clips() {
     };
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    m2f_synth::dataset::write_dataset(a.path(), &world, 3, &speech, |_| {}).unwrap();
+    m2f_synth::write_dataset(a.path(), &world, 3, &speech, |_| {}).unwrap();
     // Generate out of order and one clip at a time: the result must not depend on it.
     let template = FaceTemplate::mediapipe();
     for i in [2u64, 0, 1] {
@@ -178,7 +178,7 @@ fn bad_input_is_a_clear_error() {
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "not a directory").unwrap();
     let world = WorldConfig::default();
-    let err = m2f_synth::dataset::write_dataset(&blocker.join("out"), &world, 2, &speech, |_| {})
+    let err = m2f_synth::write_dataset(&blocker.join("out"), &world, 2, &speech, |_| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("a-file"), "{err}");
@@ -196,7 +196,7 @@ fn a_clip_exports_as_a_glb_animation() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clip.glb");
-    m2f_synth::preview::write_clip_glb(&clip, &path).unwrap();
+    m2f_synth::write_clip_glb(&clip, &path).unwrap();
     let (doc, buffers, _) = gltf::import(&path).unwrap();
     let mesh = doc.meshes().next().unwrap();
     let prim = mesh.primitives().next().unwrap();
@@ -220,7 +220,7 @@ fn resuming_with_other_settings_is_an_error() {
         ..WorldConfig::default()
     };
     let dir = tempfile::tempdir().unwrap();
-    m2f_synth::dataset::write_dataset(dir.path(), &world, 2, &speech, |_| {}).unwrap();
+    m2f_synth::write_dataset(dir.path(), &world, 2, &speech, |_| {}).unwrap();
     let before = files_of(&dir.path().join("clips"));
     let manifest = std::fs::read(dir.path().join("manifest.json")).unwrap();
     let other = WorldConfig {
@@ -228,7 +228,7 @@ fn resuming_with_other_settings_is_an_error() {
         ..WorldConfig::default()
     };
     // The manifest names the old seed.
-    let err = m2f_synth::dataset::write_dataset(dir.path(), &other, 2, &speech, |_| {})
+    let err = m2f_synth::write_dataset(dir.path(), &other, 2, &speech, |_| {})
         .unwrap_err()
         .to_string();
     assert!(
@@ -237,7 +237,7 @@ fn resuming_with_other_settings_is_an_error() {
     );
     // An interrupted run has no manifest yet: the clips themselves name their seed.
     std::fs::remove_file(dir.path().join("manifest.json")).unwrap();
-    let err = m2f_synth::dataset::write_dataset(dir.path(), &other, 2, &speech, |_| {})
+    let err = m2f_synth::write_dataset(dir.path(), &other, 2, &speech, |_| {})
         .unwrap_err()
         .to_string();
     assert!(
@@ -250,7 +250,7 @@ fn resuming_with_other_settings_is_an_error() {
         identities: 50,
         ..WorldConfig::default()
     };
-    let err = m2f_synth::dataset::write_dataset(dir.path(), &pool, 2, &speech, |_| {})
+    let err = m2f_synth::write_dataset(dir.path(), &pool, 2, &speech, |_| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("identity pool"), "{err}");
@@ -259,7 +259,7 @@ fn resuming_with_other_settings_is_an_error() {
     // The same settings resume and write the same manifest.
     std::fs::remove_file(dir.path().join("clips/clip_0000001/meta.json")).unwrap();
     std::fs::remove_dir_all(dir.path().join("clips/clip_0000001")).unwrap();
-    m2f_synth::dataset::write_dataset(dir.path(), &world, 2, &speech, |_| {}).unwrap();
+    m2f_synth::write_dataset(dir.path(), &world, 2, &speech, |_| {}).unwrap();
     assert_eq!(
         std::fs::read(dir.path().join("manifest.json")).unwrap(),
         manifest

@@ -15,12 +15,12 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    /// The scale [dim].
+    /// The scale `[dim]`.
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
 
-    /// The shift [dim].
+    /// The shift `[dim]`.
     pub fn bias(&self) -> &Tensor {
         &self.bias
     }

@@ -52,8 +52,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
-
 mod adamw;
 mod checkpoint_dir;
 mod device;

@@ -35,15 +35,15 @@ pub struct ArkitFit {
 pub struct Animation {
     /// Frames per second.
     pub fps: f32,
-    /// [frames][latent_dim]: GNPFA expression latents.
+    /// `[frames][latent_dim]`: GNPFA expression latents.
     pub latents: Vec<Vec<f32>>,
-    /// [frames]: head poses (axis-angle rotation, translation in metres).
+    /// `[frames]`: head poses (axis-angle rotation, translation in metres).
     pub poses: Vec<HeadPose>,
-    /// [frames][vertices]: the decoded face in its own frame, metres (head pose not applied).
+    /// `[frames][vertices]`: the decoded face in its own frame, metres (head pose not applied).
     pub vertices: Vec<Vec<[f32; 3]>>,
     /// The ARKit blendshape names, in the order of each row of `arkit_weights`.
     pub arkit_names: Vec<String>,
-    /// [frames][names]: ARKit blendshape weights.
+    /// `[frames][names]`: ARKit blendshape weights.
     pub arkit_weights: Vec<Vec<f32>>,
     /// Which weights these are and how well each kind fits.
     pub arkit_fit: ArkitFit,
@@ -236,8 +236,8 @@ impl Animation {
         Ok(())
     }
 
-    /// NumPy arrays: `fps` [], `latents` [T, Z], `head_poses` [T, 6], `arkit_names` [K],
-    /// `arkit_weights` [T, K] and `vertices` [T, V, 3] (metres, head pose not applied).
+    /// NumPy arrays: `fps` `[]`, `latents` `[T, Z]`, `head_poses` `[T, 6]`, `arkit_names` `[K]`,
+    /// `arkit_weights` `[T, K]` and `vertices` `[T, V, 3]` (metres, head pose not applied).
     ///
     /// # Errors
     /// A file that cannot be written.

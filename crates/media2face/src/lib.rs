@@ -30,8 +30,6 @@
 //! its ARKit rig and the exporters). Hardware features are forwarded to candle: `cuda`,
 //! `metal`, `mkl`, `accelerate`.
 
-#![warn(missing_docs)]
-
 mod animation;
 mod emotions;
 mod error;

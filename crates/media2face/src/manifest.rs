@@ -37,7 +37,7 @@ pub struct BundleManifest {
     pub denoiser: String,
     /// The audio encoder's directory (a Whisper encoder in HF layout).
     pub audio_encoder: String,
-    /// The sentence embeddings of the emotion prompts (safetensors, one [text_style_dim]
+    /// The sentence embeddings of the emotion prompts (safetensors, one `[text_style_dim]`
     /// tensor per `EMOTION/INTENSITY`).
     pub emotions: String,
     /// The sentence encoder free-text prompts need (not shipped: about 90 MB), as a hub

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use candle_core::Device;
-use conditioning::audio::LoadedAudio;
-use conditioning::audio_encoder::{frames_for, AudioEncoder};
-use conditioning::sentence::SentenceEncoder;
-use conditioning::weights::ModelSource;
-use conditioning::whisper::{WhisperEncoder, WindowPolicy};
+use conditioning::LoadedAudio;
+use conditioning::ModelSource;
+use conditioning::SentenceEncoder;
+use conditioning::{frames_for, AudioEncoder};
+use conditioning::{WhisperEncoder, WindowPolicy};
 use diffusion::{DiffusionModel, Keyframe, SamplerOptions, Style, StyleSpan};
 use gnpfa::Gnpfa;
 use m2f_mesh::{arkit_rig, seal_lips, FaceTemplate, HeadPose, Rig, RigSolver};
@@ -463,16 +463,16 @@ impl Media2Face {
 /// 16 kHz mono samples of the request's audio, with the corrupt stretches replaced by silence.
 fn read_audio(audio: &AudioInput) -> Result<LoadedAudio> {
     Ok(match audio {
-        AudioInput::Path(path) => conditioning::audio::read_audio(path)?,
+        AudioInput::Path(path) => conditioning::read_audio(path)?,
         AudioInput::Bytes { bytes, extension } => {
-            conditioning::audio::read_audio_bytes(bytes, extension.as_deref())?
+            conditioning::read_audio_bytes(bytes, extension.as_deref())?
         }
         AudioInput::Samples {
             samples,
             sample_rate,
             channels,
         } => LoadedAudio {
-            samples: conditioning::audio::from_samples(samples, *sample_rate, *channels)?,
+            samples: conditioning::from_samples(samples, *sample_rate, *channels)?,
             corrupt_packets: 0,
             concealed_seconds: 0.0,
         },

@@ -19,6 +19,7 @@ use crate::log_mel::{HOP, N_FFT};
 /// An encoder converted to HF names, ready to save or load.
 #[derive(Debug, Clone)]
 pub struct ConvertedEncoder {
+    /// The HF encoder config, inferred from the CTranslate2 tensor shapes and attributes.
     pub config: Config,
     /// HF name (`encoder.layers.0.fc1.weight`, …) → tensor in the stored float type.
     pub tensors: HashMap<String, Tensor>,

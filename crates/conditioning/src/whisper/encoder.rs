@@ -14,6 +14,7 @@ use crate::audio::SAMPLE_RATE;
 use crate::audio_encoder::{resample_frames, AudioEncoder, FrameTiming};
 use crate::error::{ConditioningError, Result};
 use crate::log_mel::{LogMel, HOP};
+use crate::model_files::read_json_config;
 use crate::weights::ModelSource;
 
 /// Samples per encoder frame: two mel hops (20 ms).
@@ -170,10 +171,12 @@ impl WhisperEncoder {
         self
     }
 
+    /// How the last (or only) window is fed.
     pub fn policy(&self) -> WindowPolicy {
         self.policy
     }
 
+    /// The network.
     pub fn model(&self) -> &WhisperEncoderModel {
         &self.model
     }
@@ -342,9 +345,7 @@ impl WindowPlan {
 }
 
 fn check_preprocessor(path: &Path, cfg: &Config) -> Result<()> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConditioningError::io(path, e))?;
-    let pre: PreprocessorConfig = serde_json::from_str(&text)
-        .map_err(|e| ConditioningError::invalid(path.display().to_string(), e.to_string()))?;
+    let pre: PreprocessorConfig = read_json_config(path)?;
     let problem = if pre.feature_size != cfg.num_mel_bins {
         Some(format!(
             "feature_size is {} mel bands but the encoder's num_mel_bins is {}",

@@ -19,6 +19,7 @@ use candle_nn::{Activation, LayerNorm};
 use serde::Deserialize;
 
 use crate::error::{ConditioningError, Result};
+use crate::model_files::read_json_config;
 use m2f_kernels::{self as kernels, Conv1dShape, Epilogue};
 
 fn default_mels() -> usize {
@@ -43,8 +44,11 @@ pub struct Config {
     pub num_mel_bins: usize,
     /// Width of the encoder.
     pub d_model: usize,
+    /// Number of encoder layers (HF `encoder_layers`).
     pub encoder_layers: usize,
+    /// Number of attention heads per encoder layer (HF `encoder_attention_heads`).
     pub encoder_attention_heads: usize,
+    /// Width of the feed-forward block inside each encoder layer (HF `encoder_ffn_dim`).
     pub encoder_ffn_dim: usize,
     /// Encoder positions: 1500 (30 s at 50 Hz).
     #[serde(default = "default_positions")]
@@ -76,9 +80,7 @@ impl Config {
     /// not parse, is not a Whisper config, or has inconsistent sizes.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConditioningError::io(path, e))?;
-        let cfg: Self = serde_json::from_str(&text)
-            .map_err(|e| ConditioningError::invalid(path.display().to_string(), format!("{e}")))?;
+        let cfg: Self = read_json_config(path)?;
         cfg.validate()
             .map_err(|why| ConditioningError::invalid(path.display().to_string(), why))?;
         Ok(cfg)
@@ -311,6 +313,7 @@ impl WhisperEncoderModel {
         })
     }
 
+    /// The configuration the network was built with.
     pub fn config(&self) -> &Config {
         &self.cfg
     }

@@ -81,41 +81,33 @@ impl Augmented {
 }
 
 impl AugmentRecipe {
-    /// Applies the recipe to `audio`; see [`apply`].
+    /// Applies the recipe to 16 kHz mono `audio`, step by step, then scales the result down if its
+    /// peak exceeds 1 (see [`Augmented::normalisation_gain`]), so the output is finite and within
+    /// [-1, 1]. The input need not be within [-1, 1].
+    ///
+    /// `babble_sources` are other speech clips (16 kHz mono) for babble-noise steps, which mix the
+    /// first `talkers` of them; [`AugmentRecipe::babble_talkers`] says how many are needed. The
+    /// recipe records how many are mixed, their offsets and levels (through its seed), not which
+    /// clips they were: to reproduce a variant, the caller passes the same clips in the same order
+    /// (and so should record them, e.g. by clip id). Sources beyond those used are not looked at.
+    ///
+    /// Empty audio gives empty audio. Silent audio gets no noise (the noise level is relative to
+    /// the speech).
     ///
     /// # Errors
-    /// As [`apply`].
+    /// [`AugmentError::UnsupportedVersion`] or [`AugmentError::InvalidParameter`] for an invalid recipe
+    ///; [`AugmentError::NonFinite`] for a NaN or infinite input sample (in `audio` or a used
+    /// babble source); [`AugmentError::MissingBabbleSources`], [`AugmentError::SilentBabbleSource`];
+    /// [`AugmentError::Resample`] if a speed step's resampling fails;
+    /// [`AugmentError::CodecUnavailable`] for a codec step without the `ffmpeg` feature,
+    /// [`AugmentError::Ffmpeg`] if ffmpeg fails; [`AugmentError::NonFiniteOutput`] if a step
+    /// overflowed (only possible for inputs far beyond [-1, 1]).
     pub fn apply(&self, audio: &[f32], babble_sources: &[&[f32]]) -> Result<Augmented> {
         apply(self, audio, babble_sources)
     }
 }
 
-/// Applies `recipe` to 16 kHz mono `audio`, step by step, then scales the result down if its
-/// peak exceeds 1 (see [`Augmented::normalisation_gain`]), so the output is finite and within
-/// [-1, 1]. The input need not be within [-1, 1].
-///
-/// `babble_sources` are other speech clips (16 kHz mono) for babble-noise steps, which mix the
-/// first `talkers` of them; [`AugmentRecipe::babble_talkers`] says how many are needed. The
-/// recipe records how many are mixed, their offsets and levels (through its seed), not which
-/// clips they were: to reproduce a variant, the caller passes the same clips in the same order
-/// (and so should record them, e.g. by clip id). Sources beyond those used are not looked at.
-///
-/// Empty audio gives empty audio. Silent audio gets no noise (the noise level is relative to
-/// the speech).
-///
-/// # Errors
-/// [`AugmentError::UnsupportedVersion`] or [`AugmentError::InvalidParameter`] for an invalid
-/// recipe; [`AugmentError::NonFinite`] for a NaN or infinite input sample (in `audio` or a used
-/// babble source); [`AugmentError::MissingBabbleSources`], [`AugmentError::SilentBabbleSource`];
-/// [`AugmentError::Resample`] if a speed step's resampling fails;
-/// [`AugmentError::CodecUnavailable`] for a codec step without the `ffmpeg` feature,
-/// [`AugmentError::Ffmpeg`] if ffmpeg fails; [`AugmentError::NonFiniteOutput`] if a step
-/// overflowed (only possible for inputs far beyond [-1, 1]).
-pub fn apply(
-    recipe: &AugmentRecipe,
-    audio: &[f32],
-    babble_sources: &[&[f32]],
-) -> Result<Augmented> {
+fn apply(recipe: &AugmentRecipe, audio: &[f32], babble_sources: &[&[f32]]) -> Result<Augmented> {
     recipe.validate()?;
     check_finite("audio", audio)?;
     for (i, s) in babble_sources
