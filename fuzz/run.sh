@@ -1,15 +1,32 @@
 #!/usr/bin/env bash
-# Fuzzes one parser: fuzz/run.sh TARGET [RUNS] (TARGET: obj, audio; RUNS default 1000000).
+# Fuzzes one parser: fuzz/run.sh TARGET [RUNS] (RUNS default 1000000). TARGET: obj, audio,
+# ct2, gnpfa_checkpoint, denoiser_checkpoint, clip_dir, shard, bundle_manifest.
 # Builds with nightly and cargo-fuzz (installed if missing), seeds fuzz/corpus/TARGET with
-# valid files the first time, and stops at the first crash, leaving the input in
+# valid inputs the first time, and stops at the first crash, leaving the input in
 # fuzz/artifacts/TARGET. See docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")"
-target=${1:?usage: fuzz/run.sh obj|audio [RUNS]}
+targets="obj audio ct2 gnpfa_checkpoint denoiser_checkpoint clip_dir shard bundle_manifest"
+target=${1:?usage: fuzz/run.sh TARGET [RUNS] (TARGET: ${targets// /, })}
 runs=${2:-1000000}
+case " $targets " in
+  *" $target "*) ;;
+  *) echo "unknown target $target (${targets// /, })" >&2; exit 1 ;;
+esac
+# Largest input libFuzzer makes: a few times the target's largest seed (docs/fuzzing.md).
+case "$target" in
+  obj | audio) max_len=65536 ;;
+  gnpfa_checkpoint) max_len=32768 ;;
+  denoiser_checkpoint | clip_dir | shard) max_len=16384 ;;
+  ct2 | bundle_manifest) max_len=4096 ;;
+esac
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+# Debug assertions on (overflow checks, cargo-fuzz's default); no sanitizer: the code is safe
+# Rust, and a panic or abort is what is being looked for.
+fuzz=(cargo +nightly fuzz run --sanitizer none "$target")
 corpus="corpus/$target"
 if [ ! -d "$corpus" ]; then
+  rm -rf "$corpus.tmp"
   mkdir -p "$corpus.tmp"
   case "$target" in
     obj)
@@ -30,11 +47,11 @@ if [ ! -d "$corpus" ]; then
         i=$((i + 1))
       done
       ;;
-    *) echo "unknown target $target (obj, audio)" >&2; exit 1 ;;
+    *)
+      # The target writes its own seeds (made with the crates' own writers) and exits.
+      M2F_FUZZ_SEEDS="$PWD/$corpus.tmp" "${fuzz[@]}" "$corpus.tmp" -- -runs=0
+      ;;
   esac
   mv "$corpus.tmp" "$corpus"
 fi
-# Debug assertions on (overflow checks); no sanitizer: the code is safe Rust, and a panic or
-# abort is what is being looked for.
-exec cargo +nightly fuzz run --sanitizer none "$target" "$corpus" -- \
-  -runs="$runs" -max_len=65536 -print_final_stats=1
+exec "${fuzz[@]}" "$corpus" -- -runs="$runs" -max_len="$max_len" -print_final_stats=1

@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let hint = HINTS[first as usize % HINTS.len()];
-    match conditioning::audio::read_audio_bytes(bytes, hint) {
+    match conditioning::read_audio_bytes(bytes, hint) {
         Ok(audio) => {
             assert!(!audio.samples.is_empty());
             assert!(audio.samples.iter().all(|s| s.is_finite()));

@@ -174,12 +174,17 @@ impl Ct2Model {
             let dtype =
                 Ct2Type::from_id(id).ok_or_else(|| r.error(format!("unknown type id {id}")))?;
             let n_bytes = r.u32()? as usize;
-            let elems: usize = shape.iter().product();
-            if elems.checked_mul(dtype.size()) != Some(n_bytes) {
-                return Err(r.error(format!(
-                    "shape {shape:?} of {dtype:?} needs {} bytes, the file says {n_bytes}",
-                    elems.saturating_mul(dtype.size())
-                )));
+            // Checked: a damaged shape's product can pass usize::MAX.
+            let needed = shape
+                .iter()
+                .try_fold(dtype.size(), |n, &d| n.checked_mul(d));
+            if needed != Some(n_bytes) {
+                return Err(r.error(match needed {
+                    Some(needed) => format!(
+                        "shape {shape:?} of {dtype:?} needs {needed} bytes, the file says {n_bytes}"
+                    ),
+                    None => format!("shape {shape:?} of {dtype:?} is too large to address"),
+                }));
             }
             let data = r.take(n_bytes)?.to_vec();
             variables.push(Ct2Variable {
@@ -192,9 +197,17 @@ impl Ct2Model {
         r.what = "the alias table".to_string();
         let n_aliases = r.u32()? as usize;
         let mut aliases = Vec::with_capacity(n_aliases.min(1 << 16));
+        let names: std::collections::HashSet<&str> =
+            variables.iter().map(|v| v.name.as_str()).collect();
         for _ in 0..n_aliases {
             let alias = r.string()?;
             let target = r.string()?;
+            // CTranslate2 refuses such a file too.
+            if !names.contains(target.as_str()) {
+                return Err(r.error(format!(
+                    "alias `{alias}` names `{target}`, which is not a variable"
+                )));
+            }
             aliases.push((alias, target));
         }
         if r.pos != bytes.len() {
@@ -356,6 +369,15 @@ pub(crate) mod tests {
         let bad = write_model("X", &[("v", vec![4], 0, vec![0u8; 8])], &[]);
         let err = Ct2Model::parse(&bad, "m").unwrap_err().to_string();
         assert!(err.contains("`v`") && err.contains("16 bytes"), "{err}");
+        // Found by fuzzing (fuzz/fuzz_targets/ct2.rs): an alias of no variable, which `get`
+        // followed to nothing.
+        let dangling = write_model("X", &[("v", vec![1], 0, vec![0; 4])], &[("w", "u")]);
+        let err = Ct2Model::parse(&dangling, "m").unwrap_err().to_string();
+        assert!(err.contains("`w`") && err.contains("`u`"), "{err}");
+        // Found by fuzzing: a shape whose product overflows usize.
+        let huge = write_model("X", &[("v", vec![u32::MAX as usize; 3], 0, vec![])], &[]);
+        let err = Ct2Model::parse(&huge, "m").unwrap_err().to_string();
+        assert!(err.contains("`v`") && err.contains("too large"), "{err}");
         let mut old = write_model("X", &[], &[]);
         old[0] = 5;
         let err = Ct2Model::parse(&old, "m").unwrap_err().to_string();

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::DenoiserConfig;
@@ -215,45 +215,33 @@ impl DiffusionModel {
     }
 }
 
-/// Builds a denoiser from `tensors`, naming any tensor that is missing or of the wrong shape.
+/// Builds a denoiser from `tensors`, naming the first tensor that is missing or of the wrong
+/// shape. Each is checked as the network asks for it, so a config of sizes its weights do not
+/// have is refused before anything of those sizes is allocated.
 fn build_checked(
     cfg: &DenoiserConfig,
     tensors: &HashMap<String, Tensor>,
     path: &Path,
     device: &Device,
 ) -> Result<Denoiser> {
-    // The shapes the config implies, from a throwaway build.
-    let shapes = VarMap::new();
-    Denoiser::new(cfg, VarBuilder::from_varmap(&shapes, DType::F32, device))?;
-    for (name, var) in m2f_train::named_vars(&shapes)? {
-        let expected = var.dims().to_vec();
-        match tensors.get(&name) {
-            None => {
-                return Err(DiffusionError::MissingTensor {
-                    path: path.to_path_buf(),
-                    name,
-                    expected,
-                })
-            }
-            Some(t) if t.dims() != expected.as_slice() => {
-                return Err(DiffusionError::TensorShape {
-                    path: path.to_path_buf(),
-                    name,
-                    expected,
-                    actual: t.dims().to_vec(),
-                })
-            }
-            Some(_) => {}
-        }
+    let checked = m2f_train::CheckedTensors::new(tensors.clone());
+    let built = Denoiser::new(cfg, checked.var_builder(DType::F32, device));
+    if let Some(m) = checked.first_mismatch() {
+        return Err(match m.actual {
+            None => DiffusionError::MissingTensor {
+                path: path.to_path_buf(),
+                name: m.name,
+                expected: m.expected,
+            },
+            Some(actual) => DiffusionError::TensorShape {
+                path: path.to_path_buf(),
+                name: m.name,
+                expected: m.expected,
+                actual,
+            },
+        });
     }
-    let tensors: HashMap<String, Tensor> = tensors
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F32)?)))
-        .collect::<Result<_>>()?;
-    Ok(Denoiser::new(
-        cfg,
-        VarBuilder::from_tensors(tensors, DType::F32, device),
-    )?)
+    Ok(built?)
 }
 
 /// Writes the checkpoint of `varmap`'s variables with `config` to `dir`, replacing it

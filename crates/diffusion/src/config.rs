@@ -73,6 +73,15 @@ pub enum Objective {
     Regression,
 }
 
+/// The largest width, layer count or head count [`DenoiserConfig::validate`] accepts: far above
+/// any real denoiser, low enough that sums and products of sizes cannot overflow.
+const MAX_SIZE: usize = 1 << 20;
+/// The longest window [`DenoiserConfig::validate`] accepts, frames (the positions of a window
+/// are a table of `window × hidden_size`).
+const MAX_WINDOW: usize = 1 << 16;
+/// The most diffusion steps [`DenoiserConfig::validate`] accepts.
+const MAX_DIFFUSION_STEPS: usize = 1 << 20;
+
 impl DenoiserConfig {
     /// The paper's denoiser: 8 layers, width 512, 4 heads, windows of 200 frames at 30 fps,
     /// cosine schedule with T = 500, over audio features of width `audio_dim`.
@@ -137,6 +146,24 @@ impl DenoiserConfig {
         let bad = |field: &str, message: String| {
             Err(DiffusionError::invalid(format!("{what}: {field}"), message))
         };
+        // Refused before anything is built of them (a damaged config can name any size).
+        for (field, v, max) in [
+            ("latent_dim", self.latent_dim, MAX_SIZE),
+            ("pose_dim", self.pose_dim, MAX_SIZE),
+            ("audio_dim", self.audio_dim, MAX_SIZE),
+            ("text_style_dim", self.text_style_dim, MAX_SIZE),
+            ("image_style_dim", self.image_style_dim, MAX_SIZE),
+            ("hidden_size", self.hidden_size, MAX_SIZE),
+            ("num_layers", self.num_layers, MAX_SIZE),
+            ("num_heads", self.num_heads, MAX_SIZE),
+            ("intermediate_size", self.intermediate_size, MAX_SIZE),
+            ("window", self.window, MAX_WINDOW),
+            ("diffusion_steps", self.diffusion_steps, MAX_DIFFUSION_STEPS),
+        ] {
+            if v > max {
+                return bad(field, format!("{v} is more than the limit {max}"));
+            }
+        }
         for (field, v) in [
             ("latent_dim", self.latent_dim),
             ("audio_dim", self.audio_dim),

@@ -302,6 +302,48 @@ fn bad_checkpoints_and_inputs_are_named() {
 }
 
 #[test]
+fn absurd_sizes_in_a_checkpoint_config_are_refused_before_allocating() {
+    // Found in review and by fuzzing (fuzz/fuzz_targets/denoiser_checkpoint.rs): sizes no machine holds were
+    // allocated (or overflowed) while building the network, before the weights were checked.
+    let cfg = tiny_config();
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let (_, varmap) = init_denoiser(&cfg, &dev, 0).unwrap();
+    diffusion::save_checkpoint(
+        &ckpt,
+        &diffusion::CheckpointConfig::untrained(&cfg),
+        &varmap,
+    )
+    .unwrap();
+    DiffusionModel::load(&ckpt, &dev).unwrap();
+    let cfg_path = ckpt.join("config.json");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let cases: [(&str, serde_json::Value, &str); 7] = [
+        ("latent_dim", u64::MAX.into(), "latent_dim"),
+        ("hidden_size", (1u64 << 40).into(), "hidden_size"),
+        ("window", (1u64 << 40).into(), "window"),
+        (
+            "diffusion_steps",
+            4_000_000_000_000u64.into(),
+            "diffusion_steps",
+        ),
+        ("num_layers", (1u64 << 40).into(), "num_layers"),
+        // Within the limits, but not the weights' sizes: refused at the first tensor.
+        ("hidden_size", (1u64 << 20).into(), "has shape"),
+        ("num_layers", (1u64 << 20).into(), "layers.2."),
+    ];
+    for (field, value, expected) in cases {
+        let mut config = good.clone();
+        config["model"][field] = value;
+        std::fs::write(&cfg_path, config.to_string()).unwrap();
+        let e = DiffusionModel::load(&ckpt, &dev).unwrap_err().to_string();
+        assert!(e.contains(expected), "{field}: {e}");
+    }
+}
+
+#[test]
 fn model_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<DiffusionModel>();

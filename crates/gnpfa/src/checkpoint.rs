@@ -109,6 +109,33 @@ impl Gnpfa {
     pub fn load_on(dir: &Path, device: &Device) -> Result<Self> {
         let (config, tensors, weights_path) = read_checkpoint(dir, device)?;
         let template = template_from_tensors(&config, &tensors, &weights_path)?;
+        // Every variable the config implies, checked against the weights before the
+        // variables are allocated (a damaged config can name sizes no machine holds).
+        let checked = m2f_train::CheckedTensors::new(tensors.clone());
+        let built = Self::new(
+            &config.model,
+            template.clone(),
+            checked.var_builder(DType::F32, device),
+        );
+        if let Some(m) = checked.first_mismatch() {
+            return Err(match m.actual {
+                None => GnpfaError::MissingTensor {
+                    path: weights_path,
+                    name: m.name,
+                    expected: m.expected,
+                },
+                Some(actual) => GnpfaError::TensorShape {
+                    path: weights_path,
+                    name: m.name,
+                    expected: m.expected,
+                    actual,
+                },
+            });
+        }
+        built.map_err(|e| GnpfaError::Config {
+            path: dir.join(CONFIG_FILE),
+            message: e.to_string(),
+        })?;
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = Self::new(&config.model, template, vb).map_err(|e| GnpfaError::Config {

@@ -67,6 +67,11 @@ impl Default for GnpfaConfig {
     }
 }
 
+/// The largest size (vertices, latent, hidden width, blendshapes, image sizes)
+/// [`GnpfaConfig::validate`] accepts: far above any real model, low enough that sums and
+/// products of sizes cannot overflow.
+pub(crate) const MAX_SIZE: usize = 1 << 20;
+
 impl GnpfaConfig {
     /// A small model for tests.
     pub fn tiny() -> Self {
@@ -85,6 +90,20 @@ impl GnpfaConfig {
         let bad = |m: String| Err(GnpfaError::invalid(what.to_string(), m));
         if self.num_vertices == 0 || self.latent_dim == 0 || self.num_blendshapes == 0 {
             return bad("num_vertices, latent_dim and num_blendshapes must be positive".into());
+        }
+        // Refused before anything is built of them (a damaged config can name any size).
+        let sizes = [
+            ("num_vertices", self.num_vertices),
+            ("latent_dim", self.latent_dim),
+            ("identity_dim", self.identity_dim),
+            ("num_blendshapes", self.num_blendshapes),
+        ];
+        let hidden = (self.encoder_hidden.iter())
+            .chain(&self.decoder_hidden)
+            .chain(&self.bridge_hidden)
+            .map(|&h| ("hidden sizes", h));
+        if let Some((field, v)) = sizes.into_iter().chain(hidden).find(|(_, v)| *v > MAX_SIZE) {
+            return bad(format!("{field}: {v} is more than the limit {MAX_SIZE}"));
         }
         if self.blendshape_names.len() != self.num_blendshapes {
             return bad(format!(

@@ -54,6 +54,9 @@ pub struct ImageEncoderConfig {
     pub latent_weight: f64,
 }
 
+/// The most stages [`ImageEncoderConfig::validate`] accepts (each halves the feature map).
+const MAX_STAGES: usize = 16;
+
 impl ImageEncoderConfig {
     /// The default crop for a template neutral: 96 px, 25 % margin around the neutral face.
     pub fn for_template(neutral: &[[f32; 3]]) -> Self {
@@ -101,6 +104,24 @@ impl ImageEncoderConfig {
             || self.head_hidden == 0
         {
             return bad("stage_channels, patch_size and head_hidden must be positive".into());
+        }
+        // Refused before anything is built of them (a damaged config can name any size).
+        let sizes = [self.image_size, self.patch_size, self.head_hidden];
+        if let Some(v) = sizes
+            .iter()
+            .chain(&self.stage_channels)
+            .find(|&&v| v > crate::config::MAX_SIZE)
+        {
+            return bad(format!(
+                "size {v} is more than the limit {}",
+                crate::config::MAX_SIZE
+            ));
+        }
+        if self.stage_channels.len() > MAX_STAGES {
+            return bad(format!(
+                "{} stages (at most {MAX_STAGES})",
+                self.stage_channels.len()
+            ));
         }
         let merges = self.stage_channels.len() as u32 - 1;
         let stride = self.patch_size * 2usize.pow(merges);

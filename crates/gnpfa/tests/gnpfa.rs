@@ -216,6 +216,64 @@ fn checkpoint_round_trips_and_damage_is_named() {
 }
 
 #[test]
+fn absurd_sizes_in_a_checkpoint_config_are_refused_before_allocating() {
+    // Found in review and by fuzzing (fuzz/fuzz_targets/gnpfa_checkpoint.rs): sizes no machine holds were
+    // allocated (or overflowed) while building the model, before the weights were checked.
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let (model, varmap) = tiny();
+    save_checkpoint(&ckpt, &model, &varmap, &Provenance::default(), None).unwrap();
+    let cfg_path = ckpt.join("config.json");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let image = serde_json::to_value(gnpfa::ImageEncoderConfig::tiny(
+        &FaceTemplate::mediapipe().mesh.vertices,
+    ))
+    .unwrap();
+    let cases: [(&str, serde_json::Value, &str); 6] = [
+        (
+            "encoder_hidden",
+            serde_json::json!([1_000_000_000_000u64]),
+            "limit",
+        ),
+        ("latent_dim", serde_json::json!(u64::MAX), "limit"),
+        // Within the limits, but not the weights' sizes: refused at the first tensor.
+        ("encoder_hidden", serde_json::json!([1 << 20]), "has shape"),
+        (
+            "encoder_hidden",
+            serde_json::json!([32, 1 << 20, 1 << 20]),
+            "missing",
+        ),
+        (
+            "image",
+            serde_json::json!({"stage_channels": vec![2; 70]}),
+            "70 stages",
+        ),
+        (
+            "image",
+            serde_json::json!({"image_size": 1u64 << 40}),
+            "limit",
+        ),
+    ];
+    for (field, value, expected) in cases {
+        let mut config = good.clone();
+        config["model"][field] = match (field, value) {
+            ("image", serde_json::Value::Object(edit)) => {
+                let mut image = image.clone();
+                for (k, v) in edit {
+                    image[k] = v;
+                }
+                image
+            }
+            (_, value) => value,
+        };
+        std::fs::write(&cfg_path, config.to_string()).unwrap();
+        let err = Gnpfa::load(&ckpt).unwrap_err().to_string();
+        assert!(err.contains(expected), "{field}: {err}");
+    }
+}
+
+#[test]
 fn vertex_error_metric_matches_a_hand_computation() {
     // Two frames of three vertices; the lips are vertex 2.
     let truth = vec![0.0f32; 18];

@@ -66,10 +66,10 @@ impl NormStats {
             )
         })?;
         let zd = first.latent_dim;
-        let dim = zd + 6;
-        // Sums in f64 over the frames: Welford is not needed at these magnitudes.
-        let mut sum = vec![0f64; dim];
-        let mut sq = vec![0f64; dim];
+        // Sums in f64 over the frames (Welford is not needed at these magnitudes), made once a
+        // record has latents of the size the manifest says: a damaged line can say any size.
+        let mut sum = Vec::new();
+        let mut sq = Vec::new();
         let mut frames = 0usize;
         for line in &train {
             if line.latent_dim != zd || line.gnpfa != first.gnpfa {
@@ -82,6 +82,19 @@ impl NormStats {
                 ));
             }
             let r = Record::read(store, &line.id)?;
+            if r.meta.latent_dim != zd {
+                return Err(DatasetError::invalid(
+                    format!("{}: record {}", store.name(), line.id),
+                    format!(
+                        "its latents are of size {} but its manifest line says {zd}",
+                        r.meta.latent_dim
+                    ),
+                ));
+            }
+            if sum.is_empty() {
+                sum = vec![0f64; zd + 6];
+                sq = vec![0f64; zd + 6];
+            }
             for t in 0..r.meta.num_frames {
                 let z = &r.latents[t * zd..(t + 1) * zd];
                 let p = &r.head_pose[t * 6..(t + 1) * 6];
@@ -123,12 +136,52 @@ impl NormStats {
         let Some(bytes) = store.get(STATS_KEY)? else {
             return Ok(None);
         };
-        let stats: NormStats = serde_json::from_slice(&bytes).map_err(|e| {
-            DatasetError::invalid(format!("{}: {STATS_KEY}", store.name()), e.to_string())
-        })?;
+        let what = format!("{}: {STATS_KEY}", store.name());
+        let stats: NormStats = serde_json::from_slice(&bytes)
+            .map_err(|e| DatasetError::invalid(what.clone(), e.to_string()))?;
         let current = stats.records_hash == records_hash(lines)
             && stats.format_version == SHARD_FORMAT_VERSION;
-        Ok(current.then_some(stats))
+        if !current {
+            return Ok(None);
+        }
+        stats.check(&what, lines)?;
+        Ok(Some(stats))
+    }
+
+    /// Checks that the statistics fit the training records of `lines`: one finite mean and one
+    /// deviation of at least [`MIN_STD`] per motion dimension (Z + 6, Z the records' latent
+    /// size); `what` names them in errors.
+    fn check(&self, what: &str, lines: &[ManifestLine]) -> Result<()> {
+        let bad = |message: String| Err(DatasetError::invalid(what.to_string(), message));
+        if let Some(line) = lines
+            .iter()
+            .find(|l| l.split == Split::Train && l.latent_dim != self.latent_dim)
+        {
+            return bad(format!(
+                "latent_dim is {} but record {} has latents of size {}",
+                self.latent_dim, line.id, line.latent_dim
+            ));
+        }
+        let dim = self.latent_dim.checked_add(6);
+        if dim != Some(self.mean.len()) || dim != Some(self.std.len()) {
+            return bad(format!(
+                "{} means and {} deviations for latent_dim {} (expected latent_dim + 6 of each)",
+                self.mean.len(),
+                self.std.len(),
+                self.latent_dim
+            ));
+        }
+        if let Some(i) = self.mean.iter().position(|m| !m.is_finite()) {
+            return bad(format!("mean[{i}] is {}", self.mean[i]));
+        }
+        if let Some(i) = self
+            .std
+            .iter()
+            .position(|s| !(s.is_finite() && *s >= MIN_STD))
+        {
+            return bad(format!("std[{i}] is {} (at least {MIN_STD})", self.std[i]));
+        }
+        Ok(())
     }
 
     /// Stores the statistics as `stats.json` (one whole-object write).
