@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Fuzzes one parser: fuzz/run.sh TARGET [RUNS] (RUNS default 1000000). TARGET: obj, audio,
-# ct2, gnpfa_checkpoint, denoiser_checkpoint, clip_dir, shard, bundle_manifest.
+# ct2, gnpfa_checkpoint, denoiser_checkpoint, clip_dir, shard, bundle_manifest,
+# whisper_checkpoint, wav2vec2_checkpoint.
 # Builds with nightly and cargo-fuzz (installed if missing), seeds fuzz/corpus/TARGET with
 # valid inputs the first time, and stops at the first crash, leaving the input in
 # fuzz/artifacts/TARGET. See docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")"
-targets="obj audio ct2 gnpfa_checkpoint denoiser_checkpoint clip_dir shard bundle_manifest"
+targets="obj audio ct2 gnpfa_checkpoint denoiser_checkpoint clip_dir shard bundle_manifest
+  whisper_checkpoint wav2vec2_checkpoint"
+targets=$(echo $targets)
 target=${1:?usage: fuzz/run.sh TARGET [RUNS] (TARGET: ${targets// /, })}
 runs=${2:-1000000}
 case " $targets " in
@@ -16,7 +19,7 @@ esac
 # Largest input libFuzzer makes: a few times the target's largest seed (docs/fuzzing.md).
 case "$target" in
   obj | audio) max_len=65536 ;;
-  gnpfa_checkpoint) max_len=32768 ;;
+  gnpfa_checkpoint | whisper_checkpoint | wav2vec2_checkpoint) max_len=32768 ;;
   denoiser_checkpoint | clip_dir | shard) max_len=16384 ;;
   ct2 | bundle_manifest) max_len=4096 ;;
 esac

@@ -27,6 +27,9 @@ fn default_eps() -> f64 {
     1e-5
 }
 
+/// The largest width, depth, kernel, hop or receptive field a config may name (2^20).
+const MAX_SIZE: usize = 1 << 20;
+
 /// Normalisation of the convolutional feature extractor (HF's `feat_extract_norm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -171,6 +174,34 @@ impl Config {
         if self.conv_stride.contains(&0) || self.conv_kernel.contains(&0) {
             return Err("conv_stride and conv_kernel entries must be positive".into());
         }
+        // Tensors of width 0 fit any other size: widths must be positive, and every size is
+        // checked before anything is sized by it.
+        if self.hidden_size == 0 || self.intermediate_size == 0 || self.conv_dim.contains(&0) {
+            return Err(
+                "hidden_size, intermediate_size and conv_dim entries must be positive".into(),
+            );
+        }
+        let max_conv_dim = self.conv_dim.iter().copied().max().unwrap_or(0);
+        let sizes = [
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("conv_dim", max_conv_dim),
+            ("conv_dim (layers)", n),
+            ("num_conv_pos_embeddings", self.num_conv_pos_embeddings),
+            ("hop (product of conv_stride)", self.hop_samples()),
+            ("receptive field (of conv_kernel)", self.receptive_field()),
+        ];
+        if let Some((field, v)) = sizes.into_iter().find(|(_, v)| *v > MAX_SIZE) {
+            return Err(format!("{field}: {v} is more than the limit {MAX_SIZE}"));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(format!(
+                "layer_norm_eps is {}, must be positive and finite",
+                self.layer_norm_eps
+            ));
+        }
         if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
             return Err(format!(
                 "hidden_size {} must be a multiple of num_attention_heads {}",
@@ -200,17 +231,19 @@ impl Config {
     }
 
     /// Samples per output frame (product of the conv strides; 320 for base models → 50 Hz).
+    /// (Saturating: a config that passed [`Config::from_file`] has at most 2^20.)
     pub fn hop_samples(&self) -> usize {
-        self.conv_stride.iter().product()
+        (self.conv_stride.iter()).fold(1, |hop, s| hop.saturating_mul(*s))
     }
 
-    /// Receptive field of one output frame in input samples (400 for base models).
+    /// Receptive field of one output frame in input samples (400 for base models; saturating
+    /// as [`Config::hop_samples`]).
     pub fn receptive_field(&self) -> usize {
-        let mut field = 1;
-        let mut jump = 1;
+        let mut field: usize = 1;
+        let mut jump: usize = 1;
         for (k, s) in self.conv_kernel.iter().zip(&self.conv_stride) {
-            field += (k - 1) * jump;
-            jump *= s;
+            field = field.saturating_add(k.saturating_sub(1).saturating_mul(jump));
+            jump = jump.saturating_mul(*s);
         }
         field
     }
@@ -315,5 +348,69 @@ mod tests {
             let e = read(patch).unwrap_err().to_string();
             assert!(e.contains(field) && e.contains("config.json"), "{e}");
         }
+    }
+
+    /// Found by `fuzz/fuzz_targets/wav2vec2_checkpoint.rs`: strides of 2^64 − 1 and 2^16
+    /// overflowed the receptive field (in the error for audio shorter than it); widths of 0
+    /// (tensors of no bytes fit any other size) with a positional kernel of 2^40 would pad the
+    /// input by 2^39 frames. Refused by the config check, naming the file and the field.
+    #[test]
+    fn absurd_sizes_in_a_checkpoint_config_are_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |patch: serde_json::Value| {
+            let mut cfg = serde_json::json!({
+                "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+                "intermediate_size": 16, "conv_dim": [4, 4], "conv_stride": [5, 8],
+                "conv_kernel": [10, 8], "num_conv_pos_embeddings": 4,
+                "num_conv_pos_embedding_groups": 2
+            });
+            cfg.as_object_mut()
+                .unwrap()
+                .extend(patch.as_object().unwrap().clone());
+            let path = dir.path().join("config.json");
+            std::fs::write(&path, cfg.to_string()).unwrap();
+            Config::from_file(&path)
+        };
+        let ok = read(serde_json::json!({})).unwrap();
+        assert_eq!((ok.hop_samples(), ok.receptive_field()), (40, 45));
+        for (patch, field) in [
+            (serde_json::json!({"conv_stride": [u64::MAX, 65536]}), "hop"),
+            (
+                serde_json::json!({"conv_stride": [1, 1], "conv_kernel": [1 << 21, 2]}),
+                "receptive field",
+            ),
+            (
+                serde_json::json!({"hidden_size": 0, "num_conv_pos_embeddings": 1u64 << 40}),
+                "hidden_size",
+            ),
+            (serde_json::json!({"conv_dim": [0, 4]}), "conv_dim"),
+            (
+                serde_json::json!({"num_conv_pos_embeddings": 1u64 << 40}),
+                "num_conv_pos_embeddings",
+            ),
+            (
+                serde_json::json!({"num_hidden_layers": 1u64 << 40}),
+                "num_hidden_layers",
+            ),
+            (
+                serde_json::json!({"hidden_size": 1u64 << 40, "num_attention_heads": 1, "num_conv_pos_embedding_groups": 1}),
+                "hidden_size",
+            ),
+            (
+                serde_json::json!({"layer_norm_eps": -1.0}),
+                "layer_norm_eps",
+            ),
+        ] {
+            let e = read(patch).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("config.json"), "{e}");
+        }
+        // The geometry of an unchecked config saturates instead of overflowing.
+        let wild = Config {
+            conv_stride: vec![usize::MAX, 65536],
+            conv_kernel: vec![usize::MAX, usize::MAX],
+            ..ok
+        };
+        assert_eq!(wild.hop_samples(), usize::MAX);
+        assert_eq!(wild.receptive_field(), usize::MAX);
     }
 }

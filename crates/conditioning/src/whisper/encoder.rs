@@ -425,6 +425,152 @@ mod tests {
         );
     }
 
+    /// A zero-weight checkpoint of `cfg` (one encoder layer, not validated), as the bytes of a
+    /// safetensors file with HF names; sizes multiplied by a width of 0 hold no bytes.
+    fn checkpoint(cfg: &Config) -> Vec<u8> {
+        let (d, m, p, f) = (
+            cfg.d_model,
+            cfg.num_mel_bins,
+            cfg.max_source_positions,
+            cfg.encoder_ffn_dim,
+        );
+        let l = "encoder.layers.0";
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            ("encoder.conv1.weight".into(), vec![d, m, 3]),
+            ("encoder.conv1.bias".into(), vec![d]),
+            ("encoder.conv2.weight".into(), vec![d, d, 3]),
+            ("encoder.conv2.bias".into(), vec![d]),
+            ("encoder.embed_positions.weight".into(), vec![p, d]),
+            (format!("{l}.fc1.weight"), vec![f, d]),
+            (format!("{l}.fc1.bias"), vec![f]),
+            (format!("{l}.fc2.weight"), vec![d, f]),
+            (format!("{l}.fc2.bias"), vec![d]),
+        ];
+        for proj in ["q", "k", "v", "out"] {
+            shapes.push((format!("{l}.self_attn.{proj}_proj.weight"), vec![d, d]));
+            if proj != "k" {
+                shapes.push((format!("{l}.self_attn.{proj}_proj.bias"), vec![d]));
+            }
+        }
+        for norm in [
+            format!("{l}.self_attn_layer_norm"),
+            format!("{l}.final_layer_norm"),
+            "encoder.layer_norm".into(),
+        ] {
+            for field in ["weight", "bias"] {
+                shapes.push((format!("{norm}.{field}"), vec![d]));
+            }
+        }
+        let tensors: HashMap<String, Tensor> = shapes
+            .into_iter()
+            .map(|(n, s)| (n, Tensor::zeros(s, DType::F32, &Device::Cpu).unwrap()))
+            .collect();
+        safetensors::serialize(&tensors, None).unwrap()
+    }
+
+    /// Sizes whose tensors are tiny or empty but that would have sized a window of one frame
+    /// (its stride was 0: a division by zero), a filter bank of 2^40 bands or a window of
+    /// 2^64 samples are refused by the config check, naming the origin and the field, before
+    /// anything is built.
+    #[test]
+    fn absurd_sizes_in_a_checkpoint_config_are_refused_before_allocating() {
+        let small = Config {
+            d_model: 8,
+            encoder_layers: 1,
+            encoder_attention_heads: 2,
+            encoder_ffn_dim: 16,
+            max_source_positions: 25,
+            ..Config::tiny()
+        };
+        let enc = WhisperEncoder::from_safetensors(
+            small.clone(),
+            &checkpoint(&small),
+            "ok",
+            &Device::Cpu,
+        )
+        .unwrap();
+        let x: Vec<f32> = (0..8000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+        assert_eq!(enc.native_features(&x).unwrap().dims(), &[25, 8]);
+        let cases = [
+            // One position: a window of 320 samples, 8000 samples made a stride of 0.
+            (
+                Config {
+                    max_source_positions: 1,
+                    ..small.clone()
+                },
+                "max_source_positions",
+            ),
+            // Empty tensors of width 0 fit any other size.
+            (
+                Config {
+                    d_model: 0,
+                    num_mel_bins: 1 << 40,
+                    ..small.clone()
+                },
+                "d_model",
+            ),
+            (
+                Config {
+                    d_model: 0,
+                    max_source_positions: usize::MAX / 2 + 1,
+                    ..small.clone()
+                },
+                "d_model",
+            ),
+        ];
+        for (cfg, field) in cases {
+            let bytes = checkpoint(&cfg);
+            let err =
+                WhisperEncoder::from_safetensors(cfg, &bytes, "absurd.safetensors", &Device::Cpu)
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                err.contains("absurd.safetensors") && err.contains(field),
+                "{err}"
+            );
+        }
+        // Caught by the check alone, whatever the weights.
+        for (cfg, field) in [
+            (
+                Config {
+                    num_mel_bins: 1 << 40,
+                    ..small.clone()
+                },
+                "num_mel_bins",
+            ),
+            (
+                Config {
+                    max_source_positions: 1 << 40,
+                    ..small.clone()
+                },
+                "max_source_positions",
+            ),
+            (
+                Config {
+                    encoder_layers: 1 << 40,
+                    ..small.clone()
+                },
+                "encoder_layers",
+            ),
+            (
+                Config {
+                    d_model: 1 << 40,
+                    ..small.clone()
+                },
+                "d_model",
+            ),
+        ] {
+            let err =
+                WhisperEncoder::from_safetensors(cfg, &[], "absurd.safetensors", &Device::Cpu)
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                err.contains("absurd.safetensors") && err.contains(field),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn window_plan_covers_every_frame_once() {
         let window = 480_000;

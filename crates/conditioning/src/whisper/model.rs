@@ -32,6 +32,14 @@ fn default_model_type() -> String {
     "whisper".into()
 }
 
+/// The largest width, depth or number of heads a config may name (2^20).
+const MAX_SIZE: usize = 1 << 20;
+/// The most mel bands (Whisper has 80 or 128): the front end holds 201 weights per band.
+const MAX_MEL_BINS: usize = 1 << 10;
+/// The most encoder positions (Whisper has 1500): a padded window is 320 samples per position,
+/// 2^16 positions about 22 minutes.
+const MAX_POSITIONS: usize = 1 << 16;
+
 /// The HF `WhisperConfig` fields the encoder needs (read from `config.json`; decoder fields
 /// and unknown fields are ignored).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -103,11 +111,36 @@ impl Config {
                 self.d_model, self.encoder_attention_heads
             ));
         }
-        if self.num_mel_bins == 0 || self.max_source_positions == 0 || self.encoder_ffn_dim == 0 {
-            return Err(
-                "num_mel_bins, max_source_positions and encoder_ffn_dim must be positive"
-                    .to_string(),
-            );
+        if self.d_model == 0 || self.num_mel_bins == 0 || self.encoder_ffn_dim == 0 {
+            return Err("d_model, num_mel_bins and encoder_ffn_dim must be positive".to_string());
+        }
+        // Sizes are checked before anything is sized by them: tensors of width 0 fit any size,
+        // the front end's filter bank is sized by num_mel_bins and a window by the positions.
+        let limits = [
+            ("d_model", self.d_model, MAX_SIZE),
+            ("encoder_layers", self.encoder_layers, MAX_SIZE),
+            (
+                "encoder_attention_heads",
+                self.encoder_attention_heads,
+                MAX_SIZE,
+            ),
+            ("encoder_ffn_dim", self.encoder_ffn_dim, MAX_SIZE),
+            ("num_mel_bins", self.num_mel_bins, MAX_MEL_BINS),
+            (
+                "max_source_positions",
+                self.max_source_positions,
+                MAX_POSITIONS,
+            ),
+        ];
+        if let Some((field, v, max)) = limits.into_iter().find(|(_, v, max)| v > max) {
+            return Err(format!("{field}: {v} is more than the limit {max}"));
+        }
+        // A window of one position has no whole frame to advance by between windows.
+        if self.max_source_positions < 2 {
+            return Err(format!(
+                "max_source_positions: {} is fewer than 2 (a window must hold 2 frames)",
+                self.max_source_positions
+            ));
         }
         Ok(())
     }
