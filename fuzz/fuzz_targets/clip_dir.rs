@@ -7,9 +7,6 @@
 //! `tensors.safetensors`.
 #![no_main]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use m2f_synth::{
     Clip, ClipMeta, Engine, IdentityParams, Manifest, ManifestEntry, PhonemeTiming, Split,
@@ -152,11 +149,6 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     out
 }
 
-fn dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| parts::scratch_dir("clip_dir"))
-}
-
 fn check(clip: &Clip) {
     let (t, v, k) = (
         clip.num_frames(),
@@ -181,7 +173,7 @@ fuzz_target!(
     },
     |data: &[u8]| {
         let p = parts::split(data, 4);
-        let dir = dir();
+        let dir = parts::scratch("clip_dir");
         parts::put(dir, "meta.json", p[0]);
         parts::put(dir, "audio.wav", p[1]);
         parts::put(dir, "manifest.json", p[2]);

@@ -6,9 +6,6 @@
 //! Input: 2 parts (`parts.rs`): `config.json`, then `model.safetensors`.
 #![no_main]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use candle_core::{DType, Device, Tensor};
 use diffusion::{
     CheckpointConfig, DenoiserConfig, DiffusionModel, NoiseScheduleKind, Objective, StyleInput,
@@ -68,11 +65,6 @@ fn seed(regression: bool) -> Vec<u8> {
     parts::join(&[&config, &weights])
 }
 
-fn dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| parts::scratch_dir("denoiser_checkpoint"))
-}
-
 fn check(model: &DiffusionModel) {
     let c = &model.config.model;
     assert_eq!(model.denoiser.config(), c);
@@ -108,7 +100,7 @@ fuzz_target!(
     },
     |data: &[u8]| {
         let p = parts::split(data, 2);
-        let dir = dir();
+        let dir = parts::scratch("denoiser_checkpoint");
         parts::put(dir, CONFIG_FILE, p[0]);
         parts::put(dir, WEIGHTS_FILE, p[1]);
         if let Ok(model) = DiffusionModel::load(dir, &Device::Cpu) {

@@ -6,9 +6,6 @@
 //! Input: 2 parts (`parts.rs`): `config.json`, then `model.safetensors`.
 #![no_main]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use candle_core::{DType, Device, Tensor};
 use gnpfa::{Gnpfa, GnpfaConfig, ImageEncoderConfig, Provenance, CONFIG_FILE, WEIGHTS_FILE};
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
@@ -82,11 +79,6 @@ fn seed(image: bool) -> Vec<u8> {
     parts::join(&[&config, &weights])
 }
 
-fn dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| parts::scratch_dir("gnpfa_checkpoint"))
-}
-
 fn check(model: &Gnpfa) {
     let c = &model.config;
     assert_eq!(model.template.mesh.num_vertices(), c.num_vertices);
@@ -118,7 +110,7 @@ fuzz_target!(
     },
     |data: &[u8]| {
         let p = parts::split(data, 2);
-        let dir = dir();
+        let dir = parts::scratch("gnpfa_checkpoint");
         parts::put(dir, CONFIG_FILE, p[0]);
         parts::put(dir, WEIGHTS_FILE, p[1]);
         if let Ok(model) = Gnpfa::load(dir) {

@@ -10,6 +10,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use candle_core::{DType, Device};
 
 /// Splits `data` into exactly `n` parts (missing ones are empty).
 pub fn split(mut data: &[u8], n: usize) -> Vec<&[u8]> {
@@ -194,4 +197,30 @@ fn extreme_number(
     }
     data[..joined.len()].copy_from_slice(&joined);
     Some(joined.len())
+}
+
+/// [`scratch_dir`] of `target`, made on the first call of the process (each target is its own
+/// process, so one directory serves every input).
+pub fn scratch(target: &str) -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| scratch_dir(target))
+}
+
+/// Whether every tensor of the safetensors `bytes` is finite and at most 1e3 in magnitude
+/// (then the layer norms keep every activation far from overflowing f32, so a non-finite
+/// output is a bug, not the weights').
+pub fn moderate_weights(bytes: &[u8]) -> bool {
+    let Ok(tensors) = candle_core::safetensors::load_buffer(bytes, &Device::Cpu) else {
+        return false;
+    };
+    tensors.values().all(|t| {
+        let Ok(v) = t
+            .to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+        else {
+            return false;
+        };
+        v.iter().all(|x| x.is_finite() && x.abs() <= 1e3)
+    })
 }

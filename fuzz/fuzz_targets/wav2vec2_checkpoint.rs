@@ -8,9 +8,6 @@
 //! `model.safetensors`.
 #![no_main]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use conditioning::{AudioEncoder, Wav2Vec2, Wav2Vec2Config, Wav2Vec2Encoder};
@@ -81,35 +78,13 @@ fn seed(large: bool, dtype: DType) -> Vec<u8> {
     parts::join(&[config.as_bytes(), pre.as_bytes(), &weights])
 }
 
-fn dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| parts::scratch_dir("wav2vec2_checkpoint"))
-}
-
-/// Whether every tensor of the file is finite and at most 1e3 in magnitude.
-fn moderate_weights(bytes: &[u8]) -> bool {
-    let Ok(tensors) = candle_core::safetensors::load_buffer(bytes, &Device::Cpu) else {
-        return false;
-    };
-    tensors.values().all(|t| {
-        let Ok(v) = t
-            .to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f32>())
-        else {
-            return false;
-        };
-        v.iter().all(|x| x.is_finite() && x.abs() <= 1e3)
-    })
-}
-
 fn check(enc: Wav2Vec2Encoder, weights: &[u8]) {
     let cfg = enc.model().config().clone();
     let sine: Vec<f32> = (0..SAMPLES)
         .map(|i| 0.3 * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / 16_000.0).sin())
         .collect();
     let frames = cfg.output_frames(SAMPLES);
-    let finite = cfg.layer_norm_eps >= 1e-8 && moderate_weights(weights);
+    let finite = cfg.layer_norm_eps >= 1e-8 && parts::moderate_weights(weights);
     match enc.native_features(&sine) {
         Ok(y) => {
             assert!(frames > 0);
@@ -140,7 +115,7 @@ fuzz_target!(
     },
     |data: &[u8]| {
         let p = parts::split(data, 3);
-        let dir = dir();
+        let dir = parts::scratch("wav2vec2_checkpoint");
         parts::put(dir, "config.json", p[0]);
         parts::put(dir, "preprocessor_config.json", p[1]);
         parts::put(dir, "model.safetensors", p[2]);

@@ -7,9 +7,6 @@
 //! Input: 2 parts (`parts.rs`): `config.json`, then `model.safetensors`.
 #![no_main]
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use conditioning::{WhisperConfig, WhisperEncoder, WhisperEncoderModel, WindowPolicy};
@@ -58,29 +55,6 @@ fn seed(positions: usize, activation: &str, prefix: &str, dtype: DType) -> Vec<u
     parts::join(&[config.as_bytes(), &weights])
 }
 
-fn dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| parts::scratch_dir("whisper_checkpoint"))
-}
-
-/// Whether every tensor of the file is finite and at most 1e3 in magnitude (then the layer
-/// norms keep every activation far from overflowing f32).
-fn moderate_weights(bytes: &[u8]) -> bool {
-    let Ok(tensors) = candle_core::safetensors::load_buffer(bytes, &Device::Cpu) else {
-        return false;
-    };
-    tensors.values().all(|t| {
-        let Ok(v) = t
-            .to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f32>())
-        else {
-            return false;
-        };
-        v.iter().all(|x| x.is_finite() && x.abs() <= 1e3)
-    })
-}
-
 fn check(enc: WhisperEncoder, weights: &[u8]) {
     let d = enc.model().config().d_model;
     let sine: Vec<f32> = (0..SAMPLES)
@@ -89,7 +63,7 @@ fn check(enc: WhisperEncoder, weights: &[u8]) {
     let frames = enc.native_frames(SAMPLES);
     assert_eq!(frames, 25);
     let pad = enc.window_samples() <= 3 * 16_000;
-    let finite = moderate_weights(weights);
+    let finite = parts::moderate_weights(weights);
     let enc = enc.with_policy(WindowPolicy::Exact);
     let mut outputs = vec![enc.native_features(&sine).expect("a loaded encoder runs")];
     if pad {
@@ -122,7 +96,7 @@ fuzz_target!(
     },
     |data: &[u8]| {
         let p = parts::split(data, 2);
-        let dir = dir();
+        let dir = parts::scratch("whisper_checkpoint");
         parts::put(dir, "config.json", p[0]);
         let Ok(cfg) = WhisperConfig::from_file(dir.join("config.json")) else {
             return;
