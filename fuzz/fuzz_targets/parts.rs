@@ -84,6 +84,16 @@ pub fn put(dir: &Path, name: &str, bytes: &[u8]) {
     }
 }
 
+/// Splits `data` into one part per name and writes each as `dir/name` ([`put`]); returns the
+/// parts.
+pub fn put_all<'a>(dir: &Path, names: &[&str], data: &'a [u8]) -> Vec<&'a [u8]> {
+    let parts = split(data, names.len());
+    for (name, part) in names.iter().zip(&parts) {
+        put(dir, name, part);
+    }
+    parts
+}
+
 /// The seed directory `M2F_FUZZ_SEEDS` names, created, when it is set.
 pub fn seed_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(std::env::var_os("M2F_FUZZ_SEEDS")?);
@@ -197,6 +207,26 @@ fn extreme_number(
     }
     data[..joined.len()].copy_from_slice(&joined);
     Some(joined.len())
+}
+
+/// Lets panics raised in the source files of the named crates pass by libFuzzer's hook,
+/// which would abort on them first: the loaders catch panics of those third-party parsers
+/// and return them as errors, which is the behaviour under test. Any other panic still
+/// reaches the hook.
+pub fn allow_caught_panics_from(crates: &'static [&'static str]) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let fuzzer_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let caught = info.location().is_some_and(|l| {
+                let file = l.file();
+                crates.iter().any(|c| file.contains(&format!("/{c}-")))
+            });
+            if !caught {
+                fuzzer_hook(info);
+            }
+        }));
+    });
 }
 
 /// [`scratch_dir`] of `target`, made on the first call of the process (each target is its own

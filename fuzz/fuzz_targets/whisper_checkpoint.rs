@@ -1,10 +1,11 @@
-//! A Whisper encoder checkpoint of any content (HF `config.json`, `model.safetensors`):
-//! `WhisperConfig::from_file` then `WhisperEncoder::from_safetensors` return an encoder or an
-//! error, never panic or abort. An encoder that loads runs: 0.5 s of a sine gives
+//! A Whisper encoder checkpoint directory of any content (HF `config.json`,
+//! `preprocessor_config.json`, `model.safetensors`): `WhisperEncoder::load` returns an encoder
+//! or an error, never panics or aborts. An encoder that loads runs: 0.5 s of a sine gives
 //! `[ceil(50 / 2), d_model]` native features (fed as they are, and padded to a window when the
 //! window is at most 3 s), finite when the checkpoint's weights are finite and moderate.
 //!
-//! Input: 2 parts (`parts.rs`): `config.json`, then `model.safetensors`.
+//! Input: 3 parts (`parts.rs`): `config.json`, `preprocessor_config.json` (empty: absent), then
+//! `model.safetensors`.
 #![no_main]
 
 use candle_core::{DType, Device, Tensor};
@@ -14,6 +15,12 @@ use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 
 #[path = "parts.rs"]
 mod parts;
+
+const FILES: [&str; 3] = [
+    "config.json",
+    "preprocessor_config.json",
+    "model.safetensors",
+];
 
 /// 0.5 s at 16 kHz.
 const SAMPLES: usize = 8000;
@@ -35,8 +42,28 @@ fn tiny_config_json(positions: usize, activation: &str) -> String {
     .to_string()
 }
 
-/// A random-weight encoder for the config, saved as HF names it (below `prefix`), as one input.
-fn seed(positions: usize, activation: &str, prefix: &str, dtype: DType) -> Vec<u8> {
+/// The `preprocessor_config.json` HF's `WhisperFeatureExtractor` writes.
+fn preprocessor_json() -> String {
+    serde_json::json!({
+        "chunk_length": 30,
+        "feature_extractor_type": "WhisperFeatureExtractor",
+        "feature_size": 80,
+        "hop_length": 160,
+        "n_fft": 400,
+        "n_samples": 480000,
+        "nb_max_frames": 3000,
+        "padding_side": "right",
+        "padding_value": 0.0,
+        "processor_class": "WhisperProcessor",
+        "return_attention_mask": false,
+        "sampling_rate": 16000,
+    })
+    .to_string()
+}
+
+/// A random-weight encoder for the config, saved as HF names it (below `prefix`), with or
+/// without a preprocessor config, as one input.
+fn seed(positions: usize, activation: &str, prefix: &str, dtype: DType, pre: bool) -> Vec<u8> {
     let dir = parts::scratch_dir("whisper_checkpoint-seed");
     let config = tiny_config_json(positions, activation);
     std::fs::write(dir.join("config.json"), &config).unwrap();
@@ -50,9 +77,20 @@ fn seed(positions: usize, activation: &str, prefix: &str, dtype: DType) -> Vec<u
     let path = dir.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &path).unwrap();
     let weights = std::fs::read(&path).unwrap();
-    WhisperEncoder::from_safetensors(cfg, &weights, "seed", &Device::Cpu).expect("the seed loads");
+    let pre = if pre {
+        preprocessor_json()
+    } else {
+        String::new()
+    };
+    let input = parts::join(&[config.as_bytes(), pre.as_bytes(), &weights]);
+    load(&input, &dir).expect("the seed loads");
     std::fs::remove_dir_all(&dir).unwrap();
-    parts::join(&[config.as_bytes(), &weights])
+    input
+}
+
+fn load(data: &[u8], dir: &std::path::Path) -> conditioning::Result<WhisperEncoder> {
+    parts::put_all(dir, &FILES, data);
+    WhisperEncoder::load(dir, &Device::Cpu)
 }
 
 fn check(enc: WhisperEncoder, weights: &[u8]) {
@@ -88,25 +126,23 @@ fuzz_target!(
             parts::write_seeds_and_exit(
                 &out,
                 &[
-                    ("gelu", seed(25, "gelu", "encoder", DType::F32)),
-                    ("relu_f16_model_prefix", seed(50, "relu", "model.encoder", DType::F16)),
+                    ("gelu", seed(25, "gelu", "encoder", DType::F32, true)),
+                    (
+                        "relu_f16_model_prefix",
+                        seed(50, "relu", "model.encoder", DType::F16, false),
+                    ),
                 ],
             );
         }
     },
     |data: &[u8]| {
-        let p = parts::split(data, 2);
         let dir = parts::scratch("whisper_checkpoint");
-        parts::put(dir, "config.json", p[0]);
-        let Ok(cfg) = WhisperConfig::from_file(dir.join("config.json")) else {
-            return;
-        };
-        if let Ok(enc) = WhisperEncoder::from_safetensors(cfg, p[1], "model.safetensors", &Device::Cpu) {
-            check(enc, p[1]);
+        if let Ok(enc) = load(data, dir) {
+            check(enc, parts::split(data, FILES.len())[FILES.len() - 1]);
         }
     }
 );
 
 fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
-    parts::mutate(data, size, max_size, seed, 2)
+    parts::mutate(data, size, max_size, seed, FILES.len())
 });

@@ -51,14 +51,18 @@ pub struct FrameTiming {
     pub offset: f64,
 }
 
+/// The highest animation frame rate features are resampled to: a frame rate read from a file
+/// sizes the output, and no face animation runs faster (motion capture tops out near 240).
+pub const MAX_FPS: f64 = 1000.0;
+
 /// Linearly interpolates native features [T, D] to [`frames_for`]`(n_samples, fps)` frames
 /// (as Media2Face does for wav2vec2: ~50 Hz to 30 fps). Output frame i takes the value at
 /// time i / fps, mapped through `timing` to a fractional native frame and clamped to the ends.
 /// Built from `index_select` and multiplies, so gradients flow to the features.
 ///
 /// # Errors
-/// [`ConditioningError::Invalid`] for a non-positive or non-finite `fps`, empty features or
-/// empty audio.
+/// [`ConditioningError::Invalid`] for an `fps` that is not in (0, [`MAX_FPS`]], empty
+/// features or empty audio.
 pub fn resample_frames(
     feats: &Tensor,
     timing: FrameTiming,
@@ -82,18 +86,18 @@ pub fn resample_frames(
 /// native frames it lies between and the weight of the second.
 ///
 /// # Errors
-/// [`ConditioningError::Invalid`] for a non-positive or non-finite `fps`, no native frames or
-/// empty audio.
+/// [`ConditioningError::Invalid`] for an `fps` that is not in (0, [`MAX_FPS`]], no native
+/// frames or empty audio.
 pub fn resample_weights(
     t: usize,
     timing: FrameTiming,
     n_samples: usize,
     fps: f64,
 ) -> Result<(Vec<u32>, Vec<u32>, Vec<f32>)> {
-    if !(fps.is_finite() && fps > 0.0) {
+    if !(fps.is_finite() && fps > 0.0 && fps <= MAX_FPS) {
         return Err(ConditioningError::invalid(
             "fps",
-            format!("frame rate must be positive and finite, got {fps}"),
+            format!("frame rate must be positive and at most {MAX_FPS}, got {fps}"),
         ));
     }
     let n_out = frames_for(n_samples, fps);
@@ -163,5 +167,9 @@ mod tests {
         };
         assert!(resample_frames(&feats, timing, 100, 0.0).is_err());
         assert!(resample_frames(&feats, timing, 100, f64::NAN).is_err());
+        // A rate from a damaged denoiser config sized the output (found by fuzzing a bundle:
+        // capacity overflow).
+        let err = resample_frames(&feats, timing, 100, 1e300).unwrap_err();
+        assert!(err.to_string().contains("at most 1000"), "{err}");
     }
 }

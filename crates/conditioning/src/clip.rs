@@ -33,6 +33,15 @@ pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 #[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
+/// The largest width, depth or vocabulary a CLIP config may name.
+const MAX_CLIP_SIZE: usize = 1 << 20;
+/// The longest prompt a CLIP config may name, in tokens.
+const MAX_CLIP_POSITIONS: usize = 1 << 16;
+/// The largest image side a CLIP config may name, in pixels.
+const MAX_CLIP_IMAGE_SIDE: usize = 1 << 11;
+/// The most patches a side a CLIP config may cut its image into.
+const MAX_CLIP_PATCH_GRID: usize = 64;
+
 /// An HF `CLIPModel` `config.json` (the fields the forward pass depends on).
 #[derive(Debug, Clone, Deserialize)]
 pub struct HfClipConfig {
@@ -219,6 +228,66 @@ impl HfClipConfig {
                     "{} does not divide image_size {}",
                     v.patch_size, v.image_size
                 ),
+            ));
+        }
+        // candle's towers size position tables and activations by these before any weight
+        // is compared (a zero width lets weights of zero bytes claim any other size).
+        let sizes = [
+            ("projection_dim", self.projection_dim, MAX_CLIP_SIZE),
+            ("text_config.vocab_size", t.vocab_size, MAX_CLIP_SIZE),
+            ("text_config.hidden_size", t.hidden_size, MAX_CLIP_SIZE),
+            (
+                "text_config.intermediate_size",
+                t.intermediate_size,
+                MAX_CLIP_SIZE,
+            ),
+            (
+                "text_config.num_hidden_layers",
+                t.num_hidden_layers,
+                MAX_CLIP_SIZE,
+            ),
+            (
+                "text_config.max_position_embeddings",
+                t.max_position_embeddings,
+                MAX_CLIP_POSITIONS,
+            ),
+            ("vision_config.hidden_size", v.hidden_size, MAX_CLIP_SIZE),
+            (
+                "vision_config.intermediate_size",
+                v.intermediate_size,
+                MAX_CLIP_SIZE,
+            ),
+            (
+                "vision_config.num_hidden_layers",
+                v.num_hidden_layers,
+                MAX_CLIP_SIZE,
+            ),
+            (
+                "vision_config.image_size",
+                v.image_size,
+                MAX_CLIP_IMAGE_SIDE,
+            ),
+        ];
+        if let Some((field, value, max)) = sizes.iter().find(|(_, v, max)| *v == 0 || v > max) {
+            return Err(ConditioningError::invalid(
+                format!("{origin}: {field}"),
+                format!("{value} is not in 1..={max}"),
+            ));
+        }
+        // Attention is over every patch: ViT-L/14 at 336 px has a grid of 24 a side.
+        if v.image_size / v.patch_size > MAX_CLIP_PATCH_GRID {
+            return Err(ConditioningError::invalid(
+                format!("{origin}: vision_config.patch_size"),
+                format!(
+                    "{} cuts image_size {} into more than {MAX_CLIP_PATCH_GRID} patches a side",
+                    v.patch_size, v.image_size
+                ),
+            ));
+        }
+        if v.num_channels != 3 {
+            return Err(ConditioningError::invalid(
+                format!("{origin}: vision_config.num_channels"),
+                format!("{} (images are RGB: 3)", v.num_channels),
             ));
         }
         Ok(())
@@ -512,6 +581,38 @@ mod tests {
         assert!((v[0][100][0] - red).abs() < 1e-5);
         assert!((v[2][100][0] - zero_b).abs() < 1e-5);
         assert!((v[2][100][223] - (1.0 - CLIP_MEAN[2]) / CLIP_STD[2]).abs() < 1e-5);
+    }
+
+    /// Sizes candle's towers would allocate by (a position table of 2^40 entries, a grid of
+    /// 2^20 patches) or cannot feed (a fourth colour channel) are refused by the config
+    /// check, naming the field, before any weight is read.
+    #[test]
+    fn absurd_sizes_are_refused_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let cases = [
+            (
+                r#"{"text_config": {"max_position_embeddings": 1099511627776}, "vision_config": {}}"#,
+                "text_config.max_position_embeddings",
+            ),
+            (
+                r#"{"text_config": {"hidden_size": 0, "num_attention_heads": 1}, "vision_config": {}}"#,
+                "text_config.hidden_size",
+            ),
+            (
+                r#"{"text_config": {}, "vision_config": {"image_size": 2048, "patch_size": 1}}"#,
+                "vision_config.patch_size",
+            ),
+            (
+                r#"{"text_config": {}, "vision_config": {"num_channels": 4}}"#,
+                "vision_config.num_channels",
+            ),
+        ];
+        for (json, field) in cases {
+            std::fs::write(&path, json).unwrap();
+            let err = HfClipConfig::from_file(&path).unwrap_err().to_string();
+            assert!(err.contains("config.json") && err.contains(field), "{err}");
+        }
     }
 
     #[test]

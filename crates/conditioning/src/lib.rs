@@ -55,7 +55,7 @@ pub use audio::{
 // Audio features: the encoder trait and its three implementations.
 pub use audio_encoder::{
     frames_for, resample_frames, resample_weights, time_mean, AudioEncoder, FrameTiming,
-    DEFAULT_FPS,
+    DEFAULT_FPS, MAX_FPS,
 };
 pub use log_mel::{mel_filterbank, LogMel, LogMelEncoder, LogMelEncoderConfig, HOP, N_FFT, N_MELS};
 pub use wav2vec2::{

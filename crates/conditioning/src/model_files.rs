@@ -41,19 +41,41 @@ pub(crate) fn mmap_safetensors(path: &Path, device: &Device) -> Result<VarBuilde
     })
 }
 
+/// Runs `f` on the `tokenizers` crate, turning its errors and its panics into
+/// [`ConditioningError::Tokenizer`] naming `path`: it is a third-party parser fed a user's
+/// file, and some malformed `tokenizer.json` files make it panic (an `expect` in its decoder
+/// deserialisation, found by fuzzing), which must not take the caller down.
+/// `doing` says what was asked of it in the error (empty: loading the file).
+pub(crate) fn tokenizer_call<T>(
+    path: &Path,
+    doing: &str,
+    f: impl FnOnce() -> tokenizers::Result<T>,
+) -> Result<T> {
+    let why = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(t)) => return Ok(t),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the tokenizers crate panicked on this file".to_string(),
+    };
+    Err(ConditioningError::Tokenizer {
+        path: path.to_path_buf(),
+        message: match doing {
+            "" => why,
+            doing => format!("{doing}: {why}"),
+        },
+    })
+}
+
 /// Reads `tokenizer.json` and truncates to `max_len` tokens (special tokens included).
 pub(crate) fn load_tokenizer(path: &Path, max_len: usize) -> Result<Tokenizer> {
-    let err = |message: String| ConditioningError::Tokenizer {
-        path: path.to_path_buf(),
-        message,
-    };
-    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
-    tokenizer
-        .with_truncation(Some(TruncationParams {
-            max_length: max_len,
-            ..Default::default()
-        }))
-        .map_err(|e| err(e.to_string()))?;
+    let mut tokenizer = tokenizer_call(path, "", || Tokenizer::from_file(path))?;
+    tokenizer_call(path, &format!("truncating to {max_len} tokens"), || {
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..Default::default()
+            }))
+            .map(|_| ())
+    })?;
     // One prompt at a time: padding would only add tokens past EOT.
     tokenizer.with_padding(None);
     Ok(tokenizer)
@@ -61,11 +83,32 @@ pub(crate) fn load_tokenizer(path: &Path, max_len: usize) -> Result<Tokenizer> {
 
 /// `text` as token ids, special tokens included; the error names the tokenizer file.
 pub(crate) fn encode(tokenizer: &Tokenizer, path: &Path, text: &str) -> Result<Vec<u32>> {
-    let enc = tokenizer
-        .encode(text, true)
-        .map_err(|e| ConditioningError::Tokenizer {
-            path: path.to_path_buf(),
-            message: format!("encoding {text:?}: {e}"),
-        })?;
+    let enc = tokenizer_call(path, &format!("encoding {text:?}"), || {
+        tokenizer.encode(text, true)
+    })?;
     Ok(enc.get_ids().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tokenizers 0.23 panics (an `expect` in its decoder deserialisation) on a `decoder` entry
+    /// it cannot read; found by fuzzing the sentence-encoder loader. The panic must come back
+    /// as an error naming the file.
+    #[test]
+    fn a_tokenizer_file_the_tokenizers_crate_panics_on_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],
+            "normalizer":null,"pre_tokenizer":null,"post_processor":null,
+            "decoder":{"type":"WordPiece" "prefix":"@@"},
+            "model":{"type":"WordLevel","vocab":{"a":0,"[UNK]":1},"unk_token":"[UNK]"}}"#;
+        std::fs::write(&path, json).unwrap();
+        let err = load_tokenizer(&path, 8).unwrap_err().to_string();
+        assert!(
+            err.contains("tokenizer.json") && err.contains("panicked"),
+            "{err}"
+        );
+    }
 }

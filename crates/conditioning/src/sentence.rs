@@ -8,7 +8,7 @@ use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use serde::Deserialize;
 use tokenizers::{PaddingParams, Tokenizer};
 
-use crate::model_files::{load_tokenizer, mmap_safetensors, read_json_config};
+use crate::model_files::{load_tokenizer, mmap_safetensors, read_json_config, tokenizer_call};
 use crate::style::{l2_normalize, StyleEncoder, StylePrompt};
 use crate::weights::ModelSource;
 use crate::{ConditioningError, Result};
@@ -71,6 +71,8 @@ impl SentenceEncoder {
         device: &Device,
     ) -> Result<Self> {
         let cfg: BertConfig = read_json_config(config)?;
+        check_bert_config(&cfg)
+            .map_err(|why| ConditioningError::invalid(config.display().to_string(), why))?;
         let max_len = max_len.min(cfg.max_position_embeddings);
         let vb = mmap_safetensors(weights, device)?;
         let bert = BertModel::load(vb, &cfg).map_err(|e| {
@@ -97,13 +99,10 @@ impl SentenceEncoder {
                 "expected at least one",
             ));
         }
-        let encodings = self
-            .tokenizer
-            .encode_batch(sentences.to_vec(), true)
-            .map_err(|e| ConditioningError::Tokenizer {
-                path: self.tokenizer_path.clone(),
-                message: format!("encoding {sentences:?}: {e}"),
-            })?;
+        let doing = format!("encoding {sentences:?}");
+        let encodings = tokenizer_call(&self.tokenizer_path, &doing, || {
+            self.tokenizer.encode_batch(sentences.to_vec(), true)
+        })?;
         let rows = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Result<Tensor> {
             let rows = encodings
                 .iter()
@@ -143,5 +142,93 @@ impl StyleEncoder for SentenceEncoder {
 
 fn read_max_seq_length(path: &Path) -> Result<usize> {
     let cfg: SentenceBertConfig = read_json_config(path)?;
+    if cfg.max_seq_length < 2 {
+        return Err(ConditioningError::invalid(
+            path.display().to_string(),
+            format!(
+                "max_seq_length: {} leaves no room for a word between [CLS] and [SEP]",
+                cfg.max_seq_length
+            ),
+        ));
+    }
     Ok(cfg.max_seq_length)
+}
+
+/// The largest width, depth, vocabulary or position count a config may name: checked before
+/// the model is built, because candle's BERT sizes activations by the config (a zero width
+/// lets weights of zero bytes claim any other size).
+const MAX_BERT_SIZE: usize = 1 << 20;
+
+/// Refuses what candle's BERT cannot compute or would size absurdly.
+fn check_bert_config(cfg: &BertConfig) -> std::result::Result<(), String> {
+    let sizes = [
+        ("vocab_size", cfg.vocab_size),
+        ("hidden_size", cfg.hidden_size),
+        ("num_hidden_layers", cfg.num_hidden_layers),
+        ("num_attention_heads", cfg.num_attention_heads),
+        ("intermediate_size", cfg.intermediate_size),
+        ("max_position_embeddings", cfg.max_position_embeddings),
+        ("type_vocab_size", cfg.type_vocab_size),
+    ];
+    if let Some((field, v)) = sizes.iter().find(|(_, v)| *v == 0 || *v > MAX_BERT_SIZE) {
+        return Err(format!("{field}: {v} is not in 1..={MAX_BERT_SIZE}"));
+    }
+    if cfg.hidden_size % cfg.num_attention_heads != 0 {
+        return Err(format!(
+            "hidden_size {} is not a multiple of num_attention_heads {}",
+            cfg.hidden_size, cfg.num_attention_heads
+        ));
+    }
+    if !(cfg.layer_norm_eps.is_finite() && cfg.layer_norm_eps >= 0.0) {
+        return Err(format!(
+            "layer_norm_eps: {} is not a finite non-negative number",
+            cfg.layer_norm_eps
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// candle's BERT divides by the head count and sizes activations by the config: a config
+    /// of no heads (a division by zero) or of absurd or zero sizes is refused naming the field.
+    #[test]
+    fn unusable_bert_configs_are_refused_naming_the_field() {
+        let base = serde_json::json!({
+            "vocab_size": 12, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "intermediate_size": 16, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+            "max_position_embeddings": 16, "type_vocab_size": 2, "initializer_range": 0.02,
+            "layer_norm_eps": 1e-12, "pad_token_id": 0, "classifier_dropout": null,
+            "model_type": "bert",
+        });
+        let cfg: BertConfig = serde_json::from_value(base.clone()).unwrap();
+        assert!(check_bert_config(&cfg).is_ok());
+        for (field, value, said) in [
+            (
+                "num_attention_heads",
+                serde_json::json!(0),
+                "num_attention_heads",
+            ),
+            (
+                "num_attention_heads",
+                serde_json::json!(3),
+                "num_attention_heads",
+            ),
+            ("hidden_size", serde_json::json!(0), "hidden_size"),
+            (
+                "intermediate_size",
+                serde_json::json!(1u64 << 40),
+                "intermediate_size",
+            ),
+            ("layer_norm_eps", serde_json::json!(-1.0), "layer_norm_eps"),
+        ] {
+            let mut json = base.clone();
+            json[field] = value;
+            let cfg: BertConfig = serde_json::from_value(json).unwrap();
+            let err = check_bert_config(&cfg).unwrap_err();
+            assert!(err.contains(said), "{field}: {err}");
+        }
+    }
 }

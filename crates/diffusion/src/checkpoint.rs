@@ -224,6 +224,12 @@ fn build_checked(
     path: &Path,
     device: &Device,
 ) -> Result<Denoiser> {
+    if let Some(name) = m2f_train::first_non_finite(tensors)? {
+        return Err(DiffusionError::invalid(
+            format!("{} tensor {name:?}", path.display()),
+            "holds NaN or infinite values (a damaged checkpoint)",
+        ));
+    }
     let checked = m2f_train::CheckedTensors::new(tensors.clone());
     let built = Denoiser::new(cfg, checked.var_builder(DType::F32, device));
     if let Some(m) = checked.first_mismatch() {

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DiffusionError, Result};
 use crate::noise_schedule::NoiseScheduleKind;
 
+/// The highest frame rate a denoiser may be configured for (the audio encoders resample to at
+/// most the same): no face animation runs faster, and a rate read from a file sizes every clip.
+const MAX_FPS: f32 = 1000.0;
+
 /// Architecture of the Media2Face denoiser (a transformer decoder over frames of [z, θ]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,8 +196,12 @@ impl DenoiserConfig {
                 format!("{} (at least 2)", self.diffusion_steps),
             );
         }
-        if !(self.fps.is_finite() && self.fps > 0.0) {
-            return bad("fps", format!("{} (must be positive)", self.fps));
+        // The frame rate sizes every generated clip (frames = seconds × fps).
+        if !(self.fps.is_finite() && self.fps > 0.0 && self.fps <= MAX_FPS) {
+            return bad(
+                "fps",
+                format!("{} (must be positive and at most {MAX_FPS})", self.fps),
+            );
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
             return bad(
@@ -219,6 +227,14 @@ mod tests {
         };
         let e = c.validate("config").unwrap_err().to_string();
         assert!(e.contains("num_heads"), "{e}");
+        for fps in [0.0, f32::NAN, 1e30] {
+            let c = DenoiserConfig {
+                fps,
+                ..DenoiserConfig::small(384)
+            };
+            let e = c.validate("config").unwrap_err().to_string();
+            assert!(e.contains("fps"), "{e}");
+        }
         let json = serde_json::to_string(&DenoiserConfig::paper(384)).unwrap();
         let back: DenoiserConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, DenoiserConfig::paper(384));

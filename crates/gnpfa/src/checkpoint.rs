@@ -108,6 +108,12 @@ impl Gnpfa {
     /// Loads a checkpoint directory onto `device`; errors as [`Gnpfa::load`].
     pub fn load_on(dir: &Path, device: &Device) -> Result<Self> {
         let (config, tensors, weights_path) = read_checkpoint(dir, device)?;
+        if let Some(name) = m2f_train::first_non_finite(&tensors)? {
+            return Err(GnpfaError::invalid(
+                format!("{} tensor {name:?}", weights_path.display()),
+                "holds NaN or infinite values (a damaged checkpoint)",
+            ));
+        }
         let template = template_from_tensors(&config, &tensors, &weights_path)?;
         // Every variable the config implies, checked against the weights before the
         // variables are allocated (a damaged config can name sizes no machine holds).
@@ -293,6 +299,18 @@ pub fn template_from_tensors(
     let landmarks = fetch(tensors, path, TEMPLATE_LANDMARKS, &[info.landmarks.len()])?
         .to_dtype(DType::U32)?
         .to_vec1::<u32>()?;
+    let in_range =
+        |key: &str, list: &[u32]| match list.iter().find(|&&i| i as usize >= info.num_vertices) {
+            Some(bad) => Err(GnpfaError::invalid(
+                format!("{}: tensor {key:?}", path.display()),
+                format!(
+                    "vertex index {bad} out of range for {} vertices",
+                    info.num_vertices
+                ),
+            )),
+            None => Ok(()),
+        };
+    in_range(TEMPLATE_LANDMARKS, &landmarks)?;
     let mut object = serde_json::Map::new();
     for name in &info.regions {
         let key = format!("{TEMPLATE_REGION}{name}");
@@ -310,15 +328,7 @@ pub fn template_from_tensors(
             });
         }
         let list = t.to_dtype(DType::U32)?.to_vec1::<u32>()?;
-        if let Some(bad) = list.iter().find(|&&i| i as usize >= info.num_vertices) {
-            return Err(GnpfaError::invalid(
-                format!("{}: tensor {key:?}", path.display()),
-                format!(
-                    "vertex index {bad} out of range for {} vertices",
-                    info.num_vertices
-                ),
-            ));
-        }
+        in_range(&key, &list)?;
         object.insert(name.clone(), serde_json::json!(list));
     }
     let lm: BTreeMap<&String, u32> = info.landmarks.iter().zip(landmarks).collect();
@@ -330,6 +340,12 @@ pub fn template_from_tensors(
                 e.to_string(),
             )
         })?;
+    regions.check(info.num_vertices).map_err(|e| {
+        GnpfaError::invalid(
+            format!("{}: template regions", path.display()),
+            e.to_string(),
+        )
+    })?;
     let template = FaceTemplate { mesh, regions };
     let fp = format!("{:016x}", template.fingerprint());
     if fp != info.fingerprint {

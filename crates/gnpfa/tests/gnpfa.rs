@@ -215,6 +215,43 @@ fn checkpoint_round_trips_and_damage_is_named() {
         .contains(WEIGHTS_FILE));
 }
 
+/// Found by fuzzing a whole bundle (fuzz/fuzz_targets/bundle.rs): a stored landmark index past
+/// the vertices loaded (the template's fingerprint covers the mesh, not the regions) and the
+/// ARKit rig indexed out of bounds with it; an empty region would have too. Both are refused
+/// at load, naming the tensor or the region.
+#[test]
+fn template_regions_outside_the_mesh_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let (model, varmap) = tiny();
+    save_checkpoint(&ckpt, &model, &varmap, &Provenance::default(), None).unwrap();
+    let path = ckpt.join(WEIGHTS_FILE);
+    let good = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let landmarks = "template.landmarks";
+    let region = "template.region.jaw";
+    assert!(good.contains_key(landmarks) && good.contains_key(region));
+    let cases = [
+        (
+            landmarks,
+            good[landmarks].affine(0.0, 16_777_277.0).unwrap(),
+            "out of range",
+        ),
+        (
+            region,
+            Tensor::zeros(0, good[region].dtype(), &Device::Cpu).unwrap(),
+            "is empty",
+        ),
+    ];
+    for (name, damaged, expected) in cases {
+        let mut tensors = good.clone();
+        tensors.insert(name.to_string(), damaged);
+        candle_core::safetensors::save(&tensors, &path).unwrap();
+        let err = Gnpfa::load(&ckpt).unwrap_err().to_string();
+        let named = if name == region { "jaw" } else { name };
+        assert!(err.contains(named) && err.contains(expected), "{err}");
+    }
+}
+
 #[test]
 fn absurd_sizes_in_a_checkpoint_config_are_refused_before_allocating() {
     // Found in review and by fuzzing (fuzz/fuzz_targets/gnpfa_checkpoint.rs): sizes no machine holds were

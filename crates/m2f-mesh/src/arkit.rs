@@ -686,6 +686,7 @@ pub fn arkit_rig(neutral: &FaceMesh, regions: &FaceRegions) -> Result<Rig> {
         "neutral for the ARKit rig (MediaPipe topology)",
         crate::regions::MEDIAPIPE_VERTEX_COUNT,
     )?;
+    regions.check(neutral.num_vertices())?;
     let f = FaceFrame::new(neutral, regions);
     let (l, r) = (Side::Left, Side::Right);
     let jaw_open = f.jaw_open();
@@ -964,6 +965,7 @@ pub fn seal_lips(neutral: &FaceMesh, regions: &FaceRegions, rest_gap: f32) -> Re
         "neutral to seal (MediaPipe topology)",
         crate::regions::MEDIAPIPE_VERTEX_COUNT,
     )?;
+    regions.check(neutral.num_vertices())?;
     if !(rest_gap >= 0.0 && rest_gap.is_finite()) {
         return Err(crate::error::MeshError::invalid(
             "rest lip gap",

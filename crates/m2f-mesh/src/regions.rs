@@ -234,6 +234,42 @@ impl FaceRegions {
         })
     }
 
+    /// Checks that every region is non-empty and every index (regions and landmarks) is a
+    /// vertex of a mesh of `num_vertices`: regions read from a file are used as indices.
+    ///
+    /// # Errors
+    /// [`MeshError::Invalid`] naming the region or landmark.
+    pub fn check(&self, num_vertices: usize) -> Result<()> {
+        // Through the serialised form, so that a region added to the struct is checked too.
+        let lists = serde_json::to_value(self)
+            .map_err(|e| MeshError::invalid("face regions", e.to_string()))?;
+        let Some(object) = lists.as_object() else {
+            return Err(MeshError::invalid("face regions", "not an object"));
+        };
+        for (name, value) in object {
+            let indices: Vec<u64> = match value {
+                serde_json::Value::Array(list) => list.iter().filter_map(|v| v.as_u64()).collect(),
+                serde_json::Value::Object(marks) => {
+                    marks.values().filter_map(|v| v.as_u64()).collect()
+                }
+                _ => Vec::new(),
+            };
+            if indices.is_empty() {
+                return Err(MeshError::invalid(
+                    format!("face region {name}"),
+                    "is empty",
+                ));
+            }
+            if let Some(bad) = indices.iter().find(|&&i| i >= num_vertices as u64) {
+                return Err(MeshError::invalid(
+                    format!("face region {name}"),
+                    format!("vertex index {bad} out of range for {num_vertices} vertices"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Inner lip gap at the mouth centre: distance between the upper and lower inner lip
     /// centre vertices, metres.
     pub fn inner_lip_gap(&self, vertices: &[[f32; 3]]) -> f32 {

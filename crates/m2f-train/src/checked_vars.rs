@@ -67,6 +67,29 @@ impl CheckedTensors {
     }
 }
 
+/// The name of the first float tensor (in name order) holding a NaN or an infinity; integer
+/// tensors are skipped. A checkpoint with such a weight is damaged: refused at load, it is
+/// named, where a model built on it would fail much later (or give NaN faces) far from the
+/// cause.
+///
+/// # Errors
+/// Candle errors reading a tensor.
+pub fn first_non_finite(tensors: &HashMap<String, Tensor>) -> candle_core::Result<Option<String>> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let t = &tensors[name];
+        if !t.dtype().is_float() {
+            continue;
+        }
+        let values = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        if !values.iter().all(|v| v.is_finite()) {
+            return Ok(Some(name.clone()));
+        }
+    }
+    Ok(None)
+}
+
 impl SimpleBackend for CheckedTensors {
     fn get(
         &self,
@@ -123,6 +146,22 @@ impl SimpleBackend for CheckedTensors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_non_finite_float_tensor_is_named() {
+        let dev = Device::Cpu;
+        let mut tensors = HashMap::from([
+            ("a".to_string(), Tensor::new(&[1f32, 2.0], &dev).unwrap()),
+            ("ids".to_string(), Tensor::new(&[u32::MAX], &dev).unwrap()),
+        ]);
+        assert_eq!(first_non_finite(&tensors).unwrap(), None);
+        let half = Tensor::new(&[1f32, f32::INFINITY], &dev)
+            .unwrap()
+            .to_dtype(DType::F16);
+        tensors.insert("c".into(), half.unwrap());
+        tensors.insert("b".into(), Tensor::new(&[f32::NAN], &dev).unwrap());
+        assert_eq!(first_non_finite(&tensors).unwrap().as_deref(), Some("b"));
+    }
 
     #[test]
     fn present_tensors_are_handed_out_and_others_recorded_without_allocating() {

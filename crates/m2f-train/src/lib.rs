@@ -69,7 +69,7 @@ mod run;
 
 pub use error::{Result, TrainError};
 // The loop.
-pub use checked_vars::{CheckedTensors, VarMismatch};
+pub use checked_vars::{first_non_finite, CheckedTensors, VarMismatch};
 pub use checkpoint_dir::{recover_dir, resolve_dir, write_dir_atomic};
 pub use log::{progress_bar, write_file_atomic, TrainLog};
 pub use resume::{ResumeState, TrainState, RESUME_FILE};

@@ -37,6 +37,9 @@ impl EmotionTable {
                 .to_dtype(candle_core::DType::F32)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
+            if !v.iter().all(|x| x.is_finite()) {
+                return Err(bad("holds NaN or infinite values"));
+            }
             embeddings.insert((emotion.to_ascii_lowercase(), intensity.name()), v);
         }
         let widths: std::collections::BTreeSet<usize> = embeddings.values().map(Vec::len).collect();

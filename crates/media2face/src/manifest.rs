@@ -88,7 +88,39 @@ impl BundleManifest {
                 ),
             ));
         }
+        manifest
+            .check()
+            .map_err(|why| Media2FaceError::invalid(path.display().to_string(), why))?;
         Ok(manifest)
+    }
+
+    /// Refuses parts outside the bundle and guidance scales that are not numbers: a bundle
+    /// from the hub or another person must not make a loader read elsewhere.
+    fn check(&self) -> std::result::Result<(), String> {
+        for (field, part) in [
+            ("gnpfa", &self.gnpfa),
+            ("denoiser", &self.denoiser),
+            ("audio_encoder", &self.audio_encoder),
+            ("emotions", &self.emotions),
+        ] {
+            let inside = !part.is_empty()
+                && Path::new(part)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(format!(
+                    "{field}: {part:?} is not a relative path inside the bundle"
+                ));
+            }
+        }
+        if let Some(g) = self.guidance {
+            for (field, s) in [("guidance.audio", g.audio), ("guidance.style", g.style)] {
+                if !s.is_finite() || s < 0.0 {
+                    return Err(format!("{field}: {s} is not a finite scale ≥ 0"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes `DIR/media2face.json` (whole or not at all).
@@ -156,4 +188,52 @@ pub fn default_dir() -> Result<PathBuf> {
                  default one)"
             ),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> BundleManifest {
+        BundleManifest::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
+            .expect("the shipped manifest")
+    }
+
+    /// Writes `manifest` into a fresh directory and reads it back.
+    fn round_trip(manifest: &BundleManifest, name: &str) -> Result<BundleManifest> {
+        let dir = std::env::temp_dir().join(format!("m2f-manifest-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        manifest.write(&dir).unwrap();
+        let read = BundleManifest::read(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        read
+    }
+
+    #[test]
+    fn parts_outside_the_bundle_are_refused() {
+        assert_eq!(round_trip(&shipped(), "ok").unwrap(), shipped());
+        for (i, bad) in ["../gnpfa", "/etc", "", "gnpfa/../../x"]
+            .into_iter()
+            .enumerate()
+        {
+            let m = BundleManifest {
+                gnpfa: bad.into(),
+                ..shipped()
+            };
+            let err = round_trip(&m, &format!("path{i}")).unwrap_err().to_string();
+            assert!(
+                err.contains("media2face.json") && err.contains("gnpfa"),
+                "{err}"
+            );
+        }
+        let m = BundleManifest {
+            guidance: Some(Guidance {
+                audio: -1.0,
+                style: 1.5,
+            }),
+            ..shipped()
+        };
+        let err = round_trip(&m, "guidance").unwrap_err().to_string();
+        assert!(err.contains("guidance.audio"), "{err}");
+    }
 }

@@ -279,6 +279,23 @@ impl Media2Face {
         let vertices = self
             .gnpfa
             .decode_frames(&self.face.mesh.vertices, &latents)?;
+        // Finite weights can still overflow (values of 1e30 in a damaged file): say where it
+        // went wrong rather than let the exporters refuse a face of NaNs.
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        if let Some(t) =
+            (0..frames).find(|&t| !finite(&latents[t]) || !finite(&poses[t].to_array()))
+        {
+            return Err(Media2FaceError::invalid(
+                "denoiser output",
+                format!("frame {t} is not finite (are the denoiser's weights sane?)"),
+            ));
+        }
+        if let Some(t) = (0..frames).find(|&t| !finite(vertices[t].as_flattened())) {
+            return Err(Media2FaceError::invalid(
+                "GNPFA decoder output",
+                format!("frame {t} is not finite (are GNPFA's weights sane?)"),
+            ));
+        }
         let (arkit_weights, arkit_fit) = self.arkit_weights(&latents, &vertices)?;
         Ok(Animation {
             fps: self.fps(),

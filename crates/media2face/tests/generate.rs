@@ -346,3 +346,62 @@ fn requests_without_scales_get_the_bundles_measured_guidance() {
         .unwrap();
     assert_ne!(by_default.latents, other.latents);
 }
+
+/// A bundle whose GNPFA decoder weights are finite but huge (found by fuzzing a whole
+/// bundle): the decoded faces overflow, and generation says which stage gave a non-finite
+/// output instead of failing later in the rig solver without a cause.
+#[test]
+fn overflowing_weights_are_named_at_their_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = repo().join("weights");
+    for entry in std::fs::read_dir(&weights).unwrap() {
+        let from = entry.unwrap().path();
+        let to = dir.path().join(from.file_name().unwrap());
+        if from.is_dir() {
+            std::fs::create_dir(&to).unwrap();
+            for f in [
+                "config.json",
+                "model.safetensors",
+                "preprocessor_config.json",
+            ] {
+                if from.join(f).exists() {
+                    std::fs::copy(from.join(f), to.join(f)).unwrap();
+                }
+            }
+        } else {
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    let path = dir.path().join("gnpfa/model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+    // The decoder's output layer: nothing after it can bring the values back.
+    let name = tensors
+        .keys()
+        .filter(|n| n.starts_with("vae.decoder.mlp.") && n.ends_with(".weight"))
+        .max()
+        .unwrap()
+        .clone();
+    // Finite, but any sum of a few such terms overflows f32.
+    let huge = tensors[&name]
+        .ones_like()
+        .unwrap()
+        .affine(0.0, 3e38)
+        .unwrap();
+    tensors.insert(name, huge);
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let model = Media2Face::from_dir(dir.path()).unwrap();
+    let samples: Vec<f32> = (0..16_000).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
+    let generated = model.generate(&Request::new(AudioInput::Samples {
+        samples,
+        sample_rate: 16_000,
+        channels: 1,
+    }));
+    let Err(err) = generated.map(|a| a.frames()) else {
+        panic!("a face decoded by overflowing weights was returned");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("GNPFA decoder output") && err.contains("not finite"),
+        "{err}"
+    );
+}

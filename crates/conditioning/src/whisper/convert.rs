@@ -138,7 +138,12 @@ pub fn convert_ct2_encoder(model: &Ct2Model, origin: &str) -> Result<ConvertedEn
     config.validate().map_err(|why| bad("encoder", why))?;
 
     let dev = Device::Cpu;
-    let load = |name: &str| -> Result<Tensor> { var(name)?.to_tensor(&dev) };
+    let load = |name: &str| -> Result<Tensor> {
+        var(name)?.to_tensor(&dev).map_err(|e| match e {
+            ConditioningError::Weights { tensor, message } => bad(&tensor, message),
+            e => e,
+        })
+    };
     let mut tensors = HashMap::new();
     for (c, h) in ct2_encoder_names(layers) {
         tensors.insert(h, load(&c)?);
@@ -501,6 +506,20 @@ mod tests {
             .to_string();
         assert!(
             err.contains("linear_0/bias") && err.contains("key projection"),
+            "{err}"
+        );
+        // A weight stored as integers (found by fuzzing: the error named the variable but
+        // not the file).
+        let mut m = Ct2Model::parse(&tiny_ct2("WhisperSpec", 0.0), "model.bin").unwrap();
+        let v = (m.variables.iter_mut())
+            .find(|v| v.name == "encoder/conv1/bias")
+            .unwrap();
+        v.dtype = crate::ctranslate2::Ct2Type::I16;
+        let err = convert_ct2_encoder(&m, "model.bin")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.bin") && err.contains("encoder/conv1/bias"),
             "{err}"
         );
     }

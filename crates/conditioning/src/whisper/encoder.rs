@@ -152,6 +152,12 @@ impl WhisperEncoder {
                 .map_err(|e| bad(format!("{origin}: {name}"), e.to_string()))?;
             tensors.insert(name[prefix.len()..].to_string(), t);
         }
+        if let Some(name) = m2f_train::first_non_finite(&tensors)? {
+            return Err(bad(
+                format!("{origin}: {prefix}{name}"),
+                "holds NaN or infinite values (a damaged checkpoint)".to_string(),
+            ));
+        }
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let model = WhisperEncoderModel::new(&cfg, vb).map_err(|e| {
             bad(
@@ -468,20 +474,45 @@ mod tests {
         safetensors::serialize(&tensors, None).unwrap()
     }
 
-    /// Sizes whose tensors are tiny or empty but that would have sized a window of one frame
-    /// (its stride was 0: a division by zero), a filter bank of 2^40 bands or a window of
-    /// 2^64 samples are refused by the config check, naming the origin and the field, before
-    /// anything is built.
-    #[test]
-    fn absurd_sizes_in_a_checkpoint_config_are_refused_before_allocating() {
-        let small = Config {
+    /// A one-layer encoder of width 8 with a 0.5 s window.
+    fn small_config() -> Config {
+        Config {
             d_model: 8,
             encoder_layers: 1,
             encoder_attention_heads: 2,
             encoder_ffn_dim: 16,
             max_source_positions: 25,
             ..Config::tiny()
-        };
+        }
+    }
+
+    /// A NaN weight (a damaged file) is refused at load, naming the tensor, instead of giving
+    /// NaN features far from the cause.
+    #[test]
+    fn a_non_finite_weight_is_refused_naming_the_tensor() {
+        let cfg = small_config();
+        let mut tensors =
+            candle_core::safetensors::load_buffer(&checkpoint(&cfg), &Device::Cpu).unwrap();
+        let name = "encoder.layers.0.fc1.bias";
+        let nan = Tensor::full(f32::NAN, 16, &Device::Cpu).unwrap();
+        tensors.insert(name.into(), nan);
+        let bytes = safetensors::serialize(&tensors, None).unwrap();
+        let err = WhisperEncoder::from_safetensors(cfg, &bytes, "nan.safetensors", &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nan.safetensors") && err.contains(name),
+            "{err}"
+        );
+    }
+
+    /// Sizes whose tensors are tiny or empty but that would have sized a window of one frame
+    /// (its stride was 0: a division by zero), a filter bank of 2^40 bands or a window of
+    /// 2^64 samples are refused by the config check, naming the origin and the field, before
+    /// anything is built.
+    #[test]
+    fn absurd_sizes_in_a_checkpoint_config_are_refused_before_allocating() {
+        let small = small_config();
         let enc = WhisperEncoder::from_safetensors(
             small.clone(),
             &checkpoint(&small),
