@@ -1,7 +1,7 @@
 //! A whole model bundle of any content: `Media2Face::from_dir` reads `media2face.json` and the
 //! parts it names (GNPFA, the denoiser, the Whisper encoder, the emotion table), checks that
 //! they fit together, and returns a model or an error, never panics or aborts. A model that
-//! loads generates: 0.5 s of a sine under its first emotion gives 15 frames of the template's
+//! loads generates: 0.5 s of a sine under its first emotion gives 0.5 s of frames of the template's
 //! vertices and ARKit weights, all finite, or (only when some weights are huge) an error
 //! saying the output is not finite.
 //!
@@ -209,8 +209,10 @@ fn check(model: &Media2Face, data: &[u8]) {
         }
         Err(e) => panic!("a loaded bundle with moderate weights fails to generate: {e}"),
     };
-    assert_eq!(anim.frames(), 15);
-    assert_eq!(anim.vertices.len(), 15);
+    // 0.5 s at the denoiser's frame rate (30 fps in the seeds: 15 frames).
+    let frames = conditioning::frames_for(8000, anim.fps as f64);
+    assert_eq!(anim.frames(), frames);
+    assert_eq!(anim.vertices.len(), frames);
     assert!(anim
         .vertices
         .iter()

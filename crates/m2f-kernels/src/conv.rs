@@ -105,6 +105,48 @@ impl CustomOp3 for TimeMajorConv {
         let t_out = self.shape.output_len(t, k);
         let mut out = bias_rows(b, batch * t_out);
         let parallelism = gemm_parallelism();
+        // One input channel without padding (a waveform's first layer): the taps are
+        // consecutive samples, so output row j reads x[j · stride .. j · stride + k] and all
+        // taps are one product of inner size k, instead of k products of inner size 1 that
+        // each pass over the whole output.
+        if c_in == 1 && padding == 0 {
+            for n in 0..batch {
+                let x = &x[n * t..(n + 1) * t];
+                let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];
+                // SAFETY: output row j < t_out reads x[j · stride + tap] with tap < k, and
+                // (t_out − 1) · stride + k ≤ t; rhs[tap, o] = w[o · k + tap] < c_out · k.
+                unsafe {
+                    gemm::gemm(
+                        t_out,
+                        c_out,
+                        k,
+                        out.as_mut_ptr(),
+                        1,
+                        c_out as isize,
+                        true,
+                        x.as_ptr(),
+                        1,
+                        stride as isize,
+                        w.as_ptr(),
+                        k as isize,
+                        1,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    );
+                }
+            }
+            if self.epilogue == Epilogue::GeluErf {
+                gelu_in_place(&mut out);
+            }
+            return Ok((
+                CpuStorage::F32(out),
+                Shape::from_dims(&[batch, t_out, c_out]),
+            ));
+        }
         for n in 0..batch {
             let x = &x[n * t * c_in..(n + 1) * t * c_in];
             let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];
@@ -184,6 +226,29 @@ mod tests {
             assert!(max_abs_diff(&got, &want) < 1e-5, "t {t} stride {stride}");
             let got = conv1d_time_major(&x_tm, &w, &b, shape, Epilogue::GeluErf).unwrap();
             assert!(max_abs_diff(&got, &want.gelu_erf().unwrap()) < 1e-5);
+        }
+    }
+
+    /// A waveform's first layer (one input channel, no padding: one product over the taps).
+    #[test]
+    fn one_input_channel_equals_candle_conv1d() {
+        let dev = Device::Cpu;
+        for (t, k, stride) in [(400, 10, 5), (10, 10, 5), (23, 3, 2)] {
+            let x = Tensor::randn(0f32, 1.0, (2, 1, t), &dev).unwrap();
+            let w = Tensor::randn(0f32, 0.5, (7, 1, k), &dev).unwrap();
+            let b = Tensor::randn(0f32, 1.0, 7, &dev).unwrap();
+            let want = x
+                .conv1d(&w, 0, stride, 1, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, 7, 1)).unwrap())
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap();
+            let shape = Conv1dShape { stride, padding: 0 };
+            let x_tm = x.transpose(1, 2).unwrap();
+            let got = conv1d_time_major(&x_tm, &w, &b, shape, Epilogue::None).unwrap();
+            assert_eq!(got.dims(), want.dims(), "t {t} k {k}");
+            assert!(max_abs_diff(&got, &want) < 1e-5, "t {t} k {k}");
         }
     }
 }

@@ -21,6 +21,7 @@
 //! ```
 
 mod attention;
+mod channel_norm;
 mod conv;
 mod exp;
 mod gelu;
@@ -28,8 +29,9 @@ mod linear;
 mod residual_norm;
 
 pub use attention::{attention, attention_packed, attention_shared};
+pub use channel_norm::channel_norm_time_major;
 pub use conv::{conv1d_time_major, Conv1dShape};
-pub use linear::{linear, linear_layer, Epilogue};
+pub use linear::{linear, linear_layer, then_activate, Epilogue};
 pub use residual_norm::residual_layer_norm;
 
 /// Runs `f` on a thread of rayon's pool (directly when already on one). A kernel called from

@@ -20,6 +20,21 @@ pub enum Epilogue {
     GeluErf,
 }
 
+/// A fused op followed by `act`: exact GELU (`candle_nn::Activation::Gelu`) runs inside the
+/// kernel as its epilogue, any other activation after it.
+///
+/// # Errors
+/// Those of `op` and of the activation.
+pub fn then_activate(
+    act: candle_nn::Activation,
+    op: impl FnOnce(Epilogue) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Tensor> {
+    match act {
+        candle_nn::Activation::Gelu => op(Epilogue::GeluErf),
+        other => candle_core::Module::forward(&other, &op(Epilogue::None)?),
+    }
+}
+
 /// `x wᵀ + b` (then `epilogue`) for x `[..., in]`, w `[out, in]`, b `[out]` → `[..., out]`. f32
 /// on the CPU takes the fused kernel; other devices and types the same math through candle's ops.
 ///

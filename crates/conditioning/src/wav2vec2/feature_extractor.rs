@@ -1,25 +1,35 @@
 //! The convolutional front of wav2vec2: raw samples → conv features → the model width.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{
-    conv1d, conv1d_no_bias, linear, Activation, Conv1d, Conv1dConfig, GroupNorm, LayerNorm, Linear,
-    VarBuilder,
-};
+use candle_nn::init::DEFAULT_KAIMING_NORMAL;
+use candle_nn::{linear, Activation, LayerNorm, Linear, VarBuilder};
+use m2f_kernels::{self as kernels, Conv1dShape};
 
 use super::config::{Config, FeatExtractNorm};
 
+/// The norm after a convolution. Both run on time-major data `[B, T, C]`.
 #[derive(Debug, Clone)]
 enum ConvNorm {
     None,
-    Group(GroupNorm),
-    /// Layer norm over channels (HF transposes to channels-last and back).
+    /// Group norm with one group per channel (statistics over time), HF's `group` variant
+    /// (first layer only): `weight` and `bias` `[C]`.
+    PerChannel {
+        weight: Tensor,
+        bias: Tensor,
+    },
+    /// Layer norm over channels, HF's `layer` variant (every layer).
     Layer(LayerNorm),
 }
 
-/// One convolution of the feature extractor: conv → norm → activation.
+/// One convolution of the feature extractor: conv → norm → activation, time-major, through
+/// the fused CPU kernels (the activation runs as the kernel's epilogue where it can).
 #[derive(Debug, Clone)]
 struct FeatureConvLayer {
-    conv: Conv1d,
+    /// `[C_out, C_in, K]`, PyTorch's layout.
+    weight: Tensor,
+    /// `[C_out]`; zeros when the checkpoint's convolutions have none (`conv_bias: false`).
+    bias: Tensor,
+    stride: usize,
     norm: ConvNorm,
     act: Activation,
 }
@@ -32,44 +42,62 @@ impl FeatureConvLayer {
             cfg.conv_dim[layer - 1]
         };
         let out_c = cfg.conv_dim[layer];
-        let conv_cfg = Conv1dConfig {
-            stride: cfg.conv_stride[layer],
-            ..Default::default()
-        };
         let k = cfg.conv_kernel[layer];
-        let conv = if cfg.conv_bias {
-            conv1d(in_c, out_c, k, conv_cfg, vb.pp("conv"))?
+        let conv = vb.pp("conv");
+        let weight = conv.get_with_hints((out_c, in_c, k), "weight", DEFAULT_KAIMING_NORMAL)?;
+        let bias = if cfg.conv_bias {
+            let bound = 1.0 / ((in_c * k) as f64).sqrt();
+            let init = candle_nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            };
+            conv.get_with_hints(out_c, "bias", init)?
         } else {
-            conv1d_no_bias(in_c, out_c, k, conv_cfg, vb.pp("conv"))?
+            Tensor::zeros(out_c, weight.dtype(), weight.device())?
         };
         let norm = match (cfg.feat_extract_norm, layer) {
-            (FeatExtractNorm::Group, 0) => ConvNorm::Group(candle_nn::group_norm(
-                out_c,
-                out_c,
-                1e-5,
-                vb.pp("layer_norm"),
-            )?),
+            (FeatExtractNorm::Group, 0) => {
+                let vb = vb.pp("layer_norm");
+                ConvNorm::PerChannel {
+                    weight: vb.get_with_hints(out_c, "weight", candle_nn::Init::Const(1.0))?,
+                    bias: vb.get_with_hints(out_c, "bias", candle_nn::Init::Const(0.0))?,
+                }
+            }
             (FeatExtractNorm::Layer, _) => {
                 ConvNorm::Layer(candle_nn::layer_norm(out_c, 1e-5, vb.pp("layer_norm"))?)
             }
             _ => ConvNorm::None,
         };
         Ok(Self {
-            conv,
+            weight,
+            bias,
+            stride: cfg.conv_stride[layer],
             norm,
             act: cfg.feat_extract_activation,
         })
     }
 
-    /// [B, C_in, L] → [B, C_out, L']
+    /// [B, L, C_in] → [B, L', C_out]
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let xs = self.conv.forward(xs)?;
-        let xs = match &self.norm {
-            ConvNorm::None => xs,
-            ConvNorm::Group(n) => n.forward(&xs)?,
-            ConvNorm::Layer(n) => n.forward(&xs.transpose(1, 2)?)?.transpose(1, 2)?,
+        let shape = Conv1dShape {
+            stride: self.stride,
+            padding: 0,
         };
-        self.act.forward(&xs)
+        let conv =
+            |epilogue| kernels::conv1d_time_major(xs, &self.weight, &self.bias, shape, epilogue);
+        match &self.norm {
+            ConvNorm::None => kernels::then_activate(self.act, conv),
+            ConvNorm::PerChannel { weight, bias } => {
+                let xs = conv(kernels::Epilogue::None)?;
+                kernels::then_activate(self.act, |epilogue| {
+                    // PyTorch's GroupNorm default eps, as HF builds it.
+                    kernels::channel_norm_time_major(&xs, weight, bias, 1e-5, epilogue)
+                })
+            }
+            ConvNorm::Layer(n) => self
+                .act
+                .forward(&n.forward(&conv(kernels::Epilogue::None)?)?),
+        }
     }
 }
 
@@ -89,9 +117,10 @@ impl FeatureEncoder {
         Ok(Self { layers })
     }
 
-    /// [B, N] samples → [B, C, T]
+    /// [B, N] samples → [B, T, C] (time-major, as the projection and the transformer take it;
+    /// HF's channel-major `[B, C, T]` transposed).
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let mut xs = xs.unsqueeze(1)?;
+        let mut xs = xs.unsqueeze(2)?;
         for l in &self.layers {
             xs = l.forward(&xs)?;
         }

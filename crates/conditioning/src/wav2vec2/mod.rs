@@ -12,7 +12,9 @@
 //!
 //! Tensor names match the HF checkpoint, with or without the `wav2vec2.` prefix (so
 //! `Wav2Vec2ForCTC` checkpoints load; the CTC head is ignored). Inference only: dropout, masking
-//! and layer drop are training-time and absent.
+//! and layer drop are training-time and absent, and the feature extractor runs time-major
+//! through `m2f-kernels`' fused CPU convolution and per-channel norm, which have no backward
+//! pass.
 //!
 //! - [`Config`], [`FeatureExtractorConfig`]: HF's `config.json` and
 //!   `preprocessor_config.json`, refusing what this network would compute differently.

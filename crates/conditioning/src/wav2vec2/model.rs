@@ -46,7 +46,7 @@ impl Wav2Vec2 {
     /// [B, N] samples → [B, T, H]: HF's `hidden_states[k]` (0 = encoder input after the
     /// positional embedding, `num_hidden_layers` = last hidden state).
     pub fn forward_hidden(&self, xs: &Tensor, k: usize) -> candle_core::Result<Tensor> {
-        let feats = self.feature_extractor.forward(xs)?.transpose(1, 2)?;
+        let feats = self.feature_extractor.forward(xs)?;
         let hidden = self.feature_projection.forward(&feats)?;
         self.encoder.forward_to(&hidden, k)
     }

@@ -3,6 +3,7 @@
 
 use candle_core::{Module, Tensor};
 use candle_nn::{linear, Activation, Conv1d, Conv1dConfig, LayerNorm, Linear, VarBuilder};
+use m2f_kernels::{self as kernels, Epilogue};
 
 use super::config::Config;
 
@@ -79,12 +80,12 @@ impl PositionalConvEmbedding {
     }
 }
 
-/// Multi-head self-attention (`attention`), no mask: one utterance per batch row.
+/// Multi-head self-attention (`attention`), no mask: one utterance per batch row. The three
+/// projections are read under their checkpoint names and run as one [3H, H] product, then the
+/// fused attention kernel reads the packed result.
 #[derive(Debug, Clone)]
 pub struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
+    qkv: Linear,
     out_proj: Linear,
     num_heads: usize,
     head_dim: usize,
@@ -94,10 +95,22 @@ impl Attention {
     /// Builds the layer from `vb` (`q_proj`, `k_proj`, `v_proj`, `out_proj`).
     pub fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
+        let (q, k, v) = (
+            linear(h, h, vb.pp("q_proj"))?,
+            linear(h, h, vb.pp("k_proj"))?,
+            linear(h, h, vb.pp("v_proj"))?,
+        );
+        let bias = |l: &Linear| -> candle_core::Result<Tensor> {
+            l.bias()
+                .cloned()
+                .ok_or_else(|| candle_core::Error::Msg("projection without bias".into()))
+        };
+        let qkv = Linear::new(
+            Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?,
+            Some(Tensor::cat(&[bias(&q)?, bias(&k)?, bias(&v)?], 0)?),
+        );
         Ok(Self {
-            q_proj: linear(h, h, vb.pp("q_proj"))?,
-            k_proj: linear(h, h, vb.pp("k_proj"))?,
-            v_proj: linear(h, h, vb.pp("v_proj"))?,
+            qkv,
             out_proj: linear(h, h, vb.pp("out_proj"))?,
             num_heads: cfg.num_attention_heads,
             head_dim: h / cfg.num_attention_heads,
@@ -106,21 +119,11 @@ impl Attention {
 
     /// [B, T, H] → [B, T, H]
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t, h) = xs.dims3()?;
-        let split = |x: Tensor| -> candle_core::Result<Tensor> {
-            x.reshape((b, t, self.num_heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
+        let qkv = kernels::linear_layer(&self.qkv, xs, Epilogue::None)?;
+        // HF scales the queries by head_dim^-0.5; the fused kernel scales the scores.
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let q = split((self.q_proj.forward(xs)? * scale)?)?;
-        let k = split(self.k_proj.forward(xs)?)?;
-        let v = split(self.v_proj.forward(xs)?)?;
-        // [B, heads, T, T]
-        let att = q.matmul(&k.t()?)?;
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let ys = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
-        self.out_proj.forward(&ys)
+        let ctx = kernels::attention_packed(&qkv, self.num_heads, scale)?;
+        kernels::linear_layer(&self.out_proj, &ctx, Epilogue::None)
     }
 }
 
@@ -152,8 +155,10 @@ impl FeedForward {
 
     /// [B, T, H] → [B, T, H]
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let ys = self.act.forward(&self.intermediate_dense.forward(xs)?)?;
-        self.output_dense.forward(&ys)
+        let ys = kernels::then_activate(self.act, |epilogue| {
+            kernels::linear_layer(&self.intermediate_dense, xs, epilogue)
+        })?;
+        kernels::linear_layer(&self.output_dense, &ys, Epilogue::None)
     }
 }
 
@@ -161,9 +166,9 @@ impl FeedForward {
 #[derive(Debug, Clone)]
 pub struct EncoderLayer {
     attention: Attention,
-    layer_norm: LayerNorm,
+    layer_norm: m2f_train::LayerNorm,
     feed_forward: FeedForward,
-    final_layer_norm: LayerNorm,
+    final_layer_norm: m2f_train::LayerNorm,
     pre_norm: bool,
 }
 
@@ -173,9 +178,9 @@ impl EncoderLayer {
         let h = cfg.hidden_size;
         Ok(Self {
             attention: Attention::new(cfg, vb.pp("attention"))?,
-            layer_norm: candle_nn::layer_norm(h, cfg.layer_norm_eps, vb.pp("layer_norm"))?,
+            layer_norm: m2f_train::LayerNorm::new(h, cfg.layer_norm_eps, vb.pp("layer_norm"))?,
             feed_forward: FeedForward::new(cfg, vb.pp("feed_forward"))?,
-            final_layer_norm: candle_nn::layer_norm(
+            final_layer_norm: m2f_train::LayerNorm::new(
                 h,
                 cfg.layer_norm_eps,
                 vb.pp("final_layer_norm"),
@@ -186,17 +191,19 @@ impl EncoderLayer {
 
     /// [B, T, H] → [B, T, H]
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        // Residual sums and their layer norms in one pass (`m2f-kernels`).
+        let norm = |h: &Tensor, delta: Option<&Tensor>, n: &m2f_train::LayerNorm| {
+            kernels::residual_layer_norm(h, delta, n.weight(), n.bias(), n.eps())
+        };
         if self.pre_norm {
-            let xs = (xs + self.attention.forward(&self.layer_norm.forward(xs)?)?)?;
-            &xs + self
-                .feed_forward
-                .forward(&self.final_layer_norm.forward(&xs)?)?
+            let (_, normed) = norm(xs, None, &self.layer_norm)?;
+            let attended = self.attention.forward(&normed)?;
+            let (xs, normed) = norm(xs, Some(&attended), &self.final_layer_norm)?;
+            &xs + self.feed_forward.forward(&normed)?
         } else {
-            let xs = self
-                .layer_norm
-                .forward(&(xs + self.attention.forward(xs)?)?)?;
-            self.final_layer_norm
-                .forward(&(&xs + self.feed_forward.forward(&xs)?)?)
+            let (_, xs) = norm(xs, Some(&self.attention.forward(xs)?), &self.layer_norm)?;
+            let fed = self.feed_forward.forward(&xs)?;
+            Ok(norm(&xs, Some(&fed), &self.final_layer_norm)?.1)
         }
     }
 }

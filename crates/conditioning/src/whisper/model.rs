@@ -234,18 +234,6 @@ impl Attention {
     }
 }
 
-/// A fused op followed by `act`: exact GELU runs inside the kernel as its epilogue, any other
-/// activation after it.
-fn then_activate(
-    act: Activation,
-    op: impl FnOnce(Epilogue) -> candle_core::Result<Tensor>,
-) -> candle_core::Result<Tensor> {
-    match act {
-        Activation::Gelu => op(Epilogue::GeluErf),
-        other => other.forward(&op(Epilogue::None)?),
-    }
-}
-
 /// A width-3 convolution of the stem, run time-major through the fused CPU kernel.
 #[derive(Debug, Clone)]
 struct StemConv {
@@ -270,7 +258,7 @@ impl StemConv {
             stride: self.stride,
             padding: 1,
         };
-        then_activate(act, |epilogue| {
+        kernels::then_activate(act, |epilogue| {
             kernels::conv1d_time_major(xs, &self.weight, &self.bias, shape, epilogue)
         })
     }
@@ -306,7 +294,7 @@ impl EncoderLayer {
             .forward(&self.self_attn_layer_norm.forward(xs)?)?;
         let xs = (xs + h)?;
         let h = self.final_layer_norm.forward(&xs)?;
-        let h = then_activate(self.act, |epilogue| self.fc1.forward(&h, epilogue))?;
+        let h = kernels::then_activate(self.act, |epilogue| self.fc1.forward(&h, epilogue))?;
         xs + self.fc2.forward(&h, Epilogue::None)?
     }
 }
