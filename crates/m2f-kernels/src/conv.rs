@@ -43,13 +43,36 @@ pub fn conv1d_time_major(
     shape: Conv1dShape,
     epilogue: Epilogue,
 ) -> candle_core::Result<Tensor> {
+    conv1d_time_major_grouped(x, weight, bias, shape, 1, epilogue)
+}
+
+/// [`conv1d_time_major`] with the channels in `groups` groups (PyTorch's `groups`): weight
+/// `[Cout, Cin / groups, K]`, output group g sees input group g only. On the CPU the groups
+/// run in parallel, each as one small product per kernel tap (wav2vec2's positional
+/// convolution: 16 groups of 48 channels, 128 taps).
+///
+/// # Errors
+/// Shape mismatches, channels not divisible by `groups`, or input shorter than the kernel.
+pub fn conv1d_time_major_grouped(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    shape: Conv1dShape,
+    groups: usize,
+    epilogue: Epilogue,
+) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == DType::F32 {
         let (x, w, b) = (x.contiguous()?, weight.contiguous()?, bias.contiguous()?);
-        x.apply_op3_no_bwd(&w, &b, &TimeMajorConv { shape, epilogue })
+        let op = TimeMajorConv {
+            shape,
+            groups,
+            epilogue,
+        };
+        x.apply_op3_no_bwd(&w, &b, &op)
     } else {
         let y = x
             .transpose(1, 2)?
-            .conv1d(weight, shape.padding, shape.stride, 1, 1)?
+            .conv1d(weight, shape.padding, shape.stride, 1, groups)?
             .broadcast_add(&bias.reshape((1, (), 1))?)?
             .transpose(1, 2)?;
         match epilogue {
@@ -61,7 +84,22 @@ pub fn conv1d_time_major(
 
 struct TimeMajorConv {
     shape: Conv1dShape,
+    groups: usize,
     epilogue: Epilogue,
+}
+
+/// A raw output pointer shared by tasks that write disjoint columns of it.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: every task writes only its own group's columns (see `cpu_fwd`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the whole wrapper, not its field).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
 }
 
 impl CustomOp3 for TimeMajorConv {
@@ -94,9 +132,15 @@ impl CustomOp3 for TimeMajorConv {
             );
         };
         let Conv1dShape { stride, padding } = self.shape;
-        if w_in != c_in || b_out != c_out || stride == 0 || t + 2 * padding < k {
+        let groups = self.groups;
+        let fits = groups > 0
+            && c_in % groups == 0
+            && c_out % groups == 0
+            && w_in * groups == c_in
+            && b_out == c_out;
+        if !fits || stride == 0 || t + 2 * padding < k {
             candle_core::bail!(
-                "{op}: x {:?}, weight {:?}, bias {:?}, stride {stride}, padding {padding} do not fit",
+                "{op}: x {:?}, weight {:?}, bias {:?}, stride {stride}, padding {padding}, {groups} groups do not fit",
                 l1.dims(),
                 l2.dims(),
                 l3.dims()
@@ -109,7 +153,7 @@ impl CustomOp3 for TimeMajorConv {
         // consecutive samples, so output row j reads x[j · stride .. j · stride + k] and all
         // taps are one product of inner size k, instead of k products of inner size 1 that
         // each pass over the whole output.
-        if c_in == 1 && padding == 0 {
+        if c_in == 1 && padding == 0 && groups == 1 {
             for n in 0..batch {
                 let x = &x[n * t..(n + 1) * t];
                 let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];
@@ -147,46 +191,63 @@ impl CustomOp3 for TimeMajorConv {
                 Shape::from_dims(&[batch, t_out, c_out]),
             ));
         }
+        let (cin_g, cout_g) = (c_in / groups, c_out / groups);
+        // Groups in parallel with unsplit products, or one group with split products.
+        let (parallel_groups, parallelism) = match groups {
+            1 => (false, parallelism),
+            _ => (true, gemm::Parallelism::None),
+        };
         for n in 0..batch {
             let x = &x[n * t * c_in..(n + 1) * t * c_in];
             let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];
-            for tap in 0..k {
-                // Output rows j whose input row j · stride + tap − padding lies in [0, t).
-                let first = padding.saturating_sub(tap).div_ceil(stride);
-                let end = (t + padding)
-                    .saturating_sub(tap)
-                    .div_ceil(stride)
-                    .min(t_out);
-                if first >= end {
-                    continue;
+            let dst = SharedOut(out.as_mut_ptr());
+            let group = |g: usize| {
+                for tap in 0..k {
+                    // Output rows j whose input row j · stride + tap − padding lies in [0, t).
+                    let first = padding.saturating_sub(tap).div_ceil(stride);
+                    let end = (t + padding)
+                        .saturating_sub(tap)
+                        .div_ceil(stride)
+                        .min(t_out);
+                    if first >= end {
+                        continue;
+                    }
+                    let row0 = first * stride + tap - padding;
+                    // SAFETY: output rows first..end of group g's columns g · cout_g ..
+                    // (g + 1) · cout_g lie in `out` (t_out rows of c_out) and no other task
+                    // writes them; their input rows row0 + (j − first) · stride < t, columns
+                    // g · cin_g + c < c_in, lie in `x`; rhs[c, o] = w[g · cout_g + o, c, tap]
+                    // addresses w[((g · cout_g + o) · cin_g + c) · k + tap] < c_out · cin_g · k.
+                    unsafe {
+                        gemm::gemm(
+                            end - first,
+                            cout_g,
+                            cin_g,
+                            dst.ptr().add(first * c_out + g * cout_g),
+                            1,
+                            c_out as isize,
+                            true,
+                            x.as_ptr().add(row0 * c_in + g * cin_g),
+                            1,
+                            (stride * c_in) as isize,
+                            w.as_ptr().add(g * cout_g * cin_g * k + tap),
+                            (cin_g * k) as isize,
+                            k as isize,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            parallelism,
+                        );
+                    }
                 }
-                let row0 = first * stride + tap - padding;
-                // SAFETY: output rows first..end (each c_out wide) lie in `out`; their input
-                // rows row0 + (j - first) · stride < t lie in `x`; rhs[c, o] = w[o, c, tap]
-                // addresses w[(o · c_in + c) · k + tap] < c_out · c_in · k.
-                unsafe {
-                    gemm::gemm(
-                        end - first,
-                        c_out,
-                        c_in,
-                        out[first * c_out..].as_mut_ptr(),
-                        1,
-                        c_out as isize,
-                        true,
-                        x[row0 * c_in..].as_ptr(),
-                        1,
-                        (stride * c_in) as isize,
-                        w[tap..].as_ptr(),
-                        (c_in * k) as isize,
-                        k as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    );
-                }
+            };
+            if parallel_groups {
+                use rayon::prelude::*;
+                (0..groups).into_par_iter().for_each(group);
+            } else {
+                (0..groups).for_each(group);
             }
         }
         if self.epilogue == Epilogue::GeluErf {
@@ -227,6 +288,40 @@ mod tests {
             let got = conv1d_time_major(&x_tm, &w, &b, shape, Epilogue::GeluErf).unwrap();
             assert!(max_abs_diff(&got, &want.gelu_erf().unwrap()) < 1e-5);
         }
+    }
+
+    /// Grouped, with padding and an even kernel (wav2vec2's positional convolution, small).
+    #[test]
+    fn grouped_equals_candle_conv1d() {
+        let dev = Device::Cpu;
+        for (t, k, padding, groups) in [(23, 8, 4, 4), (9, 3, 1, 2), (30, 16, 8, 1)] {
+            let x = Tensor::randn(0f32, 1.0, (2, 8, t), &dev).unwrap();
+            let w = Tensor::randn(0f32, 0.5, (12, 8 / groups, k), &dev).unwrap();
+            let b = Tensor::randn(0f32, 1.0, 12, &dev).unwrap();
+            let want = x
+                .conv1d(&w, padding, 1, 1, groups)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, 12, 1)).unwrap())
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap();
+            let shape = Conv1dShape { stride: 1, padding };
+            let x_tm = x.transpose(1, 2).unwrap();
+            let got =
+                conv1d_time_major_grouped(&x_tm, &w, &b, shape, groups, Epilogue::GeluErf).unwrap();
+            assert_eq!(got.dims(), want.dims(), "t {t} groups {groups}");
+            let err = max_abs_diff(&got, &want.gelu_erf().unwrap());
+            assert!(err < 1e-5, "t {t} groups {groups}: {err}");
+        }
+        // 4 channels do not split into 3 groups.
+        let x = Tensor::zeros((1, 6, 4), DType::F32, &dev).unwrap();
+        let w = Tensor::zeros((6, 2, 3), DType::F32, &dev).unwrap();
+        let b = Tensor::zeros(6, DType::F32, &dev).unwrap();
+        let shape = Conv1dShape {
+            stride: 1,
+            padding: 0,
+        };
+        assert!(conv1d_time_major_grouped(&x, &w, &b, shape, 3, Epilogue::None).is_err());
     }
 
     /// A waveform's first layer (one input channel, no padding: one product over the taps).

@@ -30,7 +30,7 @@ mod residual_norm;
 
 pub use attention::{attention, attention_packed, attention_shared};
 pub use channel_norm::channel_norm_time_major;
-pub use conv::{conv1d_time_major, Conv1dShape};
+pub use conv::{conv1d_time_major, conv1d_time_major_grouped, Conv1dShape};
 pub use linear::{linear, linear_layer, then_activate, Epilogue};
 pub use residual_norm::residual_layer_norm;
 

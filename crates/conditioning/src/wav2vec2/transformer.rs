@@ -2,8 +2,8 @@
 //! pre-norm) and the encoder that runs them.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{linear, Activation, Conv1d, Conv1dConfig, LayerNorm, Linear, VarBuilder};
-use m2f_kernels::{self as kernels, Epilogue};
+use candle_nn::{linear, Activation, LayerNorm, Linear, VarBuilder};
+use m2f_kernels::{self as kernels, Conv1dShape, Epilogue};
 
 use super::config::Config;
 
@@ -37,12 +37,15 @@ fn weight_norm_conv_weight(
     }
 }
 
-/// `encoder.pos_conv_embed`: grouped conv over time giving a relative position signal.
+/// `encoder.pos_conv_embed`: grouped conv over time giving a relative position signal, run
+/// time-major through the fused CPU kernel (groups in parallel, GELU as its epilogue).
 #[derive(Debug, Clone)]
 pub struct PositionalConvEmbedding {
-    conv: Conv1d,
-    /// Even kernels produce one frame too many with symmetric padding; HF drops the last.
-    trim_last: bool,
+    /// `[H, H / groups, K]`, PyTorch's layout, weight norm applied.
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    padding: usize,
     act: Activation,
 }
 
@@ -53,16 +56,11 @@ impl PositionalConvEmbedding {
         let groups = cfg.num_conv_pos_embedding_groups;
         let h = cfg.hidden_size;
         let vb = vb.pp("conv");
-        let weight = weight_norm_conv_weight(&vb, h, h / groups, k)?;
-        let bias = vb.get(h, "bias")?;
-        let conv_cfg = Conv1dConfig {
-            padding: k / 2,
-            groups,
-            ..Default::default()
-        };
         Ok(Self {
-            conv: Conv1d::new(weight, Some(bias), conv_cfg),
-            trim_last: k % 2 == 0,
+            weight: weight_norm_conv_weight(&vb, h, h / groups, k)?,
+            bias: vb.get(h, "bias")?,
+            groups,
+            padding: k / 2,
             act: cfg.feat_extract_activation,
         })
     }
@@ -70,13 +68,22 @@ impl PositionalConvEmbedding {
     /// [B, T, H] → [B, T, H] (the positional term, to be added to the input)
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let t = xs.dim(1)?;
-        let ys = self.conv.forward(&xs.transpose(1, 2)?)?;
-        let ys = if self.trim_last {
-            ys.narrow(2, 0, t)?
-        } else {
-            ys
+        let shape = Conv1dShape {
+            stride: 1,
+            padding: self.padding,
         };
-        self.act.forward(&ys)?.transpose(1, 2)
+        let ys = kernels::then_activate(self.act, |epilogue| {
+            kernels::conv1d_time_major_grouped(
+                xs,
+                &self.weight,
+                &self.bias,
+                shape,
+                self.groups,
+                epilogue,
+            )
+        })?;
+        // Even kernels give one frame too many with symmetric padding; HF drops the last.
+        ys.narrow(1, 0, t)
     }
 }
 
