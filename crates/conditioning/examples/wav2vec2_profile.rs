@@ -131,9 +131,15 @@ fn main() -> candle_core::Result<()> {
     );
 
     // The whole network, for the total the rows should add up to.
+    // Random weights as plain tensors, as a loaded checkpoint has them (variables would send
+    // the fused layers down their composed path, kept for training).
+    let cfg = Wav2Vec2Config::base();
     let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    let model = Wav2Vec2::new(&Wav2Vec2Config::base(), vb)?;
+    Wav2Vec2::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+    let tensors = (vm.data().lock().expect("the var map").iter())
+        .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
+        .collect();
+    let model = Wav2Vec2::new(&cfg, VarBuilder::from_tensors(tensors, DType::F32, &dev))?;
     let audio = randn(&[1, samples], 0.3)?;
     time("whole forward (Wav2Vec2::forward)", 0.0, || {
         model.forward(&audio)
