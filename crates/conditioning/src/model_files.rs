@@ -32,6 +32,16 @@ pub(crate) fn parse_json_config<T: DeserializeOwned>(path: &Path, text: &str) ->
     })
 }
 
+/// The initialisation a `VarMap` gives a bias of a layer with `fan_in` inputs (as candle-nn's
+/// `linear` and `conv1d`); checkpoints override it.
+pub(crate) fn bias_init(fan_in: usize) -> candle_nn::Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    candle_nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
 /// Memory-maps an f32 safetensors file; the error names the file.
 pub(crate) fn mmap_safetensors(path: &Path, device: &Device) -> Result<VarBuilder<'static>> {
     // SAFETY: the file is only read; like every mmap user we rely on nobody truncating it

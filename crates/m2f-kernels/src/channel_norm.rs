@@ -146,19 +146,18 @@ impl CustomOp3 for ChannelNorm {
     }
 }
 
-/// The same normalisation channel-major, as candle's `GroupNorm` computes it (for the test).
-#[cfg(test)]
-fn reference(x_cm: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Tensor {
-    let c = gamma.dim(0).unwrap();
-    let norm = candle_nn::GroupNorm::new(gamma.clone(), beta.clone(), c, c, eps).unwrap();
-    candle_core::Module::forward(&norm, x_cm).unwrap()
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::max_abs_diff;
     use super::*;
     use candle_core::Device;
+
+    /// The same normalisation channel-major, as candle's `GroupNorm` computes it.
+    fn reference(x_cm: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Tensor {
+        let c = gamma.dim(0).unwrap();
+        let norm = candle_nn::GroupNorm::new(gamma.clone(), beta.clone(), c, c, eps).unwrap();
+        candle_core::Module::forward(&norm, x_cm).unwrap()
+    }
 
     #[test]
     fn equals_candle_group_norm_with_a_group_per_channel() {

@@ -6,6 +6,7 @@ use candle_nn::{linear, Activation, LayerNorm, Linear, VarBuilder};
 use m2f_kernels::{self as kernels, Conv1dShape};
 
 use super::config::{Config, FeatExtractNorm};
+use crate::model_files::bias_init;
 
 /// The norm after a convolution. Both run on time-major data `[B, T, C]`.
 #[derive(Debug, Clone)]
@@ -46,12 +47,7 @@ impl FeatureConvLayer {
         let conv = vb.pp("conv");
         let weight = conv.get_with_hints((out_c, in_c, k), "weight", DEFAULT_KAIMING_NORMAL)?;
         let bias = if cfg.conv_bias {
-            let bound = 1.0 / ((in_c * k) as f64).sqrt();
-            let init = candle_nn::Init::Uniform {
-                lo: -bound,
-                up: bound,
-            };
-            conv.get_with_hints(out_c, "bias", init)?
+            conv.get_with_hints(out_c, "bias", bias_init(in_c * k))?
         } else {
             Tensor::zeros(out_c, weight.dtype(), weight.device())?
         };

@@ -13,13 +13,13 @@
 use std::path::Path;
 
 use candle_core::{Module, Tensor};
-use candle_nn::init::{Init, DEFAULT_KAIMING_NORMAL};
+use candle_nn::init::DEFAULT_KAIMING_NORMAL;
 use candle_nn::VarBuilder;
 use candle_nn::{Activation, LayerNorm};
 use serde::Deserialize;
 
 use crate::error::{ConditioningError, Result};
-use crate::model_files::read_json_config;
+use crate::model_files::{bias_init, read_json_config};
 use m2f_kernels::{self as kernels, Conv1dShape, Epilogue};
 
 fn default_mels() -> usize {
@@ -153,16 +153,6 @@ impl Config {
     /// Encoder frames for `mel_frames` log-mel frames: `ceil(mel_frames / 2)`.
     pub fn output_frames(&self, mel_frames: usize) -> usize {
         mel_frames.div_ceil(2)
-    }
-}
-
-/// The initialisation a `VarMap` gives a bias of a layer with `fan_in` inputs (as candle-nn's
-/// `linear`); checkpoints override it.
-fn bias_init(fan_in: usize) -> Init {
-    let bound = 1.0 / (fan_in as f64).sqrt();
-    Init::Uniform {
-        lo: -bound,
-        up: bound,
     }
 }
 
