@@ -1,6 +1,7 @@
 //! The fused CPU kernels at the denoiser's shapes (small preset: 3 branches × 200 frames,
 //! width 192, feed-forward 384, 4 heads): each linear layer (to read against the `diffusion`
-//! bench's 1024³ matmul rate), the self-attention of one layer and a residual layer norm.
+//! bench's 1024³ matmul rate), the self-attention of one layer and a residual layer norm; and
+//! the products of a 9-token prompt through CLIP's text tower.
 
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -16,6 +17,15 @@ fn kernels(c: &mut Criterion) {
         let w = Tensor::randn(0f32, 0.1, (d_out, d_in), &dev).expect("w");
         let b = Tensor::randn(0f32, 0.1, d_out, &dev).expect("b");
         g.bench_function(format!("linear {rows} x {d_in} -> {d_out}"), |bch| {
+            bch.iter(|| linear(&x, &w, &b, Epilogue::None).expect("linear"))
+        });
+    }
+    // A 9-token prompt through CLIP's text tower (width 512, feed-forward 2048).
+    for (d_in, d_out) in [(512, 1536), (512, 2048), (2048, 512)] {
+        let x = Tensor::randn(0f32, 1.0, (9, d_in), &dev).expect("x");
+        let w = Tensor::randn(0f32, 0.1, (d_out, d_in), &dev).expect("w");
+        let b = Tensor::randn(0f32, 0.1, d_out, &dev).expect("b");
+        g.bench_function(format!("linear 9 x {d_in} -> {d_out}"), |bch| {
             bch.iter(|| linear(&x, &w, &b, Epilogue::None).expect("linear"))
         });
     }

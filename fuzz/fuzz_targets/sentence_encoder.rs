@@ -11,8 +11,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
-use conditioning::{ModelSource, SentenceEncoder};
+use conditioning::{BertConfig, BertModel, ModelSource, SentenceEncoder};
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 
 #[path = "parts.rs"]
@@ -102,7 +101,7 @@ fn seed(
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
     let vb = if prefix.is_empty() { vb } else { vb.pp(prefix) };
-    BertModel::load(vb, &cfg).unwrap();
+    BertModel::new(&cfg, vb).unwrap();
     let tensors: HashMap<String, Tensor> = (vm.data().lock().unwrap().iter())
         .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
         .collect();

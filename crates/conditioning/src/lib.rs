@@ -33,6 +33,7 @@
 
 mod audio;
 mod audio_encoder;
+mod bert;
 mod clip;
 mod ctranslate2;
 mod error;
@@ -69,6 +70,7 @@ pub use whisper::{
 };
 
 // Style: text and image prompts as embeddings.
+pub use bert::{BertModel, Config as BertConfig, PositionEmbeddingType};
 pub use clip::{
     preprocess_image, ClipActivation, ClipStyleEncoder, ClipTextTower, ClipVisionTower,
     HfClipConfig, HfClipTextConfig, HfClipVisionConfig, CLIP_MEAN, CLIP_STD, CLIP_VIT_B32_REPO,

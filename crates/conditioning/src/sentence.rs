@@ -1,13 +1,13 @@
 //! Sentence-BERT style encoder (sentence-transformers/all-MiniLM-L6-v2 and other BERT-based
-//! sentence-transformers models with mean pooling) on `candle_transformers::models::bert`.
+//! sentence-transformers models with mean pooling) on this crate's BERT.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use serde::Deserialize;
 use tokenizers::{PaddingParams, Tokenizer};
 
+use crate::bert::{BertModel, Config as BertConfig};
 use crate::model_files::{load_tokenizer, mmap_safetensors, read_json_config, tokenizer_call};
 use crate::style::{l2_normalize, StyleEncoder, StylePrompt};
 use crate::weights::ModelSource;
@@ -35,7 +35,6 @@ pub struct SentenceEncoder {
     device: Device,
 }
 
-// candle's BertModel is neither Debug nor Clone.
 impl std::fmt::Debug for SentenceEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SentenceEncoder")
@@ -75,7 +74,7 @@ impl SentenceEncoder {
             .map_err(|why| ConditioningError::invalid(config.display().to_string(), why))?;
         let max_len = max_len.min(cfg.max_position_embeddings);
         let vb = mmap_safetensors(weights, device)?;
-        let bert = BertModel::load(vb, &cfg).map_err(|e| {
+        let bert = BertModel::new(&cfg, vb).map_err(|e| {
             ConditioningError::invalid(weights.display().to_string(), format!("BERT weights: {e}"))
         })?;
         let mut tokenizer = load_tokenizer(tokenizer_json, max_len)?;
@@ -114,7 +113,7 @@ impl SentenceEncoder {
         let type_ids = rows(&|e| e.get_type_ids())?;
         let mask = rows(&|e| e.get_attention_mask())?;
         // [N, T, D]
-        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.bert.forward(&ids, &type_ids, &mask)?;
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         // sentence-transformers clamps the token count at 1e-9.
@@ -155,11 +154,11 @@ fn read_max_seq_length(path: &Path) -> Result<usize> {
 }
 
 /// The largest width, depth, vocabulary or position count a config may name: checked before
-/// the model is built, because candle's BERT sizes activations by the config (a zero width
+/// the model is built, because BERT sizes activations by the config (a zero width
 /// lets weights of zero bytes claim any other size).
 const MAX_BERT_SIZE: usize = 1 << 20;
 
-/// Refuses what candle's BERT cannot compute or would size absurdly.
+/// Refuses what BERT cannot compute or would size absurdly.
 fn check_bert_config(cfg: &BertConfig) -> std::result::Result<(), String> {
     let sizes = [
         ("vocab_size", cfg.vocab_size),
@@ -192,7 +191,7 @@ fn check_bert_config(cfg: &BertConfig) -> std::result::Result<(), String> {
 mod tests {
     use super::*;
 
-    /// candle's BERT divides by the head count and sizes activations by the config: a config
+    /// BERT divides by the head count and sizes activations by the config: a config
     /// of no heads (a division by zero) or of absurd or zero sizes is refused naming the field.
     #[test]
     fn unusable_bert_configs_are_refused_naming_the_field() {

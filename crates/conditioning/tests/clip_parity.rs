@@ -40,8 +40,7 @@ fn clip_config_maps_top_level_projection_dim() {
     let l = load();
     // The sub-configs carry a stale projection_dim of 512; the real one is 24.
     assert_eq!(l.cfg.projection_dim, 24);
-    assert_eq!(l.cfg.candle_text().projection_dim, 24);
-    assert_eq!(l.cfg.candle_vision().embed_dim, 40);
+    assert_eq!(l.cfg.vision_config.hidden_size, 40);
     assert_eq!(l.cfg.text_config.eos_token_id, 98);
 }
 

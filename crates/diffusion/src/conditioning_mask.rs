@@ -4,8 +4,8 @@
 
 use candle_core::{Device, Tensor};
 
-/// The additive bias that hides a key from attention.
-pub const HIDDEN: f32 = -1e9;
+/// The additive bias that hides a key from attention (the attention kernel's).
+pub const HIDDEN: f32 = m2f_kernels::HIDDEN_BIAS;
 
 /// The conditions one window's prediction sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -28,12 +28,17 @@ mod exp;
 mod gelu;
 mod linear;
 mod residual_norm;
+mod skinny;
 
 pub use attention::{attention, attention_packed, attention_shared};
 pub use channel_norm::channel_norm_time_major;
 pub use conv::{conv1d_time_major, conv1d_time_major_grouped, Conv1dShape};
-pub use linear::{linear, linear_layer, then_activate, Epilogue};
+pub use linear::{concat_linear, linear, linear_layer, then_activate, Epilogue};
 pub use residual_norm::residual_layer_norm;
+
+/// An attention bias that hides its key: added to a score, it leaves the key a softmax weight
+/// of exactly 0 in f32, and the attention kernel skips keys that every row of a block hides.
+pub const HIDDEN_BIAS: f32 = -1e9;
 
 /// Runs `f` on a thread of rayon's pool (directly when already on one). A kernel called from
 /// outside the pool hands its work to the pool and sleeps until it is done, a context switch

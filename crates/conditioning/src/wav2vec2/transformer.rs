@@ -107,15 +107,7 @@ impl Attention {
             linear(h, h, vb.pp("k_proj"))?,
             linear(h, h, vb.pp("v_proj"))?,
         );
-        let bias = |l: &Linear| -> candle_core::Result<Tensor> {
-            l.bias()
-                .cloned()
-                .ok_or_else(|| candle_core::Error::Msg("projection without bias".into()))
-        };
-        let qkv = Linear::new(
-            Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?,
-            Some(Tensor::cat(&[bias(&q)?, bias(&k)?, bias(&v)?], 0)?),
-        );
+        let qkv = kernels::concat_linear(&[&q, &k, &v])?;
         Ok(Self {
             qkv,
             out_proj: linear(h, h, vb.pp("out_proj"))?,

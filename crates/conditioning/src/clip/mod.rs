@@ -1,19 +1,15 @@
 //! CLIP text and image style encoders (openai/clip-vit-base-patch32 and compatible HF
-//! checkpoints) on top of `candle_transformers::models::clip`.
-//!
-//! candle's CLIP config cannot be read from an HF `config.json`, so [`HfClipConfig`] mirrors
-//! the HF fields and maps them. candle hard-codes what HF makes configurable (quick_gelu,
-//! layer-norm eps 1e-5, the text pooling rule); configs that differ are rejected rather than
-//! silently computed differently, and the text pooling follows HF here instead of candle's.
+//! checkpoints): [`HfClipConfig`] reads HF's `config.json`, the towers run this crate's
+//! transformers (`transformer`), and the text pooling follows HF. What the layers do not
+//! compute (another activation or layer-norm epsilon than OpenAI's) is refused when the config
+//! is read, never silently computed differently.
+
+mod transformer;
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use candle_transformers::models::clip::{
-    text_model::{Activation, ClipTextConfig, ClipTextTransformer},
-    vision_model::{ClipVisionConfig, ClipVisionTransformer},
-};
 use image::{imageops::FilterType, RgbImage};
 use serde::Deserialize;
 use tokenizers::Tokenizer;
@@ -22,6 +18,7 @@ use crate::model_files::{encode, load_tokenizer, mmap_safetensors, read_json_con
 use crate::style::{l2_normalize, StyleEncoder, StylePrompt};
 use crate::weights::ModelSource;
 use crate::{ConditioningError, Result};
+use transformer::{TextTransformer, VisionTransformer};
 
 /// The checkpoint the docs suggest.
 pub const CLIP_VIT_B32_REPO: &str = "openai/clip-vit-base-patch32";
@@ -55,9 +52,9 @@ pub struct HfClipConfig {
     pub projection_dim: usize,
 }
 
-/// The activation of CLIP's feed-forward layers (HF `hidden_act`). candle's CLIP layers
-/// compute only `quick_gelu`, the one OpenAI's checkpoints use, so any other value is refused
-/// when the config is read, naming the field.
+/// The activation of CLIP's feed-forward layers (HF `hidden_act`). Only `quick_gelu`, the one
+/// OpenAI's checkpoints use, is implemented, so any other value is refused when the config is
+/// read, naming the field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClipActivation {
@@ -187,7 +184,8 @@ impl HfClipConfig {
         Ok(cfg)
     }
 
-    /// Rejects what candle's CLIP layers cannot compute (they fix the activation and eps).
+    /// Rejects what the CLIP layers do not compute (another activation or epsilon) and sizes
+    /// that do not fit together or are absurd.
     pub fn check(&self, origin: &str) -> Result<()> {
         let t = &self.text_config;
         let v = &self.vision_config;
@@ -230,8 +228,8 @@ impl HfClipConfig {
                 ),
             ));
         }
-        // candle's towers size position tables and activations by these before any weight
-        // is compared (a zero width lets weights of zero bytes claim any other size).
+        // The towers size position tables and activations by these before any weight is
+        // compared (a zero width lets weights of zero bytes claim any other size).
         let sizes = [
             ("projection_dim", self.projection_dim, MAX_CLIP_SIZE),
             ("text_config.vocab_size", t.vocab_size, MAX_CLIP_SIZE),
@@ -292,44 +290,12 @@ impl HfClipConfig {
         }
         Ok(())
     }
-
-    /// candle's text-tower config.
-    pub fn candle_text(&self) -> ClipTextConfig {
-        let t = &self.text_config;
-        ClipTextConfig {
-            vocab_size: t.vocab_size,
-            embed_dim: t.hidden_size,
-            activation: Activation::QuickGelu,
-            intermediate_size: t.intermediate_size,
-            max_position_embeddings: t.max_position_embeddings,
-            pad_with: None,
-            num_hidden_layers: t.num_hidden_layers,
-            num_attention_heads: t.num_attention_heads,
-            projection_dim: self.projection_dim,
-        }
-    }
-
-    /// candle's vision-tower config.
-    pub fn candle_vision(&self) -> ClipVisionConfig {
-        let v = &self.vision_config;
-        ClipVisionConfig {
-            embed_dim: v.hidden_size,
-            activation: Activation::QuickGelu,
-            intermediate_size: v.intermediate_size,
-            num_hidden_layers: v.num_hidden_layers,
-            num_attention_heads: v.num_attention_heads,
-            projection_dim: self.projection_dim,
-            num_channels: v.num_channels,
-            image_size: v.image_size,
-            patch_size: v.patch_size,
-        }
-    }
 }
 
 /// CLIP's text transformer and `text_projection`.
 #[derive(Debug, Clone)]
 pub struct ClipTextTower {
-    transformer: ClipTextTransformer,
+    transformer: TextTransformer,
     projection: Linear,
     eos_token_id: u32,
     max_len: usize,
@@ -338,7 +304,7 @@ pub struct ClipTextTower {
 impl ClipTextTower {
     /// `vb` is the `CLIPModel` root: reads `text_model.*` and `text_projection.weight`.
     pub fn new(cfg: &HfClipConfig, vb: VarBuilder) -> Result<Self> {
-        let transformer = ClipTextTransformer::new(vb.pp("text_model"), &cfg.candle_text())?;
+        let transformer = TextTransformer::new(&cfg.text_config, vb.pp("text_model"))?;
         let projection = candle_nn::linear_no_bias(
             cfg.text_config.hidden_size,
             cfg.projection_dim,
@@ -360,8 +326,7 @@ impl ClipTextTower {
     /// `input_ids`: `[B, T]` u32 (T ≤ max_len) → `[B, projection_dim]`, L2-normalised.
     ///
     /// Pools the final-layer-normed state at the EOT token, chosen as HF does: the first
-    /// `eos_token_id`, or the largest id when `eos_token_id` is the legacy 2 (candle always
-    /// takes the largest id, which differs when a config's EOT is not the largest id).
+    /// `eos_token_id`, or the largest id when `eos_token_id` is the legacy 2.
     pub fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
         let (_, seq_len) = input_ids.dims2()?;
         if seq_len == 0 || seq_len > self.max_len {
@@ -371,7 +336,7 @@ impl ClipTextTower {
             ));
         }
         let input_ids = input_ids.to_dtype(DType::U32)?;
-        let hidden = self.transformer.forward_with_mask(&input_ids, usize::MAX)?;
+        let hidden = self.transformer.forward(&input_ids)?;
         let mut pooled = Vec::new();
         for (b, row) in input_ids.to_vec2::<u32>()?.iter().enumerate() {
             let pos = if self.eos_token_id == 2 {
@@ -394,7 +359,7 @@ impl ClipTextTower {
 /// CLIP's vision transformer and `visual_projection`.
 #[derive(Debug, Clone)]
 pub struct ClipVisionTower {
-    transformer: ClipVisionTransformer,
+    transformer: VisionTransformer,
     projection: Linear,
     image_size: usize,
 }
@@ -402,15 +367,7 @@ pub struct ClipVisionTower {
 impl ClipVisionTower {
     /// `vb` is the `CLIPModel` root: reads `vision_model.*` and `visual_projection.weight`.
     pub fn new(cfg: &HfClipConfig, vb: VarBuilder) -> Result<Self> {
-        // candle substitutes random noise for a missing class embedding; refuse instead.
-        let emb = vb.pp("vision_model").pp("embeddings");
-        if !emb.contains_tensor("class_embedding") {
-            return Err(ConditioningError::invalid(
-                "CLIP weights",
-                "missing tensor vision_model.embeddings.class_embedding",
-            ));
-        }
-        let transformer = ClipVisionTransformer::new(vb.pp("vision_model"), &cfg.candle_vision())?;
+        let transformer = VisionTransformer::new(&cfg.vision_config, vb.pp("vision_model"))?;
         let projection = candle_nn::linear_no_bias(
             cfg.vision_config.hidden_size,
             cfg.projection_dim,
@@ -583,7 +540,7 @@ mod tests {
         assert!((v[2][100][223] - (1.0 - CLIP_MEAN[2]) / CLIP_STD[2]).abs() < 1e-5);
     }
 
-    /// Sizes candle's towers would allocate by (a position table of 2^40 entries, a grid of
+    /// Sizes the towers would allocate by (a position table of 2^40 entries, a grid of
     /// 2^20 patches) or cannot feed (a fourth colour channel) are refused by the config
     /// check, naming the field, before any weight is read.
     #[test]
