@@ -1,6 +1,8 @@
 //! `m2f bundle` rebuilds the shipped model directory from its parts: from an f32 denoiser
-//! whose config names the Whisper model by this machine's path, the same f16 weights, config,
-//! Whisper encoder and emotion embeddings byte for byte, and a bundle that loads. Needs the
+//! whose config names the Whisper model by this machine's path, the same f16 weights, config
+//! and Whisper encoder byte for byte, the same emotion embeddings to within float rounding
+//! (MiniLM computes them, and the order of its sums depends on the CPU's vector width), and a
+//! bundle that loads. Needs the
 //! real Whisper tiny.en (CTranslate2) and all-MiniLM-L6-v2 that `scripts/test.sh` fetches.
 
 use std::path::{Path, PathBuf};
@@ -79,9 +81,28 @@ fn rebuilds_the_shipped_bundle() {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
+    // The emotion table is computed: equal names and shapes, values within rounding.
+    let emotions = |dir: &Path| {
+        candle_core::safetensors::load(dir.join("emotions.safetensors"), &candle_core::Device::Cpu)
+            .unwrap()
+    };
+    let (shipped, rebuilt) = (emotions(&weights), emotions(&out));
+    assert_eq!(
+        shipped.keys().collect::<std::collections::BTreeSet<_>>(),
+        rebuilt.keys().collect::<std::collections::BTreeSet<_>>()
+    );
+    let mut worst = 0f32;
+    for (name, a) in &shipped {
+        let b = &rebuilt[name];
+        assert_eq!(a.dims(), b.dims(), "emotions.safetensors: {name}");
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        worst = worst.max(diff.to_scalar::<f32>().unwrap());
+    }
+    println!("emotion table: largest difference from the shipped one {worst:.1e}");
+    // A different sentence moves values by about 0.1.
+    assert!(worst < 1e-5, "emotions.safetensors differs by {worst}");
     for file in [
         "media2face.json",
-        "emotions.safetensors",
         "whisper-tiny.en/model.safetensors",
         "whisper-tiny.en/config.json",
         "diffusion/model.safetensors",

@@ -1,8 +1,9 @@
 //! CPU kernels for inference where candle's composed ops are slow: fused attention, linear
 //! layers and time-major (grouped) convolutions with their bias (and exact GELU) fused into
-//! the product, residual + layer norm, and a per-channel norm over time. Each falls back to
-//! candle's ops off the CPU or for other types. Used by the Whisper and wav2vec2 encoders and
-//! the denoiser's sampling path; none has a backward pass.
+//! the product, residual + layer norm, and a per-channel norm over time. A product of a few
+//! rows (a prompt's tokens) runs as dot products along the weight's rows instead of gemm.
+//! Each falls back to candle's ops off the CPU or for other types. Used by the Whisper,
+//! wav2vec2, BERT and CLIP encoders and the denoiser's sampling path; none has a backward pass.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
