@@ -561,11 +561,10 @@ mod tests {
 
     #[test]
     fn equals_the_composed_ops() {
-        let dev = Device::Cpu;
         // T not a multiple of the block, keys longer than queries.
-        let q = Tensor::randn(0f32, 1.0, (2, 3, 45, 8), &dev).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (2, 3, 70, 8), &dev).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (2, 3, 70, 8), &dev).unwrap();
+        let q = crate::test_tensor(1.0, (2, 3, 45, 8), 7).unwrap();
+        let k = crate::test_tensor(1.0, (2, 3, 70, 8), 8).unwrap();
+        let v = crate::test_tensor(1.0, (2, 3, 70, 8), 9).unwrap();
         let fused = attention(&q, &k, &v, 0.35).unwrap();
         let scores = (q.matmul(&k.t().unwrap()).unwrap() * 0.35).unwrap();
         let want = candle_nn::ops::softmax_last_dim(&scores)
@@ -594,10 +593,10 @@ mod tests {
         // 3 branches of 2 windows over 2 memories; rows more than one block.
         let (bm, g, n, m, h, dh) = (2, 3, 150, 41, 4, 8);
         let b = g * bm;
-        let q = Tensor::randn(0f32, 1.0, (b, n, h * dh), &dev).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (bm, m, h * dh), &dev).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (bm, m, h * dh), &dev).unwrap();
-        let mask = Tensor::randn(0f32, 1.0, (b, n, m), &dev).unwrap();
+        let q = crate::test_tensor(1.0, (b, n, h * dh), 10).unwrap();
+        let k = crate::test_tensor(1.0, (bm, m, h * dh), 11).unwrap();
+        let v = crate::test_tensor(1.0, (bm, m, h * dh), 12).unwrap();
+        let mask = crate::test_tensor(1.0, (b, n, m), 13).unwrap();
         // Hide about half of the keys, never the first.
         let bias = (mask.ge(0f32).unwrap().to_dtype(DType::F32).unwrap() * -1e9).unwrap();
         let keep_first = Tensor::cat(
@@ -674,9 +673,9 @@ mod tests {
         }
         bias[(2 * n + 50) * m..(2 * n + 51) * m].fill(-1e9);
         let bias = Tensor::from_vec(bias, (b, n, m), &dev).unwrap();
-        let q = Tensor::randn(0f32, 1.0, (b, n, h * dh), &dev).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (bm, m, h * dh), &dev).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (bm, m, h * dh), &dev).unwrap();
+        let q = crate::test_tensor(1.0, (b, n, h * dh), 14).unwrap();
+        let k = crate::test_tensor(1.0, (bm, m, h * dh), 15).unwrap();
+        let v = crate::test_tensor(1.0, (bm, m, h * dh), 16).unwrap();
         let got = attention_shared(&q, &k, &v, Some(&bias), h, 0.3).unwrap();
         // The composed path: q as a variable.
         let qv = candle_core::Var::from_tensor(&q).unwrap();
@@ -690,9 +689,8 @@ mod tests {
 
     #[test]
     fn packed_equals_split_heads() {
-        let dev = Device::Cpu;
         let (b, t, h, dh) = (2, 150, 3, 8);
-        let qkv = Tensor::randn(0f32, 1.0, (b, t, 3 * h * dh), &dev).unwrap();
+        let qkv = crate::test_tensor(1.0, (b, t, 3 * h * dh), 17).unwrap();
         let split = qkv
             .reshape((b, t, 3, h, dh))
             .unwrap()

@@ -150,7 +150,6 @@ impl CustomOp3 for ChannelNorm {
 mod tests {
     use super::super::max_abs_diff;
     use super::*;
-    use candle_core::Device;
 
     /// The same normalisation channel-major, as candle's `GroupNorm` computes it.
     fn reference(x_cm: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Tensor {
@@ -161,13 +160,12 @@ mod tests {
 
     #[test]
     fn equals_candle_group_norm_with_a_group_per_channel() {
-        let dev = Device::Cpu;
         // More frames than one task, a mean far from zero (the single-pass variance's hard
         // case), and two batch items with their own statistics.
         for t in [1, 7, 700] {
-            let x = (Tensor::randn(0f32, 2.0, (2, 6, t), &dev).unwrap() + 30.0).unwrap();
-            let gamma = Tensor::randn(1f32, 0.3, 6, &dev).unwrap();
-            let beta = Tensor::randn(0f32, 0.3, 6, &dev).unwrap();
+            let x = (crate::test_tensor(2.0, (2, 6, t), 1).unwrap() + 30.0).unwrap();
+            let gamma = (crate::test_tensor(0.3, 6, 90).unwrap() + 1.0).unwrap();
+            let beta = crate::test_tensor(0.3, 6, 2).unwrap();
             let want = reference(&x, &gamma, &beta, 1e-5).transpose(1, 2).unwrap();
             let x_tm = x.transpose(1, 2).unwrap();
             for epilogue in [Epilogue::None, Epilogue::GeluErf] {

@@ -282,11 +282,10 @@ mod tests {
 
     #[test]
     fn equals_candle_conv1d() {
-        let dev = Device::Cpu;
         for (t, stride, padding) in [(11, 1, 1), (11, 2, 1), (10, 2, 1), (7, 1, 0), (5, 3, 2)] {
-            let x = Tensor::randn(0f32, 1.0, (2, 6, t), &dev).unwrap();
-            let w = Tensor::randn(0f32, 0.5, (5, 6, 3), &dev).unwrap();
-            let b = Tensor::randn(0f32, 1.0, 5, &dev).unwrap();
+            let x = crate::test_tensor(1.0, (2, 6, t), 21).unwrap();
+            let w = crate::test_tensor(0.5, (5, 6, 3), 22).unwrap();
+            let b = crate::test_tensor(1.0, 5, 23).unwrap();
             let want = x
                 .conv1d(&w, padding, stride, 1, 1)
                 .unwrap()
@@ -309,9 +308,9 @@ mod tests {
     fn grouped_equals_candle_conv1d() {
         let dev = Device::Cpu;
         for (t, k, padding, groups) in [(23, 8, 4, 4), (9, 3, 1, 2), (30, 16, 8, 1)] {
-            let x = Tensor::randn(0f32, 1.0, (2, 8, t), &dev).unwrap();
-            let w = Tensor::randn(0f32, 0.5, (12, 8 / groups, k), &dev).unwrap();
-            let b = Tensor::randn(0f32, 1.0, 12, &dev).unwrap();
+            let x = crate::test_tensor(1.0, (2, 8, t), 24).unwrap();
+            let w = crate::test_tensor(0.5, (12, 8 / groups, k), 25).unwrap();
+            let b = crate::test_tensor(1.0, 12, 26).unwrap();
             let want = x
                 .conv1d(&w, padding, 1, 1, groups)
                 .unwrap()
@@ -342,7 +341,6 @@ mod tests {
     /// one input channel (a waveform's first layer) and several.
     #[test]
     fn unpadded_equals_candle_conv1d() {
-        let dev = Device::Cpu;
         for (t, k, stride, c_in) in [
             (400, 10, 5, 1),
             (10, 10, 5, 1),
@@ -350,9 +348,9 @@ mod tests {
             (23, 3, 2, 5),
             (9, 2, 2, 6),
         ] {
-            let x = Tensor::randn(0f32, 1.0, (2, c_in, t), &dev).unwrap();
-            let w = Tensor::randn(0f32, 0.5, (7, c_in, k), &dev).unwrap();
-            let b = Tensor::randn(0f32, 1.0, 7, &dev).unwrap();
+            let x = crate::test_tensor(1.0, (2, c_in, t), 27).unwrap();
+            let w = crate::test_tensor(0.5, (7, c_in, k), 28).unwrap();
+            let b = crate::test_tensor(1.0, 7, 29).unwrap();
             let want = x
                 .conv1d(&w, 0, stride, 1, 1)
                 .unwrap()

@@ -102,6 +102,29 @@ fn contiguous_f32<'a>(
     }
 }
 
+/// Values of unit variance times `scale` (uniform, from a fixed seed) for the kernels' tests,
+/// so that a failure reproduces.
+#[cfg(test)]
+fn test_tensor(
+    scale: f64,
+    shape: impl Into<candle_core::Shape>,
+    seed: u64,
+) -> candle_core::Result<candle_core::Tensor> {
+    let shape = shape.into();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let values = (0..shape.elem_count())
+        .map(|_| {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let u = (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f64 / (1u64 << 24) as f64;
+            ((u - 0.5) * 12f64.sqrt() * scale) as f32
+        })
+        .collect();
+    candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu)
+}
+
 /// The largest absolute difference between two tensors (for the kernels' tests).
 #[cfg(test)]
 fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {

@@ -189,14 +189,12 @@ fn output_shape(x_dims: &[usize], d_out: usize) -> Shape {
 mod tests {
     use super::super::max_abs_diff;
     use super::*;
-    use candle_core::Device;
 
     #[test]
     fn equals_candle_linear_and_gelu() {
-        let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (2, 37, 24), &dev).unwrap();
-        let w = Tensor::randn(0f32, 0.3, (40, 24), &dev).unwrap();
-        let b = Tensor::randn(0f32, 1.0, 40, &dev).unwrap();
+        let x = crate::test_tensor(1.0, (2, 37, 24), 3).unwrap();
+        let w = crate::test_tensor(0.3, (40, 24), 4).unwrap();
+        let b = crate::test_tensor(1.0, 40, 5).unwrap();
         let want = candle_nn::Linear::new(w.clone(), Some(b.clone()));
         let want = candle_core::Module::forward(&want, &x).unwrap();
         let got = linear(&x, &w, &b, Epilogue::None).unwrap();
@@ -215,7 +213,7 @@ mod tests {
         let grads = y.sum_all().unwrap().backward().unwrap();
         assert!(grads.get(wv.as_tensor()).is_some());
         // A prompt's few rows take the dot-product path.
-        let x = Tensor::randn(0f32, 1.0, (1, 9, 24), &dev).unwrap();
+        let x = crate::test_tensor(1.0, (1, 9, 24), 6).unwrap();
         let want = candle_nn::Linear::new(w.clone(), Some(b.clone()));
         let want = candle_core::Module::forward(&want, &x).unwrap();
         let got = linear(&x, &w, &b, Epilogue::None).unwrap();

@@ -136,16 +136,14 @@ simd_fn! {
 mod tests {
     use super::super::max_abs_diff;
     use super::*;
-    use candle_core::Device;
 
     #[test]
     fn equals_add_then_layer_norm() {
-        let dev = Device::Cpu;
         // More rows than one task, mean far from zero.
-        let h = (Tensor::randn(0f32, 1.0, (3, 70, 24), &dev).unwrap() + 5.0).unwrap();
-        let delta = Tensor::randn(0f32, 1.0, (3, 70, 24), &dev).unwrap();
-        let w = Tensor::randn(1f32, 0.2, 24, &dev).unwrap();
-        let b = Tensor::randn(0f32, 0.2, 24, &dev).unwrap();
+        let h = (crate::test_tensor(1.0, (3, 70, 24), 18).unwrap() + 5.0).unwrap();
+        let delta = crate::test_tensor(1.0, (3, 70, 24), 19).unwrap();
+        let w = (crate::test_tensor(0.2, 24, 91).unwrap() + 1.0).unwrap();
+        let b = crate::test_tensor(0.2, 24, 20).unwrap();
         let (sum, normed) = residual_layer_norm(&h, Some(&delta), &w, &b, 1e-5).unwrap();
         let want_sum = (&h + &delta).unwrap();
         let want = candle_nn::ops::layer_norm_slow(&want_sum, &w, &b, 1e-5).unwrap();
