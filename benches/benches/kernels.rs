@@ -1,11 +1,12 @@
 //! The fused CPU kernels at the denoiser's shapes (small preset: 3 branches × 200 frames,
 //! width 192, feed-forward 384, 4 heads): each linear layer (to read against the `diffusion`
 //! bench's 1024³ matmul rate), the self-attention of one layer and a residual layer norm; and
-//! the products of a 9-token prompt through CLIP's text tower.
+//! the products of a 9-token prompt through CLIP's text tower; Whisper tiny.en's attention on
+//! a 30 s window.
 
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
-use m2f_kernels::{attention_shared, linear, residual_layer_norm, Epilogue};
+use m2f_kernels::{attention_packed, attention_shared, linear, residual_layer_norm, Epilogue};
 
 fn kernels(c: &mut Criterion) {
     let dev = Device::Cpu;
@@ -33,6 +34,11 @@ fn kernels(c: &mut Criterion) {
     let k = Tensor::randn(0f32, 1.0, (3, 200, 192), &dev).expect("k");
     g.bench_function("self-attention 3 x 200 frames, 4 heads", |bch| {
         bch.iter(|| attention_shared(&q, &k, &k, None, 4, 0.14).expect("attention"))
+    });
+    // Whisper tiny.en's self-attention on a 30 s window (6 heads of 64, packed QKV).
+    let qkv = Tensor::randn(0f32, 1.0, (1, 1500, 3 * 384), &dev).expect("qkv");
+    g.bench_function("packed attention 1500 frames, 6 heads of 64", |bch| {
+        bch.iter(|| attention_packed(&qkv, 6, 0.125).expect("attention"))
     });
     let h = Tensor::randn(0f32, 1.0, (3, 200, 192), &dev).expect("h");
     let w = Tensor::ones(192, candle_core::DType::F32, &dev).expect("w");
