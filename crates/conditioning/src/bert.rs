@@ -207,7 +207,16 @@ impl BertModel {
     /// `vb` is the checkpoint's root: `embeddings.*` and `encoder.layer.{i}.*`, directly or
     /// below `bert.` (or the config's `model_type`), as HF writes a bare `BertModel` or one
     /// inside a task model.
+    ///
+    /// # Errors
+    /// A head count that does not divide the width, or missing or mis-shaped weights.
     pub fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
+        let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
+        if heads == 0 || h % heads != 0 {
+            candle_core::bail!(
+                "BERT config: {heads} attention heads do not divide hidden_size {h}"
+            );
+        }
         let prefixes = [Some("bert"), cfg.model_type.as_deref(), None];
         let vb = match prefixes.into_iter().find(|p| {
             let probe = "embeddings.word_embeddings.weight";
@@ -232,6 +241,10 @@ impl BertModel {
 
     /// ids and type ids `[B, T]` u32, `mask` `[B, T]` (1 for a token, 0 for padding) →
     /// the last hidden state `[B, T, H]`.
+    ///
+    /// # Errors
+    /// More tokens than the position table holds, ids outside the vocabulary, shapes that do
+    /// not fit.
     pub fn forward(
         &self,
         ids: &Tensor,
@@ -260,5 +273,50 @@ impl BertModel {
             xs = layer.forward(&xs, bias.as_ref())?;
         }
         Ok(xs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use candle_nn::VarMap;
+
+    fn config(heads: usize) -> Config {
+        serde_json::from_value(serde_json::json!({
+            "vocab_size": 12, "hidden_size": 8, "num_hidden_layers": 1,
+            "num_attention_heads": heads, "intermediate_size": 16, "hidden_act": "gelu",
+            "max_position_embeddings": 16, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+        }))
+        .unwrap()
+    }
+
+    /// A head count that does not divide the width is an error, not a division by zero; a
+    /// padded batch gives each sentence what it gives alone.
+    #[test]
+    fn bad_heads_are_refused_and_padding_is_hidden() {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        for heads in [0, 3] {
+            let err = BertModel::new(&config(heads), vb.clone()).unwrap_err();
+            assert!(err.to_string().contains("attention heads"), "{err}");
+        }
+        let model = BertModel::new(&config(2), vb).unwrap();
+        let dev = Device::Cpu;
+        let ids = Tensor::new(&[[1u32, 5, 7, 2], [1, 9, 2, 0]], &dev).unwrap();
+        let types = ids.zeros_like().unwrap();
+        let mask = Tensor::new(&[[1u32, 1, 1, 1], [1, 1, 1, 0]], &dev).unwrap();
+        let batch = model.forward(&ids, &types, &mask).unwrap();
+        let alone_ids = Tensor::new(&[[1u32, 9, 2]], &dev).unwrap();
+        let alone = model
+            .forward(
+                &alone_ids,
+                &alone_ids.zeros_like().unwrap(),
+                &alone_ids.ones_like().unwrap(),
+            )
+            .unwrap();
+        let padded = batch.narrow(0, 1, 1).unwrap().narrow(1, 0, 3).unwrap();
+        let diff = (padded - alone).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
     }
 }
