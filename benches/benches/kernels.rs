@@ -38,7 +38,7 @@ fn kernels(c: &mut Criterion) {
     // Whisper tiny.en's self-attention on a 30 s window (6 heads of 64, packed QKV).
     let qkv = Tensor::randn(0f32, 1.0, (1, 1500, 3 * 384), &dev).expect("qkv");
     g.bench_function("packed attention 1500 frames, 6 heads of 64", |bch| {
-        bch.iter(|| attention_packed(&qkv, 6, 0.125).expect("attention"))
+        bch.iter(|| attention_packed(&qkv, 6, 0.125, None).expect("attention"))
     });
     let h = Tensor::randn(0f32, 1.0, (3, 200, 192), &dev).expect("h");
     let w = Tensor::ones(192, candle_core::DType::F32, &dev).expect("w");

@@ -103,7 +103,7 @@ fn main() -> candle_core::Result<()> {
             || kernels::linear(&hs, &qkv_w, &qkv_b, Epilogue::None),
         ),
         time("layer: attention (12 heads, 499 frames)", attn_flop, || {
-            kernels::attention_packed(&qkv, heads, 0.125)
+            kernels::attention_packed(&qkv, heads, 0.125, None)
         }),
         time(
             "layer: output projection (768→768)",

@@ -130,21 +130,7 @@ impl Attention {
     fn forward(&self, xs: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let qkv = kernels::linear_layer(&self.qkv, xs, Epilogue::None)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let ctx = match bias {
-            None => kernels::attention_packed(&qkv, self.heads, scale)?,
-            Some(bias) => {
-                let h = self.heads * self.head_dim;
-                let part = |i: usize| qkv.narrow(2, i * h, h);
-                kernels::attention_shared(
-                    &part(0)?,
-                    &part(1)?,
-                    &part(2)?,
-                    Some(bias),
-                    self.heads,
-                    scale,
-                )?
-            }
-        };
+        let ctx = kernels::attention_packed(&qkv, self.heads, scale, bias)?;
         kernels::linear_layer(&self.dense, &ctx, Epilogue::None)
     }
 }

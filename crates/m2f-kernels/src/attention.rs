@@ -97,13 +97,25 @@ impl CustomOp3 for FusedAttention {
 /// [`attention`] over the packed output of a fused QKV projection: qkv [B, T, 3 · H · Dh]
 /// (queries, then keys, then values, each H heads of Dh) → [B, T, H · Dh], with no copies to
 /// split or merge heads. f32 on the CPU takes the fused kernel; anything else candle's ops.
+/// A `bias` [B, T, T] (a causal or padding mask, as [`attention_shared`] takes it) goes
+/// through [`attention_shared`] on the three parts.
 ///
 /// # Errors
-/// If the last dimension is not a multiple of 3 · `heads`.
-pub fn attention_packed(qkv: &Tensor, heads: usize, scale: f64) -> candle_core::Result<Tensor> {
+/// If the last dimension is not a multiple of 3 · `heads`, or the bias does not fit.
+pub fn attention_packed(
+    qkv: &Tensor,
+    heads: usize,
+    scale: f64,
+    bias: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
     let (b, t, three_d) = qkv.dims3()?;
     if heads == 0 || three_d % (3 * heads) != 0 {
         candle_core::bail!("packed attention: width {three_d} is not 3 × {heads} heads × Dh");
+    }
+    if let Some(bias) = bias {
+        let d = three_d / 3;
+        let part = |i: usize| qkv.narrow(2, i * d, d);
+        return attention_shared(&part(0)?, &part(1)?, &part(2)?, Some(bias), heads, scale);
     }
     if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
         qkv.contiguous()?
@@ -712,7 +724,7 @@ mod tests {
             .unwrap()
             .reshape((b, t, h * dh))
             .unwrap();
-        let got = attention_packed(&qkv, h, 0.3).unwrap();
+        let got = attention_packed(&qkv, h, 0.3, None).unwrap();
         assert!(max_abs_diff(&got, &want) < 1e-5);
     }
 }

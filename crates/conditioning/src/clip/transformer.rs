@@ -53,15 +53,7 @@ impl Attention {
         let qkv = kernels::linear_layer(&self.qkv, xs, Epilogue::None)?;
         // HF scales the queries by head_dim^-0.5; the kernels scale the scores.
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let ctx = match bias {
-            None => kernels::attention_packed(&qkv, self.heads, scale)?,
-            Some(bias) => {
-                let h = self.heads * self.head_dim;
-                let part = |i: usize| qkv.narrow(2, i * h, h);
-                let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-                kernels::attention_shared(&q, &k, &v, Some(bias), self.heads, scale)?
-            }
-        };
+        let ctx = kernels::attention_packed(&qkv, self.heads, scale, bias)?;
         kernels::linear_layer(&self.out_proj, &ctx, Epilogue::None)
     }
 }

@@ -121,7 +121,7 @@ impl Attention {
         let qkv = kernels::linear_layer(&self.qkv, xs, Epilogue::None)?;
         // HF scales the queries by head_dim^-0.5; the fused kernel scales the scores.
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let ctx = kernels::attention_packed(&qkv, self.num_heads, scale)?;
+        let ctx = kernels::attention_packed(&qkv, self.num_heads, scale, None)?;
         kernels::linear_layer(&self.out_proj, &ctx, Epilogue::None)
     }
 }

@@ -219,7 +219,7 @@ impl Attention {
         let qkv = self.qkv.forward(xs, Epilogue::None)?;
         // HF scales the queries by head_dim^-0.5; the fused kernel scales the scores.
         let scale = (self.head_dim as f64).powf(-0.5);
-        let ctx = kernels::attention_packed(&qkv, self.heads, scale)?;
+        let ctx = kernels::attention_packed(&qkv, self.heads, scale, None)?;
         self.out_proj.forward(&ctx, Epilogue::None)
     }
 }
