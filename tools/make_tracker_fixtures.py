@@ -3,7 +3,8 @@ for m2f-tracker's parity test (crates/m2f-tracker/tests/tflite_parity.rs).
 
 Usage (a venv outside the repository; tflite-runtime 2.14 needs numpy < 2):
     python3 -m venv /tmp/tflenv
-    /tmp/tflenv/bin/pip install "numpy<2" tflite-runtime==2.14.0 pillow scikit-image safetensors
+    /tmp/tflenv/bin/pip install "numpy<2" tflite-runtime==2.14.0 pillow scikit-image safetensors \
+        mediapipe==0.10.14
     /tmp/tflenv/bin/python tools/make_tracker_fixtures.py MODELS_DIR
 
 MODELS_DIR holds face_detection_short_range.tflite and face_landmark.tflite
@@ -11,9 +12,14 @@ MODELS_DIR holds face_detection_short_range.tflite and face_landmark.tflite
   astronaut.jpg              scikit-image's astronaut photograph (NASA, public domain)
   tflite_parity.safetensors  for each model, the outputs on a noise input (the same generator
                              as the test's) and on a photo input (stored as u8 RGB here)
+  mediapipe_astronaut.json   MediaPipe's own pipeline on astronaut.jpg (the FaceDetection and
+                             FaceMesh solutions of mediapipe 0.10.14, static image mode): the
+                             detection and the 468 points, in pixels
 """
 import os
 import sys
+
+import json
 
 import numpy as np
 import PIL.Image
@@ -71,6 +77,30 @@ def main():
                 print(f"{name} {kind} output {i} {r.shape}: |reference kernels - XNNPACK| max "
                       f"{np.abs(r - q).max():.2e}, |value| max {np.abs(r).max():.2f}")
     save_file(tensors, os.path.join(ROOT, "tflite_parity.safetensors"))
+    mediapipe_pipeline(photo)
+
+
+def mediapipe_pipeline(photo):
+    import mediapipe as mp
+
+    h, w = photo.shape[:2]
+    with mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5) as fd:
+        (d,) = fd.process(photo).detections
+    box = d.location_data.relative_bounding_box
+    detection = {
+        "score": d.score[0],
+        "min": [box.xmin * w, box.ymin * h],
+        "max": [(box.xmin + box.width) * w, (box.ymin + box.height) * h],
+        "keypoints": [[k.x * w, k.y * h] for k in d.location_data.relative_keypoints],
+    }
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as fm:
+        (face,) = fm.process(photo).multi_face_landmarks
+    # MediaPipe's z is in the x scale (normalised by the image width).
+    points = [[p.x * w, p.y * h, p.z * w] for p in face.landmark]
+    out = {"mediapipe": mp.__version__, "detection": detection, "points": points}
+    with open(os.path.join(ROOT, "mediapipe_astronaut.json"), "w") as f:
+        json.dump(out, f, separators=(",", ":"))
+    print(f"mediapipe {mp.__version__}: detection score {detection['score']:.4f}, {len(points)} points")
 
 
 if __name__ == "__main__":
