@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Fuzzes one parser: fuzz/run.sh TARGET [RUNS] (RUNS default 1000000). TARGET: obj, audio,
 # ct2, gnpfa_checkpoint, denoiser_checkpoint, clip_dir, shard, bundle_manifest,
-# whisper_checkpoint, wav2vec2_checkpoint, sentence_encoder, clip_model, bundle.
+# whisper_checkpoint, wav2vec2_checkpoint, sentence_encoder, clip_model, bundle, tflite_model.
 # Builds with nightly and cargo-fuzz (installed if missing), seeds fuzz/corpus/TARGET with
 # valid inputs the first time, and stops at the first crash, leaving the input in
 # fuzz/artifacts/TARGET. See docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 targets="obj audio ct2 gnpfa_checkpoint denoiser_checkpoint clip_dir shard bundle_manifest
-  whisper_checkpoint wav2vec2_checkpoint sentence_encoder clip_model bundle"
+  whisper_checkpoint wav2vec2_checkpoint sentence_encoder clip_model bundle tflite_model"
 targets=$(echo $targets)
 target=${1:?usage: fuzz/run.sh TARGET [RUNS] (TARGET: ${targets// /, })}
 runs=${2:-1000000}
@@ -21,6 +21,7 @@ case "$target" in
   obj | audio) max_len=65536 ;;
   gnpfa_checkpoint | whisper_checkpoint | wav2vec2_checkpoint | sentence_encoder | clip_model) max_len=32768 ;;
   bundle) max_len=131072 ;;
+  tflite_model) max_len=262144 ;;
   denoiser_checkpoint | clip_dir | shard) max_len=16384 ;;
   ct2) max_len=8192 ;;
   bundle_manifest) max_len=4096 ;;

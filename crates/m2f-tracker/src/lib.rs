@@ -4,7 +4,28 @@
 //!
 //! The flow: an image → [`FaceDetector`] (letterboxed 128 × 128, anchors, weighted NMS) →
 //! [`Detection`]s → a rotated square crop around the face ([`region_from_detection`]) →
-//! [`FaceLandmarker`] (192 × 192) → [`FaceLandmarks`] in image pixels.
+//! [`FaceLandmarker`] (192 × 192) → [`FaceLandmarks`] in image pixels. In a video,
+//! [`FaceTracker`] carries the crop from frame to frame and detects only when the face is
+//! lost; [`smooth_track`] then removes jitter without lag.
+//!
+//! The model files come from the npm package `@mediapipe/face_mesh` (Apache-2.0; see
+//! [`MODELS_HINT`]); `docs/tracking.md` has the parity and speed measurements.
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! use m2f_tracker::{FaceTracker, TrackerOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut tracker = FaceTracker::load(Path::new("models/mediapipe"), TrackerOptions::default())?;
+//! let frame = image::open("frame_0001.png")?.to_rgb8();
+//! if let Some(face) = tracker.track(&frame)? {
+//!     let nose_tip = face.landmarks.points[1]; // x, y in pixels, z relative depth
+//!     println!("nose tip at {nose_tip:?} ({:?})", face.found_by);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod anchors;
 mod crop;
@@ -13,7 +34,9 @@ mod detector;
 mod error;
 mod landmarker;
 mod region;
+mod smoothing;
 mod tflite;
+mod tracker;
 
 pub use error::{Result, TrackerError, MODELS_HINT};
 
@@ -24,6 +47,10 @@ pub use landmarker::{
     region_from_detection, FaceLandmarker, FaceLandmarks, EYE_CORNERS, LANDMARK_FILE, MESH_POINTS,
 };
 pub use region::{rotation_from, RotatedRect, ROI_SCALE};
+
+// Video: tracking from frame to frame, and zero-lag smoothing of a clip's points.
+pub use smoothing::smooth_track;
+pub use tracker::{FaceTracker, FoundBy, TrackedFace, TrackerOptions};
 
 // The TFLite interpreter the models run on.
 pub use tflite::TfliteModel;

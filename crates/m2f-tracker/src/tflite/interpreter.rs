@@ -16,6 +16,10 @@ use super::kernels::{apply, DepthwiseConv, MaxPool, Patches};
 use super::schema::{self, op_name, Activation, ModelDef, OpKind, TensorType, Window};
 use crate::{Result, TrackerError};
 
+/// The most elements a tensor of a model may declare (1 GiB of f32): a larger one in a face
+/// model means a corrupt file, and allocating it would abort the process.
+const MAX_ELEMENTS: usize = 1 << 28;
+
 /// One operator, ready to run.
 #[derive(Debug)]
 enum Step {
@@ -170,6 +174,15 @@ impl TfliteModel {
             message,
         };
         let def = schema::parse(bytes).map_err(format)?;
+        for t in &def.tensors {
+            let elements = t.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if elements.is_none_or(|n| n > MAX_ELEMENTS) {
+                return Err(unsupported(format!(
+                    "tensor {} has shape {:?}, over the {MAX_ELEMENTS} elements this interpreter allows",
+                    t.name, t.shape
+                )));
+            }
+        }
         let tensors: Vec<Declared> = def
             .tensors
             .iter()
