@@ -66,6 +66,72 @@ pub enum DatasetError {
         expected: String,
     },
 
+    /// The `ffmpeg` or `ffprobe` program, which reads video files, could not be started.
+    #[error(
+        "cannot run `{program}` to read {path}: {source}; reading video needs FFmpeg's \
+         programs on PATH (Debian/Ubuntu: `apt-get install ffmpeg`, macOS: `brew install ffmpeg`)"
+    )]
+    FfmpegMissing {
+        /// `ffmpeg` or `ffprobe`.
+        program: String,
+        /// The video file it was to read.
+        path: PathBuf,
+        /// Why it could not be started (usually: not found).
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `ffprobe` could not read a file as media: corrupt, truncated, or another kind of file.
+    #[error(
+        "{path}: not a readable video file (expected MP4, MKV, MOV or WebM with a video \
+         track); ffprobe says: {stderr}"
+    )]
+    UnreadableVideo {
+        /// The file at fault.
+        path: PathBuf,
+        /// The last lines of ffprobe's error output.
+        stderr: String,
+    },
+
+    /// A video file lacks a track that is needed: no picture (an audio-only file), or no
+    /// sound where the speech is required.
+    #[error("{path}: no {track} track (it has: {found}); {expected}")]
+    MissingTrack {
+        /// The file at fault.
+        path: PathBuf,
+        /// `video` or `audio`.
+        track: String,
+        /// The tracks the file has, with their codecs.
+        found: String,
+        /// What is expected, and what to do.
+        expected: String,
+    },
+
+    /// `ffmpeg` failed while decoding a track of a video file.
+    #[error("{path}: ffmpeg failed decoding the {track} track ({status}): {stderr}")]
+    FfmpegFailed {
+        /// The file at fault.
+        path: PathBuf,
+        /// `video` or `audio`.
+        track: String,
+        /// How ffmpeg exited.
+        status: String,
+        /// The last lines of ffmpeg's error output.
+        stderr: String,
+    },
+
+    /// The video track of a file decoded to no frame at all.
+    #[error(
+        "{path}: the video track decoded to zero frames (expected at least one picture){}",
+        if stderr.is_empty() { String::new() } else { format!("; ffmpeg says: {stderr}") }
+    )]
+    NoFrames {
+        /// The file at fault.
+        path: PathBuf,
+        /// The last lines of ffmpeg's error output, if it failed; empty if it did not.
+        stderr: String,
+    },
+
     /// An error of the synthetic world (reading a clip).
     #[error(transparent)]
     Synth(#[from] m2f_synth::SynthError),

@@ -39,6 +39,7 @@ mod shard_spec;
 mod stats;
 mod store;
 mod synthetic;
+mod video;
 
 pub use error::{DatasetError, Result};
 // Making records.
@@ -47,6 +48,11 @@ pub use features::{ensure_features, features_key, AudioFeatures, FeatureInfo, St
 pub use fingerprint::{gnpfa_fingerprint, load_gnpfa, sha256_hex};
 pub use shard_spec::ShardSpec;
 pub use synthetic::{encode_clip, SourceClip, SyntheticSource};
+// Video files in: frames at 30 fps and 16 kHz audio on one clock, through ffmpeg.
+pub use video::{
+    probe_video, read_video, read_video_audio, VideoClip, VideoFrames, VideoInfo, VideoReadOptions,
+    AUDIO_RATE, VIDEO_FPS,
+};
 // The format.
 pub use manifest::{read_manifests, Failure, ManifestLine, FAILURE_DIR, MANIFEST_DIR};
 pub use record::{
