@@ -132,6 +132,7 @@ impl RenderRanges {
             shininess: rng.random_range(8.0f32..=40.0),
             cull_back_faces: false,
             hole_fills: fills,
+            vertex_albedo: Vec::new(),
         }
     }
 }

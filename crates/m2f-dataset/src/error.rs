@@ -132,6 +132,32 @@ pub enum DatasetError {
         stderr: String,
     },
 
+    /// A face landmark file (JSON lines, JSON or CSV) holds something other than what is
+    /// expected: a malformed line, an unknown field or column, a point count other than 468 or
+    /// 478, frames out of order, a missing image size or frame rate.
+    #[error(
+        "{path}{}: {message}",
+        match line { Some(line) => format!(", line {line}"), None => String::new() }
+    )]
+    LandmarkFile {
+        /// The file at fault.
+        path: PathBuf,
+        /// The line at fault, counting from 1 (a CSV file's header is line 1); `None` for a
+        /// fault of the whole file.
+        line: Option<usize>,
+        /// What was wrong and what is accepted.
+        message: String,
+    },
+
+    /// An image file (a frame of a frame directory) could not be decoded.
+    #[error("{path}: not a readable image (expected a PNG or JPEG file): {message}")]
+    UnreadableImage {
+        /// The file at fault.
+        path: PathBuf,
+        /// What the decoder said.
+        message: String,
+    },
+
     /// An error of the synthetic world (reading a clip).
     #[error(transparent)]
     Synth(#[from] m2f_synth::SynthError),

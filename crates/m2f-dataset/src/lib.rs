@@ -30,8 +30,10 @@ mod error;
 mod extract;
 mod features;
 mod fingerprint;
+mod frame_dir;
 mod gnpfa_data;
 mod joint_log_mel;
+mod landmark_file;
 mod manifest;
 mod reader;
 mod record;
@@ -52,6 +54,13 @@ pub use synthetic::{encode_clip, SourceClip, SyntheticSource};
 pub use video::{
     probe_video, read_video, read_video_audio, VideoClip, VideoFrames, VideoInfo, VideoReadOptions,
     AUDIO_RATE, VIDEO_FPS,
+};
+// Folders of frames (PNG/JPEG) plus an audio file in: frames at 30 fps and 16 kHz audio.
+pub use frame_dir::{read_frame_dir, FrameDir, FrameDirClip, FrameDirFrames};
+// MediaPipe face landmark files (JSON lines, JSON, CSV) in: 468 points per frame at 30 fps.
+pub use landmark_file::{
+    read_landmark_file, LandmarkFileOptions, LandmarkTrack, FACE_MESH_POINTS,
+    FACE_MESH_POINTS_WITH_IRISES,
 };
 // The format.
 pub use manifest::{read_manifests, Failure, ManifestLine, FAILURE_DIR, MANIFEST_DIR};

@@ -33,6 +33,7 @@ mod head_pose;
 mod obj;
 mod obj_sequence;
 mod preview;
+mod procrustes;
 mod regions;
 mod render;
 mod rig;
@@ -44,10 +45,11 @@ pub use atomic::{publish_permissions, write_atomic};
 pub use error::{MeshError, Result};
 pub use face_mesh::{bounds, FaceMesh};
 pub use glb::{glb_bytes, write_glb, Animation};
-pub use head_pose::{axis_angle_to_matrix, HeadPose, Mat3};
+pub use head_pose::{axis_angle_to_matrix, matrix_to_axis_angle, HeadPose, Mat3};
 pub use obj::{parse_obj, read_obj, write_obj, Units};
 pub use obj_sequence::write_obj_sequence;
 pub use preview::{ffmpeg_available, write_gif, write_mp4, write_png, write_preview};
+pub use procrustes::{mediapipe_procrustes_weights, weighted_procrustes, Similarity};
 pub use regions::{FaceRegions, Landmarks, MEDIAPIPE_VERTEX_COUNT};
 pub use render::{
     project, render, Camera, HoleFill, RenderOptions, EYE_COLOR, MAX_IMAGE_SIDE, MOUTH_COLOR,

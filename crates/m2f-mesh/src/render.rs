@@ -273,6 +273,9 @@ pub struct RenderOptions {
     pub cull_back_faces: bool,
     /// Openings painted flat (see [`HoleFill`]); empty by default.
     pub hole_fills: Vec<HoleFill>,
+    /// Per-vertex albedo, linear RGB in [0, 1], interpolated across triangles (lips, brows);
+    /// empty (the default) for `base_color` everywhere.
+    pub vertex_albedo: Vec<[f32; 3]>,
 }
 
 impl Default for RenderOptions {
@@ -286,6 +289,7 @@ impl Default for RenderOptions {
             shininess: 20.0,
             cull_back_faces: false,
             hole_fills: Vec::new(),
+            vertex_albedo: Vec::new(),
         }
     }
 }
@@ -335,6 +339,15 @@ pub fn render(
         )
     })?;
 
+    if !opts.vertex_albedo.is_empty() && opts.vertex_albedo.len() != n {
+        return Err(MeshError::invalid(
+            "vertex_albedo",
+            format!(
+                "{} colours for {n} vertices; expected one per vertex or none",
+                opts.vertex_albedo.len()
+            ),
+        ));
+    }
     let (w, h) = (camera.width as usize, camera.height as usize);
     let mut target = Target {
         width: w,
@@ -384,6 +397,11 @@ pub fn render(
             });
             continue;
         }
+        // Albedo likewise pre-divided by depth; divided back by the interpolated 1/depth.
+        let albedo = (!opts.vertex_albedo.is_empty()).then(|| {
+            let al = |v: usize, iz: f32| opts.vertex_albedo[v].map(|x| x.clamp(0.0, 1.0) * iz);
+            [al(a, pa.1), al(b, pb.1), al(c, pc.1)]
+        });
         raster_triangle(w, h, [pa.0, pb.0, pc.0], |idx, bc| {
             let iz = bc[0] * pa.1 + bc[1] * pb.1 + bc[2] * pc.1;
             if iz > target.depth[idx] {
@@ -393,7 +411,13 @@ pub fn render(
                     bc[0] * na[1] + bc[1] * nb[1] + bc[2] * nc[1],
                     bc[0] * na[2] + bc[1] * nb[2] + bc[2] * nc[2],
                 ];
-                target.color[3 * idx..3 * idx + 3].copy_from_slice(&shader.shade(n));
+                let albedo = match &albedo {
+                    None => shader.albedo,
+                    Some([ka, kb, kc]) => std::array::from_fn(|k| {
+                        (bc[0] * ka[k] + bc[1] * kb[k] + bc[2] * kc[k]) / iz
+                    }),
+                };
+                target.color[3 * idx..3 * idx + 3].copy_from_slice(&shader.shade(n, albedo));
             }
         });
     }
@@ -494,12 +518,12 @@ impl Shader {
         }
     }
 
-    /// sRGB colour for an (unnormalised) surface normal.
+    /// sRGB colour for an (unnormalised) surface normal and an albedo.
     #[inline]
-    fn shade(&self, n: [f32; 3]) -> [u8; 3] {
+    fn shade(&self, n: [f32; 3], albedo: [f32; 3]) -> [u8; 3] {
         let len2 = dot(n, n);
         if len2.is_nan() || len2 <= 0.0 {
-            return self.encode(self.ambient, 0.0);
+            return self.encode(self.ambient, 0.0, albedo);
         }
         let inv_len = 1.0 / len2.sqrt();
         let diffuse = (dot(n, self.light) * inv_len).max(0.0);
@@ -511,16 +535,16 @@ impl Shader {
         } else {
             0.0
         };
-        self.encode(self.ambient + (1.0 - self.ambient) * diffuse, spec)
+        self.encode(self.ambient + (1.0 - self.ambient) * diffuse, spec, albedo)
     }
 
     #[inline]
-    fn encode(&self, k: f32, spec: f32) -> [u8; 3] {
+    fn encode(&self, k: f32, spec: f32, albedo: [f32; 3]) -> [u8; 3] {
         let g = |a: f32| {
             let lin = (a * k + spec).clamp(0.0, 1.0);
             self.gamma[(lin * GAMMA_STEPS as f32) as usize]
         };
-        [g(self.albedo[0]), g(self.albedo[1]), g(self.albedo[2])]
+        [g(albedo[0]), g(albedo[1]), g(albedo[2])]
     }
 }
 

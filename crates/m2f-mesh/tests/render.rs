@@ -252,3 +252,40 @@ fn framing_without_vertices_still_gives_a_camera() {
     let img = render(&[], &[], &cam, &RenderOptions::default()).unwrap();
     assert_eq!(img.dimensions(), (256, 256));
 }
+
+#[test]
+fn vertex_albedo_colours_its_vertices_and_must_match_the_mesh() {
+    let t = FaceTemplate::mediapipe();
+    let cam = Camera::framing(&t.mesh.vertices);
+    let grey = [0.5f32; 3];
+    let mut albedo = vec![grey; t.mesh.vertices.len()];
+    for &v in &t.regions.lips {
+        albedo[v as usize] = [0.9, 0.05, 0.05];
+    }
+    let opts = RenderOptions {
+        light_dir: [0.0, 0.0, 1.0],
+        vertex_albedo: albedo.clone(),
+        ..RenderOptions::default()
+    };
+    let img = render(&t.mesh.vertices, &t.mesh.triangles, &cam, &opts).unwrap();
+    // Where the upper lip's midpoint projects, red dominates; on the forehead, grey stays grey.
+    let at = |v: usize| {
+        let p = project(&cam, t.mesh.vertices[v]).unwrap();
+        img.get_pixel(p[0] as u32, p[1] as u32).0
+    };
+    let lip = at(0);
+    assert!(lip[0] as i32 - lip[1] as i32 > 60, "{lip:?}");
+    let forehead = at(10);
+    assert!(
+        (forehead[0] as i32 - forehead[1] as i32).abs() < 4,
+        "{forehead:?}"
+    );
+
+    albedo.pop();
+    let wrong = RenderOptions {
+        vertex_albedo: albedo,
+        ..RenderOptions::default()
+    };
+    let e = render(&t.mesh.vertices, &t.mesh.triangles, &cam, &wrong).unwrap_err();
+    assert!(e.to_string().contains("vertex_albedo"), "{e}");
+}

@@ -32,6 +32,7 @@ mod crop;
 mod detection;
 mod detector;
 mod error;
+mod face_geometry;
 mod landmarker;
 mod region;
 mod smoothing;
@@ -50,6 +51,9 @@ pub use region::{rotation_from, RotatedRect, ROI_SCALE};
 
 // Video: tracking from frame to frame, and zero-lag smoothing of a clip's points.
 pub use smoothing::smooth_track;
+
+// Metric faces: tracked points → head pose and the face in the template's frame, metres.
+pub use face_geometry::{face_geometry, FaceGeometry, DEFAULT_VERTICAL_FOV_DEGREES};
 pub use tracker::{FaceTracker, FoundBy, TrackedFace, TrackerOptions};
 
 // The TFLite interpreter the models run on.

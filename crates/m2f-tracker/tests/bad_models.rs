@@ -85,3 +85,37 @@ fn inputs_of_the_wrong_shape_are_errors() {
     assert!(err.to_string().contains("[1, 128, 128, 3]"), "{err}");
     assert!(model.run(&[]).is_err());
 }
+
+/// Found by fuzzing: a PAD whose paddings (int32 constants) ask for far more than the tensor
+/// the file declares must be refused at load, not allocated at run time.
+#[test]
+fn paddings_that_contradict_the_declared_shape_are_refused() {
+    let mut bytes = std::fs::read(common::models_dir().join(DETECTOR_FILE)).unwrap();
+    // The detector pads channels 72 → 80 ([[0, 0], [0, 0], [0, 0], [0, 8]] as int32).
+    let pattern: Vec<u8> = [0i32, 0, 0, 0, 0, 0, 0, 8]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let at = bytes
+        .windows(pattern.len())
+        .position(|w| w == pattern.as_slice())
+        .expect("the paddings");
+    bytes[at..at + 4].copy_from_slice(&65536i32.to_le_bytes());
+    let err = TfliteModel::from_bytes(&bytes, "padded").unwrap_err();
+    assert!(
+        err.to_string().contains("PAD") && err.to_string().contains("declares"),
+        "{err}"
+    );
+}
+
+/// Found by fuzzing: an operator whose output index is -1 (TFLite's "omitted", valid only for
+/// optional inputs) must be refused, not used as an index.
+#[test]
+fn an_omitted_output_is_refused() {
+    let mut bytes = std::fs::read(common::models_dir().join(DETECTOR_FILE)).unwrap();
+    // The first operator's `outputs` vector holds one tensor index at this offset of the file
+    // (checked by its SHA-256 when fetched).
+    bytes[212272..212276].copy_from_slice(&(-1i32).to_le_bytes());
+    let err = TfliteModel::from_bytes(&bytes, "omitted").unwrap_err();
+    assert!(err.to_string().contains("output tensor -1"), "{err}");
+}

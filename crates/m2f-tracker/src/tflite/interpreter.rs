@@ -16,9 +16,10 @@ use super::kernels::{apply, DepthwiseConv, MaxPool, Patches};
 use super::schema::{self, op_name, Activation, ModelDef, OpKind, TensorType, Window};
 use crate::{Result, TrackerError};
 
-/// The most elements a tensor of a model may declare (1 GiB of f32): a larger one in a face
-/// model means a corrupt file, and allocating it would abort the process.
-const MAX_ELEMENTS: usize = 1 << 28;
+/// The most elements a tensor of a model may declare or an operator may make (64 MiB of f32,
+/// ten times a 1080p RGB frame; MediaPipe's face models stay under 300 000): a larger one means
+/// a corrupt file, and allocating it could abort the process.
+pub(crate) const MAX_ELEMENTS: usize = 1 << 24;
 
 /// One operator, ready to run.
 #[derive(Debug)]
@@ -241,7 +242,8 @@ impl TfliteModel {
             let &[output] = op.outputs.as_slice() else {
                 return Err(at(format!("{} outputs, expected 1", op.outputs.len())));
             };
-            let output = output as usize;
+            let output = usize::try_from(output)
+                .map_err(|_| at(format!("output tensor {output} is not a tensor")))?;
             let shape_of = |t: usize| def.tensors[t].shape.clone();
             let constant =
                 |floats: &[Option<Vec<f32>>], t: usize, what: &str| -> Result<Vec<f32>> {
@@ -360,10 +362,24 @@ impl TfliteModel {
                     if values.len() != 2 * rank || values.iter().any(|&p| p < 0) {
                         return Err(at(format!("paddings {values:?} do not fit rank {rank}")));
                     }
-                    let pads = values
+                    let pads: Vec<(usize, usize)> = values
                         .chunks(2)
                         .map(|p| (p[0] as usize, p[1] as usize))
                         .collect();
+                    // The padded shape must be the declared one (which is bounded), so a
+                    // corrupt file cannot ask for a huge allocation.
+                    let padded: Vec<usize> = shape_of(input(0)?)
+                        .iter()
+                        .zip(&pads)
+                        .map(|(d, (a, b))| d + a + b)
+                        .collect();
+                    if padded != shape_of(output) {
+                        return Err(at(format!(
+                            "paddings {values:?} turn {:?} into {padded:?}, the file declares {:?}",
+                            shape_of(input(0)?),
+                            shape_of(output)
+                        )));
+                    }
                     Step::Pad {
                         input: input(0)?,
                         pads,

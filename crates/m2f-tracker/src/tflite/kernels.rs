@@ -233,6 +233,12 @@ impl CustomOp1 for Patches {
             );
         };
         let row = g.kh * g.kw * g.c;
+        let size = [g.n, g.oh, g.ow, row]
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b));
+        if size.is_none_or(|s| s > super::interpreter::MAX_ELEMENTS) {
+            candle_core::bail!("{op}: {}×{} patches of {dims:?} are too large", g.kh, g.kw);
+        }
         let mut out = vec![0f32; g.n * g.oh * g.ow * row];
         for n in 0..g.n {
             let image = &x[n * g.h * g.w * g.c..(n + 1) * g.h * g.w * g.c];
