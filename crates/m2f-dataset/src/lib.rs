@@ -41,6 +41,7 @@ mod shard_spec;
 mod stats;
 mod store;
 mod synthetic;
+mod tracked_motion;
 mod video;
 
 pub use error::{DatasetError, Result};
@@ -50,6 +51,8 @@ pub use features::{ensure_features, features_key, AudioFeatures, FeatureInfo, St
 pub use fingerprint::{gnpfa_fingerprint, load_gnpfa, sha256_hex};
 pub use shard_spec::ShardSpec;
 pub use synthetic::{encode_clip, SourceClip, SyntheticSource};
+// Tracked faces → latents, head poses and the clip's neutral.
+pub use tracked_motion::{motion_from_points, MotionOptions, TrackedMotion};
 // Video files in: frames at 30 fps and 16 kHz audio on one clock, through ffmpeg.
 pub use video::{
     probe_video, read_video, read_video_audio, VideoClip, VideoFrames, VideoInfo, VideoReadOptions,

@@ -104,6 +104,41 @@ impl HeadPose {
     }
 }
 
+/// `a · bᵀ`: for rotations, the rotation that takes `b` to `a` (`a` relative to `b`).
+pub fn times_transpose(a: &Mat3, b: &Mat3) -> Mat3 {
+    std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| a[i][k] * b[j][k]).sum()))
+}
+
+/// The rotation nearest the mean of `rotations`: their unit quaternions summed on one
+/// hemisphere and normalised (the chordal mean, exact for rotations about one axis and close for
+/// a head's small turns). The identity for an empty list.
+pub fn mean_rotation(rotations: &[Mat3]) -> Mat3 {
+    let quaternions: Vec<[f32; 4]> = rotations
+        .iter()
+        .map(|r| HeadPose::from_matrix(r, [0.0; 3]).quaternion())
+        .collect();
+    let mut sum = [0f32; 4];
+    for q in &quaternions {
+        let same_side = (0..4).map(|k| q[k] * quaternions[0][k]).sum::<f32>() >= 0.0;
+        let sign = if same_side { 1.0 } else { -1.0 };
+        for k in 0..4 {
+            sum[k] += sign * q[k];
+        }
+    }
+    // [x, y, z, w] (glTF order) → axis-angle.
+    let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm.is_nan() || norm <= 0.0 {
+        return axis_angle_to_matrix([0.0; 3]);
+    }
+    let [x, y, z, w] = sum.map(|v| v / norm);
+    let s = (x * x + y * y + z * z).sqrt();
+    if s < 1e-9 {
+        return axis_angle_to_matrix([0.0; 3]);
+    }
+    let angle = 2.0 * s.atan2(w);
+    axis_angle_to_matrix([x / s * angle, y / s * angle, z / s * angle])
+}
+
 /// Rodrigues' formula.
 pub fn axis_angle_to_matrix(w: [f32; 3]) -> Mat3 {
     let theta2 = w[0] * w[0] + w[1] * w[1] + w[2] * w[2];
@@ -175,6 +210,27 @@ pub fn mat_vec(r: &Mat3, p: [f32; 3]) -> [f32; 3] {
         r[1][0] * p[0] + r[1][1] * p[1] + r[1][2] * p[2],
         r[2][0] * p[0] + r[2][1] * p[1] + r[2][2] * p[2],
     ]
+}
+
+#[cfg(test)]
+mod mean_tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_of_rotations_about_one_axis_is_their_mean_angle() {
+        let rs: Vec<Mat3> = [0.1f32, 0.2, 0.3]
+            .iter()
+            .map(|&a| axis_angle_to_matrix([0.0, a, 0.0]))
+            .collect();
+        let m = matrix_to_axis_angle(&mean_rotation(&rs));
+        assert!(
+            (m[1] - 0.2).abs() < 1e-4 && m[0].abs() < 1e-6 && m[2].abs() < 1e-6,
+            "{m:?}"
+        );
+        let rel = times_transpose(&rs[2], &rs[0]);
+        assert!((matrix_to_axis_angle(&rel)[1] - 0.2).abs() < 1e-5);
+        assert_eq!(mean_rotation(&[]), axis_angle_to_matrix([0.0; 3]));
+    }
 }
 
 #[cfg(test)]

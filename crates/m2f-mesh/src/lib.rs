@@ -45,7 +45,9 @@ pub use atomic::{publish_permissions, write_atomic};
 pub use error::{MeshError, Result};
 pub use face_mesh::{bounds, FaceMesh};
 pub use glb::{glb_bytes, write_glb, Animation};
-pub use head_pose::{axis_angle_to_matrix, matrix_to_axis_angle, HeadPose, Mat3};
+pub use head_pose::{
+    axis_angle_to_matrix, matrix_to_axis_angle, mean_rotation, times_transpose, HeadPose, Mat3,
+};
 pub use obj::{parse_obj, read_obj, write_obj, Units};
 pub use obj_sequence::write_obj_sequence;
 pub use preview::{ffmpeg_available, write_gif, write_mp4, write_png, write_preview};

@@ -6,25 +6,13 @@
 mod common;
 
 use m2f_mesh::{
-    mediapipe_procrustes_weights, project, render, Camera, FaceTemplate, HeadPose, RenderOptions,
+    mediapipe_procrustes_weights, project, render, times_transpose, Camera, FaceTemplate, HeadPose,
+    RenderOptions,
 };
 use m2f_tracker::{
     face_geometry, region_from_detection, FaceGeometry, FaceTracker, TrackerOptions,
     DEFAULT_VERTICAL_FOV_DEGREES,
 };
-
-fn angle_between(a: &m2f_mesh::Mat3, b: &m2f_mesh::Mat3) -> f32 {
-    let tr: f32 = (0..3)
-        .flat_map(|i| (0..3).map(move |j| (i, j)))
-        .map(|(i, j)| a[i][j] * b[i][j])
-        .sum();
-    ((tr - 1.0) * 0.5).clamp(-1.0, 1.0).acos().to_degrees()
-}
-
-/// `a · bᵀ`.
-fn times_transpose(a: &m2f_mesh::Mat3, b: &m2f_mesh::Mat3) -> m2f_mesh::Mat3 {
-    std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| a[i][k] * b[j][k]).sum()))
-}
 
 #[test]
 fn rendered_identities_are_tracked_and_their_pose_comes_back() {
@@ -96,7 +84,9 @@ fn rendered_identities_are_tracked_and_their_pose_comes_back() {
             // The rotation relative to the rest frame's, against the truth: the face mesh sees
             // these renders with a slight constant tilt, which the rest frame cancels.
             let relative = times_transpose(&g.pose.rotation_matrix(), &rest.pose.rotation_matrix());
-            let rotation_error = angle_between(&relative, &pose.rotation_matrix());
+            let rotation_error = HeadPose::from_matrix(&relative, [0.0; 3])
+                .rotation_distance(&pose)
+                .to_degrees();
             let gap = |v: &[[f32; 3]]| 1000.0 * (v[13][1] - v[14][1]).abs();
             let (true_gap, tracked_gap) = (gap(&face), gap(&g.vertices) - gap(&rest.vertices));
             println!(
