@@ -1,7 +1,8 @@
 //! The synthetic round trip of the video path: a synthetic clip rendered to an MP4 with its
 //! audio → `read_video` → `FaceTracker` → `motion_from_points` → latents and head poses, against
 //! the clip's truth. Prints the numbers docs/tracking.md reports; the bounds are the measured
-//! values with some room.
+//! values with some room. `M2F_ROUNDTRIP_SEEDS=3,5,8,13` runs one clip of each of those
+//! worlds (the default is world 3 alone).
 
 use std::path::{Path, PathBuf};
 
@@ -30,10 +31,21 @@ fn models_dir() -> PathBuf {
 
 #[test]
 fn a_rendered_synthetic_clip_comes_back_from_its_mp4() {
+    let seeds = std::env::var("M2F_ROUNDTRIP_SEEDS").unwrap_or_else(|_| "3".into());
+    for seed in seeds.split(',') {
+        round_trip(
+            seed.trim()
+                .parse()
+                .expect("M2F_ROUNDTRIP_SEEDS: comma-separated world seeds"),
+        );
+    }
+}
+
+fn round_trip(seed: u64) {
     let data = tempfile::tempdir().unwrap();
     let speech = m2f_synth::Speech::load_all().unwrap();
     let world = WorldConfig {
-        seed: 3,
+        seed,
         ..WorldConfig::default()
     };
     m2f_synth::write_dataset(data.path(), &world, 1, &speech, |_| {}).unwrap();
@@ -156,7 +168,7 @@ fn a_rendered_synthetic_clip_comes_back_from_its_mp4() {
     let mean_rot = rotation_errors.iter().sum::<f32>() / n as f32;
     let max_rot = rotation_errors.iter().copied().fold(0f32, f32::max);
     println!(
-        "{} frames of {} ({} with a face, {} filled); audio lag {best_lag} samples ({:.2} frames); \
+        "world {seed}: {} frames of {} ({} with a face, {} filled); audio lag {best_lag} samples ({:.2} frames); \
          rotation error mean {mean_rot:.2}°, max {max_rot:.2}°; expression error {geo:.2} mm (lips \
          {geo_lips:.2} mm), GNPFA's own round trip {ceil:.2} mm (lips {ceil_lips:.2} mm)",
         video.frames.len(),
@@ -172,13 +184,14 @@ fn a_rendered_synthetic_clip_comes_back_from_its_mp4() {
         "audio off by {best_lag} samples"
     );
     assert_eq!(found, video.frames.len());
-    // Measured: 0.63° mean, 2.13° max; 1.59 mm (lips 4.09 mm).
+    // Measured over worlds 3, 5, 8 and 13: rotation 0.58-1.40° mean, 1.99-3.32° max; expression
+    // 1.42-2.52 mm, lips 3.41-5.39 mm (world 3: 0.63°, 2.13°, 1.42 mm, 3.41 mm).
     assert!(
-        mean_rot < 1.0 && max_rot < 3.0,
+        mean_rot < 2.0 && max_rot < 4.5,
         "rotation {mean_rot}° mean, {max_rot}° max"
     );
     assert!(
-        geo < 2.0 && geo_lips < 5.0,
+        geo < 3.0 && geo_lips < 7.0,
         "expression error {geo} mm, lips {geo_lips} mm"
     );
 }
