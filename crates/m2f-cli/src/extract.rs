@@ -1,4 +1,5 @@
-//! `m2f extract synth`: one part of a synthetic dataset → training records (m2f-dataset).
+//! `m2f extract synth` and `m2f extract video`: one part of a synthetic dataset or of a manifest
+//! of talking-head videos → training records (m2f-dataset).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,8 +10,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use m2f_dataset::{
-    extract_synthetic, load_gnpfa, AudioFeatures, Dataset, ExtractOptions, ShardSpec, ShardStore,
-    SyntheticSource,
+    extract_synthetic, extract_videos, load_gnpfa, AudioFeatures, ClipOutcome, Dataset,
+    ExtractOptions, ExtractReport, MotionOptions, ShardSpec, ShardStore, SyntheticSource,
+    VideoExtractOptions, VideoManifest,
 };
 
 #[derive(Args)]
@@ -23,6 +25,10 @@ pub struct ExtractArgs {
 enum ExtractSource {
     /// Clips of an `m2f synth` dataset: latents from GNPFA's E_geo over the true vertices.
     Synth(SynthArgs),
+    /// Talking-head videos listed in a JSON-lines manifest (video files, frame folders or
+    /// MediaPipe landmark files): faces tracked with MediaPipe's models in-process, then
+    /// latents from GNPFA's E_geo and head poses (docs/tracking.md).
+    Video(VideoArgs),
     /// After every part has run: compute the training split's normalisation statistics and
     /// store them as SHARDS/stats.json.
     Stats {
@@ -70,9 +76,34 @@ struct SynthArgs {
     device: DeviceArgs,
 }
 
+#[derive(Args)]
+struct VideoArgs {
+    /// The manifest: one JSON object per line with `id` and `video` (or `landmarks`, or
+    /// `frames` + `fps` + `audio`) and optional labels; paths relative to the manifest.
+    #[arg(long)]
+    manifest: PathBuf,
+    /// The GNPFA checkpoint whose latent space the records live in.
+    #[arg(long, default_value = "weights/gnpfa")]
+    gnpfa: PathBuf,
+    /// The folder with MediaPipe's face_detection_short_range.tflite and face_landmark.tflite
+    /// (default: $M2F_MEDIAPIPE_DIR, else ~/.cache/media2face/models/mediapipe-face-mesh).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Which part of the manifest this job extracts: INDEX/COUNT, 0-based.
+    #[arg(long, default_value = "0/1")]
+    shard: String,
+    /// Output: a directory, or a URL (file://, s3://, gs://, az:// with the matching feature).
+    #[arg(long)]
+    out: String,
+    /// Worker threads (default: all cores); clips are tracked one per thread.
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
 pub fn run(args: ExtractArgs) -> Result<()> {
     match args.source {
         ExtractSource::Synth(a) => synth(a),
+        ExtractSource::Video(a) => video(a),
         ExtractSource::Stats { out } => stats(&out),
     }
 }
@@ -125,13 +156,7 @@ fn synth(args: SynthArgs) -> Result<()> {
     let part_clips = (0..source.clips().len())
         .filter(|&p| shard.contains(p))
         .count() as u64;
-    let bar = ProgressBar::new(part_clips);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} clips ({per_sec}, eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(part_clips);
     let failed = AtomicU64::new(0);
     let started = Instant::now();
     let report = extract_synthetic(
@@ -141,18 +166,108 @@ fn synth(args: SynthArgs) -> Result<()> {
         features.as_ref(),
         &store,
         &opts,
-        |outcome| {
-            if let Some(reason) = &outcome.failure {
-                let n = failed.fetch_add(1, Ordering::Relaxed) + 1;
-                bar.set_message(format!("{n} failed"));
-                bar.println(format!("{}: {reason}", outcome.clip));
-            }
-            bar.inc(1);
-        },
+        |outcome| on_clip(&bar, &failed, outcome),
     )
     .with_context(|| format!("extracting part {shard} into {}", store.name()))?;
     bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
+    summarise(
+        &report,
+        shard,
+        &store,
+        &fingerprint,
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+fn models_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    let dir = match given.or_else(|| std::env::var_os("M2F_MEDIAPIPE_DIR").map(PathBuf::from)) {
+        Some(dir) => dir,
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set: give --models")?)
+            .join(".cache/media2face/models/mediapipe-face-mesh"),
+    };
+    if !dir.join(m2f_tracker::LANDMARK_FILE).is_file()
+        || !dir.join(m2f_tracker::DETECTOR_FILE).is_file()
+    {
+        bail!(
+            "{} does not hold {} and {}: {}",
+            dir.display(),
+            m2f_tracker::DETECTOR_FILE,
+            m2f_tracker::LANDMARK_FILE,
+            m2f_tracker::MODELS_HINT
+        );
+    }
+    Ok(dir)
+}
+
+fn video(args: VideoArgs) -> Result<()> {
+    let shard: ShardSpec = args.shard.parse()?;
+    if let Some(jobs) = args.jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global()
+            .context("setting up worker threads")?;
+    }
+    if args.out.starts_with("memory://") {
+        bail!("--out memory:// would vanish when m2f exits: give a directory or a bucket URL");
+    }
+    let store = ShardStore::open(&args.out)?;
+    let manifest = VideoManifest::read(&args.manifest)?;
+    let models = models_dir(args.models)?;
+    let (gnpfa, fingerprint) = load_gnpfa(&args.gnpfa, &candle_core::Device::Cpu)
+        .with_context(|| format!("loading GNPFA from {}", args.gnpfa.display()))?;
+    let opts = VideoExtractOptions {
+        shard,
+        models,
+        motion: MotionOptions::default(),
+    };
+    let part_clips = (0..manifest.entries.len())
+        .filter(|&p| shard.contains(p))
+        .count() as u64;
+    let bar = progress_bar(part_clips);
+    let failed = AtomicU64::new(0);
+    let started = Instant::now();
+    let report = extract_videos(&manifest, &gnpfa, &fingerprint, &store, &opts, |outcome| {
+        on_clip(&bar, &failed, outcome)
+    })
+    .with_context(|| format!("extracting part {shard} into {}", store.name()))?;
+    bar.finish_and_clear();
+    summarise(
+        &report,
+        shard,
+        &store,
+        &fingerprint,
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+fn progress_bar(clips: u64) -> ProgressBar {
+    let bar = ProgressBar::new(clips);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} clips ({per_sec}, eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn on_clip(bar: &ProgressBar, failed: &AtomicU64, outcome: &ClipOutcome) {
+    if let Some(reason) = &outcome.failure {
+        let n = failed.fetch_add(1, Ordering::Relaxed) + 1;
+        bar.set_message(format!("{n} failed"));
+        bar.println(format!("{}: {reason}", outcome.clip));
+    }
+    bar.inc(1);
+}
+
+/// Prints the part's summary; exits with [`EXIT_SOME_CLIPS_FAILED`] when some clips failed.
+fn summarise(
+    report: &ExtractReport,
+    shard: ShardSpec,
+    store: &ShardStore,
+    fingerprint: &str,
+    seconds: f64,
+) -> Result<()> {
     println!(
         "part {shard}: {} clips → {} records ({} written, {} already there), {} feature files, \
          {} frames in {seconds:.1} s: {:.1} clips/min, {:.0} frames/s; GNPFA {fingerprint}",

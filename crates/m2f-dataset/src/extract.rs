@@ -162,7 +162,7 @@ pub fn extract_synthetic(
 
 /// Parts of one output must all come from the same `--shard` count: parts of another count
 /// cover other clips, and the union would list some twice.
-fn check_part_count(store: &ShardStore, shard: ShardSpec) -> Result<()> {
+pub(crate) fn check_part_count(store: &ShardStore, shard: ShardSpec) -> Result<()> {
     let ours = format!("-of-{:05}.jsonl", shard.count);
     for key in store.list(MANIFEST_DIR)? {
         if key.ends_with(".jsonl") && !key.ends_with(&ours) {
@@ -507,6 +507,7 @@ impl Job<'_> {
                     text: m.text.clone(),
                     voice: m.spoken_with.voice_id().id(),
                     identity: m.identity,
+                    tags: Vec::new(),
                 },
                 fps: m.fps,
                 num_frames,

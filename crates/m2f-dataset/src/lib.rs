@@ -43,6 +43,7 @@ mod store;
 mod synthetic;
 mod tracked_motion;
 mod video;
+mod video_extract;
 
 pub use error::{DatasetError, Result};
 // Making records.
@@ -51,6 +52,8 @@ pub use features::{ensure_features, features_key, AudioFeatures, FeatureInfo, St
 pub use fingerprint::{gnpfa_fingerprint, load_gnpfa, sha256_hex};
 pub use shard_spec::ShardSpec;
 pub use synthetic::{encode_clip, SourceClip, SyntheticSource};
+// Talking-head videos (a manifest of video files, frame folders or landmark files) → records.
+pub use video_extract::{extract_videos, VideoExtractOptions, VideoManifest, VideoManifestEntry};
 // Tracked faces → latents, head poses and the clip's neutral.
 pub use tracked_motion::{motion_from_points, MotionOptions, TrackedMotion};
 // Video files in: frames at 30 fps and 16 kHz audio on one clock, through ffmpeg.

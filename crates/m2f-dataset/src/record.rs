@@ -54,6 +54,9 @@ pub struct Labels {
     pub voice: String,
     /// The identity's index in the source's pool.
     pub identity: u32,
+    /// Free-form tags from a video manifest (absent from synthetic records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// `records/<id>/meta.json`.

@@ -170,7 +170,7 @@ pub fn encode_clip(gnpfa: &Gnpfa, clip: &Clip) -> Result<Vec<f32>> {
 
 /// A clip id names a directory under `clips/`: one plain path component, so a crafted manifest
 /// cannot make the extractor read elsewhere.
-fn check_clip_id(id: &str) -> Result<()> {
+pub(crate) fn check_clip_id(id: &str) -> Result<()> {
     let plain = !id.is_empty()
         && id != "."
         && id != ".."

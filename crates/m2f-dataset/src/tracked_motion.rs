@@ -15,7 +15,8 @@
 //!    frame of a face with the same small bias, and a neutral read through the same tracker
 //!    cancels it. `neutral_rounds` can refine the median by taking each frame's expression, as
 //!    GNPFA reads it, off the frame before the median; on the same clips every round made the
-//!    error larger (docs/tracking.md), so the default is none.
+//!    error larger (docs/tracking.md), so the default is none. A frame known to be at rest
+//!    (`neutral_frame`) replaces the median.
 //! 5. `E_geo(neutral, face)` gives each frame's latent. Head poses are made relative to the
 //!    clip's mean rotation and position: a camera's angle on the face cannot be told from the
 //!    head's own turn in one clip, and speech-driven head motion is motion about a rest pose.
@@ -38,6 +39,9 @@ pub struct MotionOptions {
     pub neutral_rounds: usize,
     /// The camera's vertical field of view, radians, for the depth of the head's translation.
     pub vertical_fov: f32,
+    /// A frame known to show the face at rest: its metric face is the neutral (instead of the
+    /// median) when no neutral is given.
+    pub neutral_frame: Option<usize>,
 }
 
 impl Default for MotionOptions {
@@ -46,6 +50,7 @@ impl Default for MotionOptions {
             max_gap_frames: 5,
             neutral_rounds: 0,
             vertical_fov: DEFAULT_VERTICAL_FOV_DEGREES.to_radians(),
+            neutral_frame: None,
         }
     }
 }
@@ -185,7 +190,15 @@ pub fn motion_from_points(
         Some(n) => n.to_vec(),
         None => {
             let faces: Vec<Vec<[f32; 3]>> = geometry.iter().map(|g| g.vertices.clone()).collect();
-            let mut estimate = median_face(&faces);
+            let mut estimate = match options.neutral_frame {
+                Some(t) => faces.get(t).cloned().ok_or_else(|| {
+                    invalid(format!(
+                        "neutral frame {t} is past the clip's {} frames",
+                        faces.len()
+                    ))
+                })?,
+                None => median_face(&faces),
+            };
             for _ in 0..options.neutral_rounds {
                 geometry = fit(&estimate)?;
                 let faces: Vec<Vec<[f32; 3]>> =

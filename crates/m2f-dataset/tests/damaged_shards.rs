@@ -35,6 +35,7 @@ fn tiny_shard() -> ShardStore {
                 text: "Ah.".into(),
                 voice: "espeak-ng:en-us+f3".into(),
                 identity: 7,
+                tags: Vec::new(),
             },
             fps: 30.0,
             num_frames: t,

@@ -1,0 +1,646 @@
+//! `m2f extract video`: one part (`--shard i/n`) of a manifest of talking-head videos → records.
+//!
+//! Each clip: its frames (a video file, a frame folder, or a MediaPipe landmark file) → the
+//! face tracker's 468 points per frame (`m2f_tracker::FaceTracker`, or the file's points) →
+//! latents, head poses and the clip's neutral ([`motion_from_points`]) → a record with the
+//! clip's 16 kHz audio and the manifest's labels. As `extract_synthetic`: re-running skips
+//! records made from the same inputs (the source files' bytes, the manifest line, the GNPFA
+//! and tracker models, the options, the extractor revision), refuses records made from other
+//! inputs, and a failing clip goes to the failure list while the others are extracted.
+//!
+//! # The manifest
+//! JSON lines, one clip per line; paths are relative to the manifest's folder. A line with an
+//! unknown field, a missing face source or a repeated id makes the whole manifest an error
+//! naming the line, before any clip is touched:
+//!
+//! ```json
+//! {"id": "alice_001", "video": "videos/alice_001.mp4", "split": "train", "emotion": "happy",
+//!  "intensity": "medium", "speaker": "alice", "style": "Cheerful and quick.", "tags": ["studio"]}
+//! {"id": "bob_007", "landmarks": "tracks/bob_007.jsonl", "video": "videos/bob_007.mp4"}
+//! {"id": "carol_3", "frames": "frames/carol_3", "fps": 25, "audio": "audio/carol_3.wav"}
+//! ```
+//!
+//! Exactly one face source: `video` (tracked), `landmarks` (a MediaPipe landmark file, with
+//! `video` or `audio` for the sound, and `fps` when it has no timestamps) or `frames` (a frame
+//! folder with `fps` and `audio`). Labels: `split` (default train), `emotion` (default
+//! neutral), `intensity` (default medium), `speaker` (default the id; speakers are numbered in
+//! order of first appearance in the manifest, as the record's identity), `style`, `text`,
+//! `tags`; `neutral_frame`, a frame (at 30 fps) showing the face at rest.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use gnpfa::Gnpfa;
+use m2f_synth::{Emotion, Intensity, Split, SAMPLE_RATE};
+use m2f_tracker::{FaceTracker, TrackerOptions, DETECTOR_FILE, LANDMARK_FILE};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{DatasetError, Result};
+use crate::extract::{check_part_count, ClipOutcome, ExtractReport};
+use crate::fingerprint::sha256_parts;
+use crate::frame_dir::FrameDir;
+use crate::landmark_file::{read_landmark_file, LandmarkFileOptions};
+use crate::manifest::{to_json_lines, Failure, ManifestLine, FAILURE_DIR, MANIFEST_DIR};
+use crate::record::{
+    meta_key, Labels, Record, RecordMeta, SourceInfo, EXTRACTOR_REVISION, RECORD_FORMAT,
+    SHARD_FORMAT_VERSION,
+};
+use crate::shard_spec::ShardSpec;
+use crate::store::ShardStore;
+use crate::synthetic::check_clip_id;
+use crate::tracked_motion::{motion_from_points, MotionOptions, TrackedMotion};
+use crate::video::{probe_video, read_video_audio, VideoFrames, VIDEO_FPS};
+
+/// One line of a video manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoManifestEntry {
+    /// The clip's name: one plain path component, unique in the manifest.
+    pub id: String,
+    /// A video file (MP4, MKV, MOV, WebM): the faces when no other source is given, and the
+    /// sound when no `audio` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<String>,
+    /// A MediaPipe landmark file (JSON lines, JSON or CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<String>,
+    /// A folder of frames (PNG or JPEG, in natural order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<String>,
+    /// The frame rate of `frames`, or of a landmark file without timestamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    /// An audio file (WAV, FLAC, MP3, Ogg, M4A) with the speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<String>,
+    /// train / val / test.
+    #[serde(default = "default_split")]
+    pub split: Split,
+    /// One of the 8 MEAD emotions.
+    #[serde(default = "default_emotion")]
+    pub emotion: Emotion,
+    /// low / medium / high.
+    #[serde(default = "default_intensity")]
+    pub intensity: Intensity,
+    /// Who speaks (default: the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
+    /// A sentence describing the speaking style (the text prompt).
+    #[serde(default)]
+    pub style: String,
+    /// What is said, if known.
+    #[serde(default)]
+    pub text: String,
+    /// Free-form tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// A frame (at 30 fps) showing the face at rest, used as the neutral.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neutral_frame: Option<usize>,
+}
+
+fn default_split() -> Split {
+    Split::Train
+}
+fn default_emotion() -> Emotion {
+    Emotion::Neutral
+}
+fn default_intensity() -> Intensity {
+    Intensity::Medium
+}
+
+/// Where a clip's faces come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaceSource {
+    Video,
+    Landmarks,
+    Frames,
+}
+
+impl FaceSource {
+    fn kind(self) -> &'static str {
+        match self {
+            FaceSource::Video => "video",
+            FaceSource::Landmarks => "landmarks",
+            FaceSource::Frames => "frames",
+        }
+    }
+}
+
+impl VideoManifestEntry {
+    fn face_source(&self) -> std::result::Result<FaceSource, String> {
+        match (&self.video, &self.landmarks, &self.frames) {
+            (_, Some(_), Some(_)) => Err("give `landmarks` or `frames`, not both".into()),
+            (_, Some(_), None) => {
+                if self.video.is_none() && self.audio.is_none() {
+                    Err("a `landmarks` clip needs `video` or `audio` for its sound".into())
+                } else {
+                    Ok(FaceSource::Landmarks)
+                }
+            }
+            (_, None, Some(_)) => {
+                if self.fps.is_none() || self.audio.is_none() {
+                    Err("a `frames` clip needs `fps` and `audio`".into())
+                } else {
+                    Ok(FaceSource::Frames)
+                }
+            }
+            (Some(_), None, None) => Ok(FaceSource::Video),
+            (None, None, None) => {
+                Err("no face source: give `video`, `landmarks` or `frames`".into())
+            }
+        }
+    }
+}
+
+/// A video manifest, read and checked.
+#[derive(Debug, Clone)]
+pub struct VideoManifest {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// Its name in record ids (the file name without extension).
+    pub tag: String,
+    /// Its clips in file order.
+    pub entries: Vec<VideoManifestEntry>,
+    /// Speakers in order of first appearance: a record's identity is its speaker's index here.
+    pub speakers: Vec<String>,
+}
+
+impl VideoManifest {
+    /// Reads and checks a manifest.
+    ///
+    /// # Errors
+    /// [`DatasetError::Io`] for an unreadable file; [`DatasetError::Invalid`] naming the line
+    /// for malformed JSON, an unknown field, an id that is not one plain name or is repeated,
+    /// a line without a face source or with two, or a non-positive `fps`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
+        let tag = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("videos")
+            .to_string();
+        let mut entries = Vec::new();
+        let mut seen = HashMap::new();
+        let mut speakers: Vec<String> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = |message: String| {
+                DatasetError::invalid(format!("{} line {}", path.display(), n + 1), message)
+            };
+            let entry: VideoManifestEntry =
+                serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+            check_clip_id(&entry.id).map_err(|e| at(e.to_string()))?;
+            entry.face_source().map_err(at)?;
+            if let Some(fps) = entry.fps {
+                if !(fps.is_finite() && fps > 0.0) {
+                    return Err(at(format!("fps {fps} is not a positive frame rate")));
+                }
+            }
+            if let Some(first) = seen.insert(entry.id.clone(), n + 1) {
+                return Err(at(format!("id {:?} is already on line {first}", entry.id)));
+            }
+            let speaker = entry.speaker.clone().unwrap_or_else(|| entry.id.clone());
+            if !speakers.contains(&speaker) {
+                speakers.push(speaker);
+            }
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            return Err(DatasetError::invalid(
+                path.display().to_string(),
+                "the manifest lists no clip",
+            ));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            tag,
+            entries,
+            speakers,
+        })
+    }
+
+    fn resolve(&self, relative: &str) -> PathBuf {
+        self.path.parent().unwrap_or(Path::new(".")).join(relative)
+    }
+}
+
+/// What to extract from a video manifest.
+#[derive(Debug, Clone)]
+pub struct VideoExtractOptions {
+    /// Which part of the manifest.
+    pub shard: ShardSpec,
+    /// The folder holding MediaPipe's `face_detection_short_range.tflite` and
+    /// `face_landmark.tflite`.
+    pub models: PathBuf,
+    /// How tracked points become motion.
+    pub motion: MotionOptions,
+}
+
+fn file_sha256(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| DatasetError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Extracts part `opts.shard` of `manifest` onto `store`, calling `on_clip` after each clip.
+/// Writes `manifests/<part>.jsonl` and, if any clip failed, `failures/<part>.jsonl`.
+///
+/// # Errors
+/// Only for the whole part: the tracker's models cannot be loaded, GNPFA is not on the
+/// 468-point face, the store cannot be written. Per-clip errors go to the failure list.
+pub fn extract_videos(
+    manifest: &VideoManifest,
+    gnpfa: &Gnpfa,
+    gnpfa_fingerprint: &str,
+    store: &ShardStore,
+    opts: &VideoExtractOptions,
+    on_clip: impl Fn(&ClipOutcome) + Sync,
+) -> Result<ExtractReport> {
+    let tracker_error =
+        |e: m2f_tracker::TrackerError| DatasetError::invalid("face tracker models", e.to_string());
+    // Loaded once here so that missing models fail the part, not every clip.
+    FaceTracker::load(&opts.models, TrackerOptions::default()).map_err(tracker_error)?;
+    if gnpfa.template.mesh.vertices.len() != m2f_tracker::MESH_POINTS {
+        return Err(DatasetError::invalid(
+            "GNPFA checkpoint",
+            format!(
+                "its face has {} vertices; tracked faces have MediaPipe's {}",
+                gnpfa.template.mesh.vertices.len(),
+                m2f_tracker::MESH_POINTS
+            ),
+        ));
+    }
+    check_part_count(store, opts.shard)?;
+    let models_hash = sha256_parts([
+        file_sha256(&opts.models.join(DETECTOR_FILE))?.as_bytes(),
+        file_sha256(&opts.models.join(LANDMARK_FILE))?.as_bytes(),
+    ]);
+    let job = VideoJob {
+        manifest,
+        gnpfa,
+        fingerprint: gnpfa_fingerprint,
+        store,
+        opts,
+        models_hash,
+    };
+    let part: Vec<&VideoManifestEntry> = manifest
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(p, _)| opts.shard.contains(*p))
+        .map(|(_, e)| e)
+        .collect();
+    let results: Vec<(ClipOutcome, Option<ManifestLine>)> = part
+        .par_iter()
+        .map(|entry| {
+            let result = m2f_kernels::serial_products(|| job.clip(entry));
+            on_clip(&result.0);
+            result
+        })
+        .collect();
+    let mut report = ExtractReport {
+        clips: part.len(),
+        ..ExtractReport::default()
+    };
+    for (outcome, line) in results {
+        report.written += outcome.written;
+        report.skipped += outcome.skipped;
+        report.frames += outcome.frames;
+        if let Some(reason) = outcome.failure {
+            report.failures.push(Failure {
+                clip: outcome.clip,
+                reason,
+            });
+        }
+        report.lines.extend(line);
+    }
+    let stem = opts.shard.stem();
+    store.put(
+        &format!("{MANIFEST_DIR}/{stem}.jsonl"),
+        to_json_lines(&report.lines)?,
+    )?;
+    let failures_key = format!("{FAILURE_DIR}/{stem}.jsonl");
+    if report.failures.is_empty() {
+        store.delete(&failures_key)?;
+    } else {
+        store.put(&failures_key, to_json_lines(&report.failures)?)?;
+    }
+    Ok(report)
+}
+
+struct VideoJob<'a> {
+    manifest: &'a VideoManifest,
+    gnpfa: &'a Gnpfa,
+    fingerprint: &'a str,
+    store: &'a ShardStore,
+    opts: &'a VideoExtractOptions,
+    models_hash: String,
+}
+
+/// A clip's faces and sound, before motion.
+struct ClipInput {
+    track: Vec<Option<Vec<[f32; 3]>>>,
+    image_size: (u32, u32),
+    audio: Vec<f32>,
+}
+
+impl VideoJob<'_> {
+    fn clip(&self, entry: &VideoManifestEntry) -> (ClipOutcome, Option<ManifestLine>) {
+        let mut outcome = ClipOutcome {
+            clip: entry.id.clone(),
+            frames: 0,
+            written: 0,
+            skipped: 0,
+            features_written: 0,
+            failure: None,
+        };
+        let id = format!("{}/{}/v0", self.manifest.tag, entry.id);
+        let existing = Record::read_meta(self.store, &id).ok().flatten();
+        match self.make_or_keep(entry, &id, &existing, &mut outcome) {
+            Ok(meta) => {
+                outcome.frames = meta.num_frames;
+                (outcome, Some(ManifestLine::of(&meta)))
+            }
+            Err(e) => {
+                outcome.failure = Some(e.to_string());
+                // A record made before stays listed.
+                (outcome, existing.as_ref().map(ManifestLine::of))
+            }
+        }
+    }
+
+    fn inputs(&self, entry: &VideoManifestEntry) -> Result<(String, String)> {
+        let mut hashes = Vec::new();
+        for path in [&entry.video, &entry.landmarks, &entry.audio]
+            .into_iter()
+            .flatten()
+        {
+            hashes.push(file_sha256(&self.manifest.resolve(path))?);
+        }
+        if let Some(dir) = &entry.frames {
+            let frames = FrameDir::open(&self.manifest.resolve(dir), entry.fps.unwrap_or(30.0))?;
+            for file in frames.files() {
+                hashes.push(file_sha256(file)?);
+            }
+        }
+        let source_hash = sha256_parts(hashes.iter().map(|h| h.as_bytes()));
+        let line = serde_json::to_vec(entry)
+            .map_err(|e| DatasetError::invalid("manifest line", e.to_string()))?;
+        let motion = format!("{:?}", self.opts.motion);
+        let revision = EXTRACTOR_REVISION.to_le_bytes();
+        let inputs = sha256_parts([
+            revision.as_slice(),
+            source_hash.as_bytes(),
+            self.fingerprint.as_bytes(),
+            self.models_hash.as_bytes(),
+            &line,
+            motion.as_bytes(),
+        ]);
+        Ok((source_hash, inputs))
+    }
+
+    fn make_or_keep(
+        &self,
+        entry: &VideoManifestEntry,
+        id: &str,
+        existing: &Option<RecordMeta>,
+        outcome: &mut ClipOutcome,
+    ) -> Result<RecordMeta> {
+        let (source_hash, inputs) = self.inputs(entry)?;
+        if let Some(old) = existing {
+            if old.inputs == inputs {
+                if let Ok(record) = Record::read(self.store, id) {
+                    outcome.skipped += 1;
+                    return Ok(record.meta);
+                }
+            } else {
+                return Err(DatasetError::OtherInputs {
+                    location: format!("{}: {}", self.store.name(), meta_key(id)),
+                    message: "made from other inputs (the source files, the manifest line, the \
+                              GNPFA or tracker models, or the options differ)"
+                        .into(),
+                });
+            }
+        }
+        let input = self.read_clip(entry)?;
+        let motion_opts = MotionOptions {
+            neutral_frame: entry.neutral_frame,
+            ..self.opts.motion.clone()
+        };
+        let motion = motion_from_points(
+            self.gnpfa,
+            &input.track,
+            input.image_size,
+            None,
+            &motion_opts,
+        )?;
+        let mut record = self.build(entry, id, source_hash, inputs, motion, input.audio)?;
+        record.write(self.store)?;
+        outcome.written += 1;
+        Ok(record.meta)
+    }
+
+    fn read_clip(&self, entry: &VideoManifestEntry) -> Result<ClipInput> {
+        let source = entry
+            .face_source()
+            .map_err(|e| DatasetError::invalid(format!("clip {}", entry.id), e))?;
+        let video = entry.video.as_ref().map(|v| self.manifest.resolve(v));
+        let audio = match (&entry.audio, &video) {
+            (Some(a), _) => {
+                let path = self.manifest.resolve(a);
+                conditioning::read_audio(&path)
+                    .map_err(|e| DatasetError::invalid(path.display().to_string(), e.to_string()))?
+                    .samples
+            }
+            (None, Some(v)) => read_video_audio(v, &probe_video(v)?, None)?,
+            (None, None) => unreachable!("checked when the manifest was read"),
+        };
+        let track_frames = |frames: &mut dyn Iterator<Item = Result<image::RgbImage>>| -> Result<(Vec<_>, (u32, u32))> {
+            let mut tracker = FaceTracker::load(&self.opts.models, TrackerOptions::default())
+                .map_err(|e| DatasetError::invalid("face tracker models", e.to_string()))?;
+            let mut track = Vec::new();
+            let mut size = (0, 0);
+            for frame in frames {
+                let frame = frame?;
+                size = frame.dimensions();
+                let face = tracker
+                    .track(&frame)
+                    .map_err(|e| DatasetError::invalid(format!("frame {}", track.len()), e.to_string()))?;
+                track.push(face.map(|f| f.landmarks.points));
+            }
+            Ok((track, size))
+        };
+        let (track, image_size) = match source {
+            FaceSource::Video => {
+                let path = video.expect("a video source has a video");
+                let info = probe_video(&path)?;
+                track_frames(&mut VideoFrames::open(&path, &info, None)?)?
+            }
+            FaceSource::Frames => {
+                let dir = self
+                    .manifest
+                    .resolve(entry.frames.as_deref().expect("a frames source"));
+                let frames = FrameDir::open(&dir, entry.fps.expect("checked"))?;
+                track_frames(&mut frames.frames())?
+            }
+            FaceSource::Landmarks => {
+                let path = self
+                    .manifest
+                    .resolve(entry.landmarks.as_deref().expect("a landmarks source"));
+                let image_size = match &video {
+                    Some(v) => probe_video(v).ok().map(|i| (i.width, i.height)),
+                    None => None,
+                };
+                let file = read_landmark_file(
+                    &path,
+                    &LandmarkFileOptions {
+                        source_fps: entry.fps,
+                        image_size,
+                        normalized: None,
+                    },
+                )?;
+                let size = file.image_size.unwrap_or_else(|| centre_size(&file.frames));
+                (file.frames, size)
+            }
+        };
+        Ok(ClipInput {
+            track,
+            image_size,
+            audio,
+        })
+    }
+
+    fn build(
+        &self,
+        entry: &VideoManifestEntry,
+        id: &str,
+        source_hash: String,
+        inputs: String,
+        motion: TrackedMotion,
+        audio: Vec<f32>,
+    ) -> Result<Record> {
+        // Frames and sound cover the same time: the shorter one decides.
+        let fps = VIDEO_FPS as f64;
+        let frames_of_audio = (audio.len() as f64 / SAMPLE_RATE as f64 * fps).round() as usize;
+        let num_frames = motion.latents.len().min(frames_of_audio);
+        if num_frames == 0 {
+            return Err(DatasetError::invalid(
+                format!("clip {}", entry.id),
+                format!(
+                    "{} frames and {} audio samples: nothing to extract",
+                    motion.latents.len(),
+                    audio.len()
+                ),
+            ));
+        }
+        let samples = audio
+            .len()
+            .min((num_frames as f64 / fps * SAMPLE_RATE as f64).ceil() as usize);
+        let pcm: Vec<i16> = audio[..samples]
+            .iter()
+            .map(|&s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+            .collect();
+        let speaker = entry.speaker.clone().unwrap_or_else(|| entry.id.clone());
+        let identity = self
+            .manifest
+            .speakers
+            .iter()
+            .position(|s| *s == speaker)
+            .unwrap_or(0) as u32;
+        let source = entry
+            .face_source()
+            .map_err(|e| DatasetError::invalid(format!("clip {}", entry.id), e))?;
+        Ok(Record {
+            meta: RecordMeta {
+                format: RECORD_FORMAT.to_string(),
+                format_version: SHARD_FORMAT_VERSION,
+                id: id.to_string(),
+                source: SourceInfo {
+                    kind: source.kind().to_string(),
+                    dataset: self.manifest.tag.clone(),
+                    clip: entry.id.clone(),
+                },
+                variant: 0,
+                augmentation: None,
+                babble: Vec::new(),
+                speed: 1.0,
+                split: entry.split,
+                labels: Labels {
+                    emotion: entry.emotion,
+                    intensity: entry.intensity,
+                    style: entry.style.clone(),
+                    text: entry.text.clone(),
+                    voice: speaker,
+                    identity,
+                    tags: entry.tags.clone(),
+                },
+                fps: VIDEO_FPS as f32,
+                num_frames,
+                sample_rate: SAMPLE_RATE,
+                num_samples: pcm.len(),
+                latent_dim: self.gnpfa.config.latent_dim,
+                gnpfa: self.fingerprint.to_string(),
+                source_hash,
+                extractor_revision: EXTRACTOR_REVISION,
+                inputs,
+                tensors_sha256: String::new(),
+                phonemes: Vec::new(),
+                words: Vec::new(),
+                extractor: format!("m2f-dataset {}", env!("CARGO_PKG_VERSION")),
+            },
+            latents: motion.latents[..num_frames]
+                .iter()
+                .flatten()
+                .copied()
+                .collect(),
+            head_pose: motion.head_pose[..num_frames]
+                .iter()
+                .flat_map(|p| p.to_array())
+                .collect(),
+            audio: pcm,
+            neutral: motion.neutral.iter().flatten().copied().collect(),
+        })
+    }
+}
+
+/// A stand-in image size for points given without one: twice the points' median position, so
+/// that the "image centre" head translations are measured from is where the face mostly is
+/// (translations are made relative to the clip's mean anyway).
+fn centre_size(track: &[Option<Vec<[f32; 3]>>]) -> (u32, u32) {
+    let mut xs: Vec<f32> = track
+        .iter()
+        .flatten()
+        .flat_map(|p| p.iter().map(|q| q[0]))
+        .collect();
+    let mut ys: Vec<f32> = track
+        .iter()
+        .flatten()
+        .flat_map(|p| p.iter().map(|q| q[1]))
+        .collect();
+    let median = |v: &mut Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0).max(0.0)
+    };
+    (
+        (2.0 * median(&mut xs)) as u32,
+        (2.0 * median(&mut ys)) as u32,
+    )
+}

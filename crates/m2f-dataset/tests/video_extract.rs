@@ -1,0 +1,234 @@
+//! `extract_videos` on a manifest of the three source kinds made from one rendered synthetic
+//! clip (an MP4, a frame folder with a WAV, a landmark file with the MP4's sound), plus a clip
+//! whose file is missing: records, labels, the failure list, a re-run that keeps everything,
+//! a changed line refused, and malformed manifests.
+
+use std::path::{Path, PathBuf};
+
+use gnpfa::Gnpfa;
+use m2f_dataset::{
+    extract_videos, gnpfa_fingerprint, read_manifests, MotionOptions, Record, ShardSpec,
+    ShardStore, SyntheticSource, VideoExtractOptions, VideoManifest,
+};
+use m2f_mesh::{render, Camera, HeadPose, RenderOptions};
+use m2f_synth::{Emotion, WorldConfig};
+use m2f_tracker::{FaceTracker, TrackerOptions};
+
+fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("M2F_MEDIAPIPE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/media2face/models/mediapipe-face-mesh")
+        });
+    assert!(
+        dir.join("face_landmark.tflite").is_file(),
+        "MediaPipe's models are needed in {}",
+        dir.display()
+    );
+    dir
+}
+
+fn gnpfa_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/gnpfa")
+}
+
+/// Writes the three sources of one rendered synthetic clip under `dir`; returns its frame count.
+fn write_sources(dir: &Path, gnpfa: &Gnpfa) -> usize {
+    let data = dir.join("synth");
+    let speech = m2f_synth::Speech::load_all().unwrap();
+    let world = WorldConfig {
+        seed: 3,
+        ..WorldConfig::default()
+    };
+    m2f_synth::write_dataset(&data, &world, 1, &speech, |_| {}).unwrap();
+    let source = SyntheticSource::open(&data).unwrap();
+    let entry = source.clips()[0].clone();
+    let clip = source.read(&entry).unwrap().clip;
+    let template = &gnpfa.template;
+    let mut camera = Camera::framing_sized(&clip.neutral, 320, 320);
+    camera.eye =
+        std::array::from_fn(|k| camera.target[k] + 2.0 * (camera.eye[k] - camera.target[k]));
+    let opts = RenderOptions::default().with_face_fills(&template.regions);
+    let frames: Vec<image::RgbImage> = (0..clip.num_frames())
+        .map(|t| {
+            let pose = HeadPose::from_array(clip.head_pose[t]);
+            render(
+                &pose.apply(clip.frame(t)),
+                &template.mesh.triangles,
+                &camera,
+                &opts,
+            )
+            .unwrap()
+        })
+        .collect();
+    let wav = source.clip_dir(&entry.id).join("audio.wav");
+    std::fs::copy(&wav, dir.join("speech.wav")).unwrap();
+    m2f_mesh::write_mp4(&dir.join("clip.mp4"), &frames, 30.0, Some(&wav)).unwrap();
+    std::fs::create_dir_all(dir.join("frames")).unwrap();
+    for (t, f) in frames.iter().enumerate() {
+        f.save(dir.join(format!("frames/f_{t}.png"))).unwrap();
+    }
+    // A landmark file in pixels, as a user's own MediaPipe run would write it.
+    let mut tracker = FaceTracker::load(&models_dir(), TrackerOptions::default()).unwrap();
+    let mut lines = String::new();
+    for (t, f) in frames.iter().enumerate() {
+        let points = tracker.track(f).unwrap().unwrap().landmarks.points;
+        let json: Vec<String> = points
+            .iter()
+            .map(|p| format!("[{},{},{}]", p[0], p[1], p[2]))
+            .collect();
+        lines += &format!(
+            "{{\"frame\": {t}, \"normalized\": false, \"landmarks\": [{}]}}\n",
+            json.join(",")
+        );
+    }
+    std::fs::write(dir.join("clip_landmarks.jsonl"), lines).unwrap();
+    frames.len()
+}
+
+fn manifest_lines(emotion: &str) -> String {
+    [
+        format!(r#"{{"id": "from_video", "video": "clip.mp4", "emotion": "{emotion}", "speaker": "ann", "tags": ["render"]}}"#),
+        r#"{"id": "from_frames", "frames": "frames", "fps": 30, "audio": "speech.wav", "speaker": "ann", "split": "val"}"#.into(),
+        r#"{"id": "from_landmarks", "landmarks": "clip_landmarks.jsonl", "fps": 30, "video": "clip.mp4", "speaker": "bo"}"#.into(),
+        r#"{"id": "missing", "video": "nowhere.mp4"}"#.into(),
+    ]
+    .join("\n")
+}
+
+#[test]
+fn extracts_every_source_kind_lists_failures_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let gnpfa = Gnpfa::load(&gnpfa_dir()).unwrap();
+    let fingerprint = gnpfa_fingerprint(&gnpfa_dir()).unwrap();
+    let frames = write_sources(dir.path(), &gnpfa);
+    let manifest_path = dir.path().join("videos.jsonl");
+    std::fs::write(&manifest_path, manifest_lines("happy")).unwrap();
+    let manifest = VideoManifest::read(&manifest_path).unwrap();
+    assert_eq!(manifest.speakers, ["ann", "bo", "missing"]);
+    let store = ShardStore::memory();
+    let opts = VideoExtractOptions {
+        shard: ShardSpec::ALL,
+        models: models_dir(),
+        motion: MotionOptions::default(),
+    };
+    let started = std::time::Instant::now();
+    let report = extract_videos(&manifest, &gnpfa, &fingerprint, &store, &opts, |_| {}).unwrap();
+    println!(
+        "{} frames in {:.1} s",
+        report.frames,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        (report.clips, report.written, report.skipped),
+        (4, 3, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.failures.len(), 1);
+    assert!(
+        report.failures[0].clip == "missing" && report.failures[0].reason.contains("nowhere.mp4"),
+        "{report:?}"
+    );
+
+    let mut latents = Vec::new();
+    for (id, kind) in [
+        ("from_video", "video"),
+        ("from_frames", "frames"),
+        ("from_landmarks", "landmarks"),
+    ] {
+        let record = Record::read(&store, &format!("videos/{id}/v0")).unwrap();
+        let m = &record.meta;
+        assert_eq!(m.source.kind, kind);
+        assert!(
+            m.num_frames.abs_diff(frames) <= 1,
+            "{id}: {} frames of {frames}",
+            m.num_frames
+        );
+        assert_eq!(record.latents.len(), m.num_frames * gnpfa.config.latent_dim);
+        assert!(
+            record.latents.iter().all(|v| v.is_finite())
+                && record.head_pose.iter().all(|v| v.is_finite())
+        );
+        latents.push(record.latents);
+        if id == "from_video" {
+            assert_eq!(
+                (m.labels.emotion, m.labels.identity, m.labels.tags.clone()),
+                (Emotion::Happy, 0, vec!["render".to_string()])
+            );
+        }
+        if id == "from_landmarks" {
+            assert_eq!(m.labels.identity, 1);
+        }
+    }
+    // The three sources of one clip give nearly the same latents (the frame folder is the
+    // video's frames before H.264, the landmark file the tracker's points on them).
+    let rms = |a: &[f32], b: &[f32]| {
+        let n = a.len().min(b.len());
+        ((0..n).map(|i| (a[i] - b[i]).powi(2)).sum::<f32>() / n as f32).sqrt()
+    };
+    let spread =
+        latents[0].iter().map(|v| v * v).sum::<f32>().sqrt() / (latents[0].len() as f32).sqrt();
+    println!(
+        "latent rms: video vs frames {:.4}, frames vs landmarks {:.4} (latents' rms {spread:.3})",
+        rms(&latents[0], &latents[1]),
+        rms(&latents[1], &latents[2])
+    );
+    assert!(
+        rms(&latents[1], &latents[2]) < 1e-3,
+        "the landmark file is the frames' own points"
+    );
+    assert!(rms(&latents[0], &latents[1]) < 0.25 * spread);
+    assert_eq!(read_manifests(&store).unwrap().len(), 3);
+
+    // A re-run keeps every record; a changed line is refused, the others kept.
+    let again = extract_videos(&manifest, &gnpfa, &fingerprint, &store, &opts, |_| {}).unwrap();
+    assert_eq!((again.written, again.skipped), (0, 3));
+    std::fs::write(&manifest_path, manifest_lines("sad")).unwrap();
+    let changed = VideoManifest::read(&manifest_path).unwrap();
+    let refused = extract_videos(&changed, &gnpfa, &fingerprint, &store, &opts, |_| {}).unwrap();
+    assert_eq!(
+        (refused.written, refused.skipped, refused.failures.len()),
+        (0, 2, 2)
+    );
+    assert!(
+        refused
+            .failures
+            .iter()
+            .any(|f| f.clip == "from_video" && f.reason.contains("other inputs")),
+        "{refused:?}"
+    );
+    assert_eq!(refused.lines.len(), 3, "the refused record stays listed");
+}
+
+#[test]
+fn malformed_manifests_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.jsonl");
+    for (text, expect) in [
+        (
+            r#"{"id": "a", "video": "a.mp4", "mood": "happy"}"#,
+            "unknown field `mood`",
+        ),
+        (
+            "{\"id\": \"a\", \"video\": \"a.mp4\"}\n{\"id\": \"a\", \"video\": \"b.mp4\"}",
+            "already on line 1",
+        ),
+        (r#"{"id": "a"}"#, "no face source"),
+        (r#"{"id": "../a", "video": "a.mp4"}"#, "plain"),
+        (r#"{"id": "a", "frames": "f", "audio": "a.wav"}"#, "`fps`"),
+        (r#"{"id": "a", "landmarks": "l.csv"}"#, "sound"),
+        (
+            r#"{"id": "a", "frames": "f", "fps": -2, "audio": "a.wav"}"#,
+            "fps -2",
+        ),
+        ("", "no clip"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = VideoManifest::read(&path).unwrap_err().to_string();
+        assert!(err.contains(expect), "{text}: {err}");
+        if !text.is_empty() {
+            assert!(err.contains("m.jsonl line"), "{err}");
+        }
+    }
+}
