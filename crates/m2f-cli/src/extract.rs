@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use m2f_dataset::{
     extract_synthetic, extract_videos, load_gnpfa, AudioFeatures, ClipOutcome, Dataset,
-    ExtractOptions, ExtractReport, MotionOptions, ShardSpec, ShardStore, SyntheticSource,
+    ExtractOptions, ExtractReport, FacePath, MotionOptions, ShardSpec, ShardStore, SyntheticSource,
     VideoExtractOptions, VideoManifest,
 };
 
@@ -89,6 +89,11 @@ struct VideoArgs {
     /// (default: $M2F_MEDIAPIPE_DIR, else ~/.cache/media2face/models/mediapipe-face-mesh).
     #[arg(long)]
     models: Option<PathBuf>,
+    /// What reads each frame's expression and rotation: `landmarks` (MediaPipe's points through
+    /// GNPFA's E_geo; its model was trained on photographs) or `image` (GNPFA's image encoders
+    /// on a crop of each frame; trained on the synthetic world's renders).
+    #[arg(long, value_enum, default_value_t = PathArg::Landmarks)]
+    path: PathArg,
     /// Which part of the manifest this job extracts: INDEX/COUNT, 0-based.
     #[arg(long, default_value = "0/1")]
     shard: String,
@@ -98,6 +103,12 @@ struct VideoArgs {
     /// Worker threads (default: all cores); clips are tracked one per thread.
     #[arg(long)]
     jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PathArg {
+    Landmarks,
+    Image,
 }
 
 pub fn run(args: ExtractArgs) -> Result<()> {
@@ -219,6 +230,10 @@ fn video(args: VideoArgs) -> Result<()> {
         shard,
         models,
         motion: MotionOptions::default(),
+        path: match args.path {
+            PathArg::Landmarks => FacePath::Landmarks,
+            PathArg::Image => FacePath::Image,
+        },
     };
     let part_clips = (0..manifest.entries.len())
         .filter(|&p| shard.contains(p))

@@ -32,6 +32,7 @@ mod features;
 mod fingerprint;
 mod frame_dir;
 mod gnpfa_data;
+mod image_path;
 mod joint_log_mel;
 mod landmark_file;
 mod manifest;
@@ -53,7 +54,11 @@ pub use fingerprint::{gnpfa_fingerprint, load_gnpfa, sha256_hex};
 pub use shard_spec::ShardSpec;
 pub use synthetic::{encode_clip, SourceClip, SyntheticSource};
 // Talking-head videos (a manifest of video files, frame folders or landmark files) → records.
-pub use video_extract::{extract_videos, VideoExtractOptions, VideoManifest, VideoManifestEntry};
+pub use video_extract::{
+    extract_videos, FacePath, VideoExtractOptions, VideoManifest, VideoManifestEntry,
+};
+// GNPFA's image path on tracked frames (E_exp, E_pose on encoder crops).
+pub use image_path::{encoder_crop, image_estimates};
 // Tracked faces → latents, head poses and the clip's neutral.
 pub use tracked_motion::{motion_from_points, MotionOptions, TrackedMotion};
 // Video files in: frames at 30 fps and 16 kHz audio on one clock, through ffmpeg.

@@ -64,8 +64,9 @@ pub struct TrackedMotion {
     pub head_pose: Vec<HeadPose>,
     /// The neutral the latents are relative to (given, or estimated), metres.
     pub neutral: Vec<[f32; 3]>,
-    /// `[T]` each frame's metric face (head pose removed), metres, as tracked.
-    pub faces: Vec<Vec<[f32; 3]>>,
+    /// `[T]` each frame's fit against the neutral: its metric face (head pose removed, metres),
+    /// its absolute head pose and its scale in pixels per metre.
+    pub geometry: Vec<FaceGeometry>,
     /// Frames whose face was filled in across a gap.
     pub filled_frames: usize,
 }
@@ -248,7 +249,7 @@ pub fn motion_from_points(
         latents,
         head_pose,
         neutral,
-        faces,
+        geometry,
         filled_frames: filled,
     })
 }

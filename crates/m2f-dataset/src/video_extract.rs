@@ -32,6 +32,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
+use m2f_mesh::{mean_rotation, times_transpose, HeadPose, Mat3};
 use m2f_synth::{Emotion, Intensity, Split, SAMPLE_RATE};
 use m2f_tracker::{FaceTracker, TrackerOptions, DETECTOR_FILE, LANDMARK_FILE};
 use rayon::prelude::*;
@@ -42,6 +43,7 @@ use crate::error::{DatasetError, Result};
 use crate::extract::{check_part_count, ClipOutcome, ExtractReport};
 use crate::fingerprint::sha256_parts;
 use crate::frame_dir::FrameDir;
+use crate::image_path::image_estimates;
 use crate::landmark_file::{read_landmark_file, LandmarkFileOptions};
 use crate::manifest::{to_json_lines, Failure, ManifestLine, FAILURE_DIR, MANIFEST_DIR};
 use crate::record::{
@@ -230,6 +232,20 @@ impl VideoManifest {
     }
 }
 
+/// How a frame's face becomes a latent and a head pose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FacePath {
+    /// The tracked points through `E_geo` ([`motion_from_points`]): MediaPipe's model, trained
+    /// on photographs, reads the face.
+    #[default]
+    Landmarks,
+    /// A crop of each frame through GNPFA's image encoders (`E_exp` for the latent, `E_pose` for
+    /// the rotation; the translation and the neutral still come from the tracked points): the
+    /// encoders read the face, as trained on the synthetic world's renders. Needs frames (a
+    /// landmark file only with its video).
+    Image,
+}
+
 /// What to extract from a video manifest.
 #[derive(Debug, Clone)]
 pub struct VideoExtractOptions {
@@ -240,6 +256,8 @@ pub struct VideoExtractOptions {
     pub models: PathBuf,
     /// How tracked points become motion.
     pub motion: MotionOptions,
+    /// Which model reads each frame's expression and rotation.
+    pub path: FacePath,
 }
 
 fn file_sha256(path: &Path) -> Result<String> {
@@ -404,7 +422,7 @@ impl VideoJob<'_> {
         let source_hash = sha256_parts(hashes.iter().map(|h| h.as_bytes()));
         let line = serde_json::to_vec(entry)
             .map_err(|e| DatasetError::invalid("manifest line", e.to_string()))?;
-        let motion = format!("{:?}", self.opts.motion);
+        let motion = format!("{:?} {:?}", self.opts.motion, self.opts.path);
         let revision = EXTRACTOR_REVISION.to_le_bytes();
         let inputs = sha256_parts([
             revision.as_slice(),
@@ -445,13 +463,16 @@ impl VideoJob<'_> {
             neutral_frame: entry.neutral_frame,
             ..self.opts.motion.clone()
         };
-        let motion = motion_from_points(
+        let mut motion = motion_from_points(
             self.gnpfa,
             &input.track,
             input.image_size,
             None,
             &motion_opts,
         )?;
+        if self.opts.path == FacePath::Image {
+            self.read_images(entry, &mut motion, input.image_size)?;
+        }
         let mut record = self.build(entry, id, source_hash, inputs, motion, input.audio)?;
         record.write(self.store)?;
         outcome.written += 1;
@@ -526,6 +547,58 @@ impl VideoJob<'_> {
             image_size,
             audio,
         })
+    }
+
+    /// Replaces the latents and rotations with the image encoders' readings of the frames
+    /// (read again: the crops need every frame's fit, which needs the whole clip's points).
+    fn read_images(
+        &self,
+        entry: &VideoManifestEntry,
+        motion: &mut TrackedMotion,
+        size: (u32, u32),
+    ) -> Result<()> {
+        let at = |message: String| DatasetError::invalid(format!("clip {}", entry.id), message);
+        let mut frames: Box<dyn Iterator<Item = Result<image::RgbImage>>> =
+            match (&entry.frames, &entry.video) {
+                (Some(dir), _) => Box::new(
+                    FrameDir::open(&self.manifest.resolve(dir), entry.fps.unwrap_or(30.0))?
+                        .frames(),
+                ),
+                (None, Some(video)) => {
+                    let path = self.manifest.resolve(video);
+                    let info = probe_video(&path)?;
+                    Box::new(VideoFrames::open(&path, &info, None)?)
+                }
+                (None, None) => {
+                    return Err(at(
+                        "the image path needs the clip's frames: give its `video`".into(),
+                    ))
+                }
+            };
+        let mut estimates = Vec::with_capacity(motion.geometry.len());
+        let mut batch = Vec::new();
+        for fits in motion.geometry.chunks(64) {
+            batch.clear();
+            for _ in fits {
+                let frame = frames
+                    .next()
+                    .ok_or_else(|| at("fewer frames than on the first reading".into()))??;
+                batch.push(frame);
+            }
+            estimates.extend(image_estimates(self.gnpfa, &batch, fits, size)?);
+        }
+        let rotations: Vec<Mat3> = estimates.iter().map(|e| e.pose.rotation_matrix()).collect();
+        let mean = mean_rotation(&rotations);
+        for ((pose, latent), (estimate, r)) in motion
+            .head_pose
+            .iter_mut()
+            .zip(motion.latents.iter_mut())
+            .zip(estimates.into_iter().zip(&rotations))
+        {
+            *latent = estimate.latent;
+            *pose = HeadPose::from_matrix(&times_transpose(r, &mean), pose.translation);
+        }
+        Ok(())
     }
 
     fn build(

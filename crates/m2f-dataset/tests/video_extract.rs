@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
 use m2f_dataset::{
-    extract_videos, gnpfa_fingerprint, read_manifests, MotionOptions, Record, ShardSpec,
+    extract_videos, gnpfa_fingerprint, read_manifests, FacePath, MotionOptions, Record, ShardSpec,
     ShardStore, SyntheticSource, VideoExtractOptions, VideoManifest,
 };
 use m2f_mesh::{render, Camera, HeadPose, RenderOptions};
@@ -112,6 +112,7 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
         shard: ShardSpec::ALL,
         models: models_dir(),
         motion: MotionOptions::default(),
+        path: FacePath::Landmarks,
     };
     let started = std::time::Instant::now();
     let report = extract_videos(&manifest, &gnpfa, &fingerprint, &store, &opts, |_| {}).unwrap();
@@ -199,6 +200,32 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
         "{refused:?}"
     );
     assert_eq!(refused.lines.len(), 3, "the refused record stays listed");
+
+    // The image path: the same clips read by GNPFA's image encoders.
+    let images = ShardStore::memory();
+    let image_opts = VideoExtractOptions {
+        path: FacePath::Image,
+        ..opts.clone()
+    };
+    let report = extract_videos(
+        &manifest,
+        &gnpfa,
+        &fingerprint,
+        &images,
+        &image_opts,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        (report.written, report.failures.len()),
+        (3, 1),
+        "{report:?}"
+    );
+    let from_images = Record::read(&images, "videos/from_video/v0").unwrap();
+    let d = rms(&from_images.latents, &latents[0]);
+    println!("latent rms, image path vs landmark path on the video: {d:.4}");
+    assert!(d > 1e-4 && d < spread, "{d}");
+    assert!(from_images.head_pose.iter().all(|v| v.is_finite()));
 }
 
 #[test]
