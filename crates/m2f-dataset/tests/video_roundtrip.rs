@@ -223,4 +223,13 @@ fn round_trip(seed: u64) {
         geo < 3.0 && geo_lips < 7.0,
         "expression error {geo} mm, lips {geo_lips} mm"
     );
+    // The image path, measured: 0.89-1.24 mm (lips 2.39-3.13 mm), rotation 0.50-1.10° mean.
+    assert!(
+        image_geo < 2.0 && image_lips < 5.0,
+        "image path: {image_geo} mm, lips {image_lips} mm"
+    );
+    assert!(
+        image_rotation < 2.0,
+        "image path: rotation {image_rotation}° mean"
+    );
 }
