@@ -2,7 +2,7 @@
 //! model, decoding, NMS) and the face mesh (crop, model, projection), on one core and on all of
 //! them, on scikit-image's astronaut photograph.
 //!
-//! Needs the models: `M2F_MEDIAPIPE_DIR`, else `~/.cache/media2face/models/mediapipe-face-mesh`
+//! Needs the models where `m2f_tracker::default_models_dir()` looks
 //! (`python3 tools/fetch_mediapipe.py DIR`).
 
 use std::path::PathBuf;
@@ -13,17 +13,8 @@ use m2f_tracker::{
     MIN_DETECTION_SCORE,
 };
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("M2F_MEDIAPIPE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/media2face/models/mediapipe-face-mesh")
-        })
-}
-
 fn tracker(c: &mut Criterion) {
-    let dir = models_dir();
+    let dir = m2f_tracker::default_models_dir().expect("M2F_MEDIAPIPE_DIR or HOME");
     let detector = FaceDetector::load(&dir.join(DETECTOR_FILE)).expect("detector model");
     let landmarker = FaceLandmarker::load(&dir.join(LANDMARK_FILE)).expect("face mesh model");
     let photo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -57,6 +57,7 @@ fn tiny_record(variant: u32) -> Record {
                 text: "Ah.".into(),
                 voice: "espeak-ng:en-us+f3".into(),
                 identity: 7,
+                tags: vec!["studio".into()],
             },
             fps: 30.0,
             num_frames: t,

@@ -9,12 +9,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(init: {
     if let Some(dir) = std::env::var_os("M2F_FUZZ_SEEDS") {
         // The seed is MediaPipe's face detector (the smaller of the two models).
-        let models = std::env::var_os("M2F_MEDIAPIPE_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                    .join(".cache/media2face/models/mediapipe-face-mesh")
-            });
+        let models = m2f_tracker::default_models_dir().expect("M2F_MEDIAPIPE_DIR or HOME");
         let bytes = std::fs::read(models.join("face_detection_short_range.tflite"))
             .expect("MediaPipe's models (python3 tools/fetch_mediapipe.py DIR; M2F_MEDIAPIPE_DIR)");
         std::fs::write(std::path::Path::new(&dir).join("detector.tflite"), bytes).expect("seed");

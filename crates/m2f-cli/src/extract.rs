@@ -137,17 +137,7 @@ fn stats(out: &str) -> Result<()> {
 
 fn synth(args: SynthArgs) -> Result<()> {
     let shard: ShardSpec = args.shard.parse()?;
-    if let Some(jobs) = args.jobs {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs.max(1))
-            .build_global()
-            .context("setting up worker threads")?;
-    }
-    if args.out.starts_with("memory://") {
-        bail!("--out memory:// would vanish when m2f exits: give a directory or a bucket URL");
-    }
-    // The output first: an unreachable store is reported before any model is loaded.
-    let store = ShardStore::open(&args.out)?;
+    let store = open_output(args.jobs, &args.out)?;
     let source = SyntheticSource::open(&args.data)
         .with_context(|| format!("opening the synthetic dataset {}", args.data.display()))?;
     let device = args.device.device()?;
@@ -191,11 +181,9 @@ fn synth(args: SynthArgs) -> Result<()> {
 }
 
 fn models_dir(given: Option<PathBuf>) -> Result<PathBuf> {
-    let dir = match given.or_else(|| std::env::var_os("M2F_MEDIAPIPE_DIR").map(PathBuf::from)) {
-        Some(dir) => dir,
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set: give --models")?)
-            .join(".cache/media2face/models/mediapipe-face-mesh"),
-    };
+    let dir = given
+        .or_else(m2f_tracker::default_models_dir)
+        .context("neither M2F_MEDIAPIPE_DIR nor HOME is set: give --models")?;
     if !dir.join(m2f_tracker::LANDMARK_FILE).is_file()
         || !dir.join(m2f_tracker::DETECTOR_FILE).is_file()
     {
@@ -212,16 +200,7 @@ fn models_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 
 fn video(args: VideoArgs) -> Result<()> {
     let shard: ShardSpec = args.shard.parse()?;
-    if let Some(jobs) = args.jobs {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs.max(1))
-            .build_global()
-            .context("setting up worker threads")?;
-    }
-    if args.out.starts_with("memory://") {
-        bail!("--out memory:// would vanish when m2f exits: give a directory or a bucket URL");
-    }
-    let store = ShardStore::open(&args.out)?;
+    let store = open_output(args.jobs, &args.out)?;
     let manifest = VideoManifest::read(&args.manifest)?;
     let models = models_dir(args.models)?;
     let (gnpfa, fingerprint) = load_gnpfa(&args.gnpfa, &candle_core::Device::Cpu)
@@ -253,6 +232,21 @@ fn video(args: VideoArgs) -> Result<()> {
         &fingerprint,
         started.elapsed().as_secs_f64(),
     )
+}
+
+/// Sets the worker threads and opens the output, first: an unreachable store is reported
+/// before any model is loaded.
+fn open_output(jobs: Option<usize>, out: &str) -> Result<ShardStore> {
+    if let Some(jobs) = jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global()
+            .context("setting up worker threads")?;
+    }
+    if out.starts_with("memory://") {
+        bail!("--out memory:// would vanish when m2f exits: give a directory or a bucket URL");
+    }
+    Ok(ShardStore::open(out)?)
 }
 
 fn progress_bar(clips: u64) -> ProgressBar {

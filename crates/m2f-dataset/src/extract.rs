@@ -129,8 +129,19 @@ pub fn extract_synthetic(
             (outcome, lines)
         })
         .collect();
+    finish_part(store, opts.shard, part.len(), results)
+}
+
+/// Sums the clips' outcomes into the part's report and writes its manifest and (when some clip
+/// failed) its failure list; a part without failures removes an old failure list.
+pub(crate) fn finish_part(
+    store: &ShardStore,
+    shard: ShardSpec,
+    clips: usize,
+    results: Vec<(ClipOutcome, Vec<ManifestLine>)>,
+) -> Result<ExtractReport> {
     let mut report = ExtractReport {
-        clips: part.len(),
+        clips,
         ..ExtractReport::default()
     };
     for (outcome, lines) in results {
@@ -146,7 +157,7 @@ pub fn extract_synthetic(
         }
         report.lines.extend(lines);
     }
-    let stem = opts.shard.stem();
+    let stem = shard.stem();
     store.put(
         &format!("{MANIFEST_DIR}/{stem}.jsonl"),
         to_json_lines(&report.lines)?,

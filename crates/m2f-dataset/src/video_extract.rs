@@ -40,12 +40,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{DatasetError, Result};
-use crate::extract::{check_part_count, ClipOutcome, ExtractReport};
+use crate::extract::{check_part_count, finish_part, ClipOutcome, ExtractReport};
 use crate::fingerprint::sha256_parts;
 use crate::frame_dir::FrameDir;
 use crate::image_path::image_estimates;
 use crate::landmark_file::{read_landmark_file, LandmarkFileOptions};
-use crate::manifest::{to_json_lines, Failure, ManifestLine, FAILURE_DIR, MANIFEST_DIR};
+use crate::manifest::ManifestLine;
 use crate::record::{
     meta_key, Labels, Record, RecordMeta, SourceInfo, EXTRACTOR_REVISION, RECORD_FORMAT,
     SHARD_FORMAT_VERSION,
@@ -326,42 +326,15 @@ pub fn extract_videos(
         .filter(|(p, _)| opts.shard.contains(*p))
         .map(|(_, e)| e)
         .collect();
-    let results: Vec<(ClipOutcome, Option<ManifestLine>)> = part
+    let results: Vec<(ClipOutcome, Vec<ManifestLine>)> = part
         .par_iter()
         .map(|entry| {
-            let result = m2f_kernels::serial_products(|| job.clip(entry));
-            on_clip(&result.0);
-            result
+            let (outcome, line) = m2f_kernels::serial_products(|| job.clip(entry));
+            on_clip(&outcome);
+            (outcome, line.into_iter().collect())
         })
         .collect();
-    let mut report = ExtractReport {
-        clips: part.len(),
-        ..ExtractReport::default()
-    };
-    for (outcome, line) in results {
-        report.written += outcome.written;
-        report.skipped += outcome.skipped;
-        report.frames += outcome.frames;
-        if let Some(reason) = outcome.failure {
-            report.failures.push(Failure {
-                clip: outcome.clip,
-                reason,
-            });
-        }
-        report.lines.extend(line);
-    }
-    let stem = opts.shard.stem();
-    store.put(
-        &format!("{MANIFEST_DIR}/{stem}.jsonl"),
-        to_json_lines(&report.lines)?,
-    )?;
-    let failures_key = format!("{FAILURE_DIR}/{stem}.jsonl");
-    if report.failures.is_empty() {
-        store.delete(&failures_key)?;
-    } else {
-        store.put(&failures_key, to_json_lines(&report.failures)?)?;
-    }
-    Ok(report)
+    finish_part(store, opts.shard, part.len(), results)
 }
 
 struct VideoJob<'a> {

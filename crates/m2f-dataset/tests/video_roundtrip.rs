@@ -16,12 +16,7 @@ use m2f_synth::WorldConfig;
 use m2f_tracker::{FaceTracker, TrackerOptions};
 
 fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("M2F_MEDIAPIPE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/media2face/models/mediapipe-face-mesh")
-        });
+    let dir = m2f_tracker::default_models_dir().expect("neither M2F_MEDIAPIPE_DIR nor HOME is set");
     assert!(
         dir.join("face_landmark.tflite").is_file(),
         "MediaPipe's models are needed in {}: run scripts/test.sh or python3 tools/fetch_mediapipe.py",

@@ -83,17 +83,7 @@ impl FaceDetector {
             rotation: 0.0,
         };
         let input = crop_to_tensor(image, &letterbox, &INPUT)?;
-        let outputs = self.model.run(&[input])?;
-        let values = |i: usize| -> Result<Vec<f32>> {
-            outputs[i]
-                .flatten_all()
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(|source| TrackerError::Candle {
-                    context: format!("{}: output {i}", self.model.name()),
-                    source,
-                })
-        };
-        let (boxes, logits) = (values(0)?, values(1)?);
+        let [boxes, logits] = self.model.run_flat::<2>(&[input])?;
         let scale = DETECTOR_INPUT as f32;
         let to_image = |x: f32, y: f32| letterbox.to_image(x, y);
         let mut candidates = Vec::new();

@@ -113,17 +113,7 @@ impl FaceLandmarker {
     /// [`TrackerError::Invalid`] for an empty image or a degenerate region; model failures.
     pub fn landmarks(&self, image: &RgbImage, region: &RotatedRect) -> Result<FaceLandmarks> {
         let input = crop_to_tensor(image, region, &INPUT)?;
-        let outputs = self.model.run(&[input])?;
-        let values = |i: usize| -> Result<Vec<f32>> {
-            outputs[i]
-                .flatten_all()
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(|source| TrackerError::Candle {
-                    context: format!("{}: output {i}", self.model.name()),
-                    source,
-                })
-        };
-        let (raw, flag) = (values(0)?, values(1)?);
+        let [raw, flag] = self.model.run_flat::<2>(&[input])?;
         let n = LANDMARK_INPUT as f32;
         let points = raw
             .chunks_exact(3)

@@ -34,12 +34,14 @@ mod detector;
 mod error;
 mod face_geometry;
 mod landmarker;
+mod models;
 mod region;
 mod smoothing;
 mod tflite;
 mod tracker;
 
 pub use error::{Result, TrackerError, MODELS_HINT};
+pub use models::{default_models_dir, MODELS_DIR_VAR};
 
 // The models and what they find.
 pub use detection::{weighted_nms, Detection, KEYPOINTS, NMS_IOU};

@@ -568,6 +568,32 @@ impl TfliteModel {
             .collect()
     }
 
+    /// [`TfliteModel::run`] for a model of `N` outputs, each flattened into a vector.
+    ///
+    /// # Errors
+    /// As [`TfliteModel::run`]; [`TrackerError::WrongModel`] when the model has another number of
+    /// outputs.
+    pub fn run_flat<const N: usize>(&self, inputs: &[Tensor]) -> Result<[Vec<f32>; N]> {
+        let outputs = self.run(inputs)?;
+        let count = outputs.len();
+        let flat = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(|source| TrackerError::Candle {
+                        context: format!("{}: output {i}", self.name),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        flat.try_into().map_err(|_| TrackerError::WrongModel {
+            model: self.name.clone(),
+            message: format!("{count} outputs, expected {N}"),
+        })
+    }
+
     fn execute(
         &self,
         step: &Step,

@@ -3,19 +3,10 @@
 
 use std::path::PathBuf;
 
-/// `M2F_MEDIAPIPE_DIR`, else where `scripts/test.sh` puts the files. Without them the tests
-/// fail (they do not skip): `python3 tools/fetch_mediapipe.py DIR` fetches them.
+/// `m2f_tracker::default_models_dir()`. Without the files the tests fail (they do not skip):
+/// `python3 tools/fetch_mediapipe.py DIR` fetches them.
 pub fn models_dir() -> PathBuf {
-    let dir = match std::env::var_os("M2F_MEDIAPIPE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("M2F_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/media2face"))
-            })
-            .expect("neither M2F_MEDIAPIPE_DIR, M2F_CACHE nor HOME is set")
-            .join("models/mediapipe-face-mesh"),
-    };
+    let dir = m2f_tracker::default_models_dir().expect("neither M2F_MEDIAPIPE_DIR nor HOME is set");
     assert!(
         dir.join("face_landmark.tflite").is_file(),
         "MediaPipe's models are needed in {}: run scripts/test.sh, or \
