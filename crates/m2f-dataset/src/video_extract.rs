@@ -456,7 +456,15 @@ impl VideoJob<'_> {
         let source = entry
             .face_source()
             .map_err(|e| DatasetError::invalid(format!("clip {}", entry.id), e))?;
-        let video = entry.video.as_ref().map(|v| self.manifest.resolve(v));
+        // Probed once: each probe runs ffprobe and decodes the first packets of both tracks.
+        let video = match &entry.video {
+            Some(v) => {
+                let path = self.manifest.resolve(v);
+                let info = probe_video(&path)?;
+                Some((path, info))
+            }
+            None => None,
+        };
         let audio = match (&entry.audio, &video) {
             (Some(a), _) => {
                 let path = self.manifest.resolve(a);
@@ -464,7 +472,7 @@ impl VideoJob<'_> {
                     .map_err(|e| DatasetError::invalid(path.display().to_string(), e.to_string()))?
                     .samples
             }
-            (None, Some(v)) => read_video_audio(v, &probe_video(v)?, None)?,
+            (None, Some((path, info))) => read_video_audio(path, info, None)?,
             (None, None) => unreachable!("checked when the manifest was read"),
         };
         let track_frames = |frames: &mut dyn Iterator<Item = Result<image::RgbImage>>| -> Result<(Vec<_>, (u32, u32))> {
@@ -484,9 +492,8 @@ impl VideoJob<'_> {
         };
         let (track, image_size) = match source {
             FaceSource::Video => {
-                let path = video.expect("a video source has a video");
-                let info = probe_video(&path)?;
-                track_frames(&mut VideoFrames::open(&path, &info, None)?)?
+                let (path, info) = video.as_ref().expect("a video source has a video");
+                track_frames(&mut VideoFrames::open(path, info, None)?)?
             }
             FaceSource::Frames => {
                 let dir = self
@@ -499,10 +506,7 @@ impl VideoJob<'_> {
                 let path = self
                     .manifest
                     .resolve(entry.landmarks.as_deref().expect("a landmarks source"));
-                let image_size = match &video {
-                    Some(v) => probe_video(v).ok().map(|i| (i.width, i.height)),
-                    None => None,
-                };
+                let image_size = video.as_ref().map(|(_, i)| (i.width, i.height));
                 let file = read_landmark_file(
                     &path,
                     &LandmarkFileOptions {
