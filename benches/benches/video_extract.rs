@@ -114,7 +114,7 @@ fn video_extract(c: &mut Criterion) {
             b.iter(|| {
                 let store = ShardStore::memory();
                 one.install(|| {
-                    extract_videos(&manifest, &gnpfa, &fingerprint, &store, &opts, |_| {})
+                    extract_videos(&manifest, &gnpfa, &fingerprint, None, &store, &opts, |_| {})
                         .expect("extract")
                 })
             })

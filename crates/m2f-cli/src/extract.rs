@@ -89,6 +89,11 @@ struct VideoArgs {
     /// (default: $M2F_MEDIAPIPE_DIR, else ~/.cache/media2face/models/mediapipe-face-mesh).
     #[arg(long)]
     models: Option<PathBuf>,
+    /// Also store audio features of this encoder beside each record, as for `extract synth`:
+    /// `whisper:DIR_OR_HUB_REPO[@REVISION][#padded|#exact]` or
+    /// `wav2vec2:DIR_OR_HUB_REPO[@REVISION][#LAYER]`.
+    #[arg(long)]
+    audio_features: Option<String>,
     /// What reads each frame's expression and rotation: `landmarks` (MediaPipe's points through
     /// GNPFA's E_geo; its model was trained on photographs) or `image` (GNPFA's image encoders
     /// on a crop of each frame; trained on the synthetic world's renders).
@@ -205,6 +210,11 @@ fn video(args: VideoArgs) -> Result<()> {
     let models = models_dir(args.models)?;
     let (gnpfa, fingerprint) = load_gnpfa(&args.gnpfa, &candle_core::Device::Cpu)
         .with_context(|| format!("loading GNPFA from {}", args.gnpfa.display()))?;
+    let features = args
+        .audio_features
+        .as_deref()
+        .map(|spec| AudioFeatures::load(spec, &candle_core::Device::Cpu))
+        .transpose()?;
     let opts = VideoExtractOptions {
         shard,
         models,
@@ -220,9 +230,15 @@ fn video(args: VideoArgs) -> Result<()> {
     let bar = progress_bar(part_clips);
     let failed = AtomicU64::new(0);
     let started = Instant::now();
-    let report = extract_videos(&manifest, &gnpfa, &fingerprint, &store, &opts, |outcome| {
-        on_clip(&bar, &failed, outcome)
-    })
+    let report = extract_videos(
+        &manifest,
+        &gnpfa,
+        &fingerprint,
+        features.as_ref(),
+        &store,
+        &opts,
+        |outcome| on_clip(&bar, &failed, outcome),
+    )
     .with_context(|| format!("extracting part {shard} into {}", store.name()))?;
     bar.finish_and_clear();
     summarise(

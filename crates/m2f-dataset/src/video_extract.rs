@@ -41,6 +41,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{DatasetError, Result};
 use crate::extract::{check_part_count, finish_part, ClipOutcome, ExtractReport};
+use crate::features::{ensure_features, AudioFeatures};
 use crate::fingerprint::sha256_parts;
 use crate::frame_dir::FrameDir;
 use crate::image_path::image_estimates;
@@ -278,8 +279,9 @@ fn file_sha256(path: &Path) -> Result<String> {
         .collect())
 }
 
-/// Extracts part `opts.shard` of `manifest` onto `store`, calling `on_clip` after each clip.
-/// Writes `manifests/<part>.jsonl` and, if any clip failed, `failures/<part>.jsonl`.
+/// Extracts part `opts.shard` of `manifest` onto `store`, calling `on_clip` after each clip;
+/// with `features`, also stores each record's audio features (as `extract_synthetic`). Writes
+/// `manifests/<part>.jsonl` and, if any clip failed, `failures/<part>.jsonl`.
 ///
 /// # Errors
 /// Only for the whole part: the tracker's models cannot be loaded, GNPFA is not on the
@@ -288,6 +290,7 @@ pub fn extract_videos(
     manifest: &VideoManifest,
     gnpfa: &Gnpfa,
     gnpfa_fingerprint: &str,
+    features: Option<&AudioFeatures>,
     store: &ShardStore,
     opts: &VideoExtractOptions,
     on_clip: impl Fn(&ClipOutcome) + Sync,
@@ -315,6 +318,7 @@ pub fn extract_videos(
         manifest,
         gnpfa,
         fingerprint: gnpfa_fingerprint,
+        features,
         store,
         opts,
         models_hash,
@@ -341,6 +345,7 @@ struct VideoJob<'a> {
     manifest: &'a VideoManifest,
     gnpfa: &'a Gnpfa,
     fingerprint: &'a str,
+    features: Option<&'a AudioFeatures>,
     store: &'a ShardStore,
     opts: &'a VideoExtractOptions,
     models_hash: String,
@@ -365,7 +370,28 @@ impl VideoJob<'_> {
         };
         let id = format!("{}/{}/v0", self.manifest.tag, entry.id);
         let existing = Record::read_meta(self.store, &id).ok().flatten();
-        match self.make_or_keep(entry, &id, &existing, &mut outcome) {
+        let made = self
+            .make_or_keep(entry, &id, &existing, &mut outcome)
+            .and_then(|record| {
+                if let Some(features) = self.features {
+                    // The record's own 16-bit audio: features see exactly what is stored.
+                    let m = &record.meta;
+                    let audio = record.audio_f32();
+                    if ensure_features(
+                        self.store,
+                        features,
+                        &m.id,
+                        &m.inputs,
+                        &audio,
+                        m.fps,
+                        m.num_frames,
+                    )? {
+                        outcome.features_written += 1;
+                    }
+                }
+                Ok(record.meta)
+            });
+        match made {
             Ok(meta) => {
                 outcome.frames = meta.num_frames;
                 (outcome, Some(ManifestLine::of(&meta)))
@@ -414,13 +440,13 @@ impl VideoJob<'_> {
         id: &str,
         existing: &Option<RecordMeta>,
         outcome: &mut ClipOutcome,
-    ) -> Result<RecordMeta> {
+    ) -> Result<Record> {
         let (source_hash, inputs) = self.inputs(entry)?;
         if let Some(old) = existing {
             if old.inputs == inputs {
                 if let Ok(record) = Record::read(self.store, id) {
                     outcome.skipped += 1;
-                    return Ok(record.meta);
+                    return Ok(record);
                 }
             } else {
                 return Err(DatasetError::OtherInputs {
@@ -449,7 +475,7 @@ impl VideoJob<'_> {
         let mut record = self.build(entry, id, source_hash, inputs, motion, input.audio)?;
         record.write(self.store)?;
         outcome.written += 1;
-        Ok(record.meta)
+        Ok(record)
     }
 
     fn read_clip(&self, entry: &VideoManifestEntry) -> Result<ClipInput> {

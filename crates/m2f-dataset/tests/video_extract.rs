@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
 use m2f_dataset::{
-    extract_videos, gnpfa_fingerprint, read_manifests, FacePath, MotionOptions, Record, ShardSpec,
-    ShardStore, SyntheticSource, VideoExtractOptions, VideoManifest,
+    extract_videos, gnpfa_fingerprint, read_manifests, AudioFeatures, FacePath, MotionOptions,
+    Record, ShardSpec, ShardStore, StoredFeatures, SyntheticSource, VideoExtractOptions,
+    VideoManifest,
 };
 use m2f_mesh::{render, Camera, HeadPose, RenderOptions};
 use m2f_synth::{Emotion, WorldConfig};
@@ -110,7 +111,8 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
         path: FacePath::Landmarks,
     };
     let started = std::time::Instant::now();
-    let report = extract_videos(&manifest, &gnpfa, &fingerprint, &store, &opts, |_| {}).unwrap();
+    let report =
+        extract_videos(&manifest, &gnpfa, &fingerprint, None, &store, &opts, |_| {}).unwrap();
     println!(
         "{} frames in {:.1} s",
         report.frames,
@@ -178,11 +180,13 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
     assert_eq!(read_manifests(&store).unwrap().len(), 3);
 
     // A re-run keeps every record; a changed line is refused, the others kept.
-    let again = extract_videos(&manifest, &gnpfa, &fingerprint, &store, &opts, |_| {}).unwrap();
+    let again =
+        extract_videos(&manifest, &gnpfa, &fingerprint, None, &store, &opts, |_| {}).unwrap();
     assert_eq!((again.written, again.skipped), (0, 3));
     std::fs::write(&manifest_path, manifest_lines("sad")).unwrap();
     let changed = VideoManifest::read(&manifest_path).unwrap();
-    let refused = extract_videos(&changed, &gnpfa, &fingerprint, &store, &opts, |_| {}).unwrap();
+    let refused =
+        extract_videos(&changed, &gnpfa, &fingerprint, None, &store, &opts, |_| {}).unwrap();
     assert_eq!(
         (refused.written, refused.skipped, refused.failures.len()),
         (0, 2, 2)
@@ -202,20 +206,43 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
         path: FacePath::Image,
         ..opts.clone()
     };
+    // With Whisper's features stored beside each record, as the diffusion trainer reads them.
+    let ct2 = std::env::var_os("M2F_WHISPER_CT2_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/media2face/models/whisper-tiny.en-ct2")
+        });
+    let whisper = AudioFeatures::load(
+        &format!("whisper:{}", ct2.display()),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
     let report = extract_videos(
         &manifest,
         &gnpfa,
         &fingerprint,
+        Some(&whisper),
         &images,
         &image_opts,
         |_| {},
     )
     .unwrap();
     assert_eq!(
-        (report.written, report.failures.len()),
-        (3, 1),
+        (
+            report.written,
+            report.features_written,
+            report.failures.len()
+        ),
+        (3, 3, 1),
         "{report:?}"
     );
+    let record = Record::read(&images, "videos/from_video/v0").unwrap();
+    let stored = StoredFeatures::read(&images, &record.meta.id, &whisper.info().key())
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.frames, record.meta.num_frames);
+    assert_eq!(stored.values.len(), stored.frames * whisper.info().dim);
     let from_images = Record::read(&images, "videos/from_video/v0").unwrap();
     let d = rms(&from_images.latents, &latents[0]);
     println!("latent rms, image path vs landmark path on the video: {d:.4}");
