@@ -146,13 +146,8 @@ fn synth(args: SynthArgs) -> Result<()> {
     let source = SyntheticSource::open(&args.data)
         .with_context(|| format!("opening the synthetic dataset {}", args.data.display()))?;
     let device = args.device.device()?;
-    let (gnpfa, fingerprint) = load_gnpfa(&args.gnpfa, &device)
-        .with_context(|| format!("loading GNPFA from {}", args.gnpfa.display()))?;
-    let features = args
-        .audio_features
-        .as_deref()
-        .map(|spec| AudioFeatures::load(spec, &device))
-        .transpose()?;
+    let (gnpfa, fingerprint, features) =
+        load_models(&args.gnpfa, args.audio_features.as_deref(), &device)?;
     let opts = ExtractOptions {
         shard,
         variants: args.variants,
@@ -208,13 +203,12 @@ fn video(args: VideoArgs) -> Result<()> {
     let store = open_output(args.jobs, &args.out)?;
     let manifest = VideoManifest::read(&args.manifest)?;
     let models = models_dir(args.models)?;
-    let (gnpfa, fingerprint) = load_gnpfa(&args.gnpfa, &candle_core::Device::Cpu)
-        .with_context(|| format!("loading GNPFA from {}", args.gnpfa.display()))?;
-    let features = args
-        .audio_features
-        .as_deref()
-        .map(|spec| AudioFeatures::load(spec, &candle_core::Device::Cpu))
-        .transpose()?;
+    // The tracker runs on the CPU; so do GNPFA and the audio encoder beside it.
+    let (gnpfa, fingerprint, features) = load_models(
+        &args.gnpfa,
+        args.audio_features.as_deref(),
+        &candle_core::Device::Cpu,
+    )?;
     let opts = VideoExtractOptions {
         shard,
         models,
@@ -248,6 +242,21 @@ fn video(args: VideoArgs) -> Result<()> {
         &fingerprint,
         started.elapsed().as_secs_f64(),
     )
+}
+
+/// GNPFA (with its fingerprint) and, when asked for, the audio encoder whose features are
+/// stored beside each record.
+fn load_models(
+    gnpfa: &std::path::Path,
+    audio_features: Option<&str>,
+    device: &candle_core::Device,
+) -> Result<(gnpfa::Gnpfa, String, Option<AudioFeatures>)> {
+    let (model, fingerprint) = load_gnpfa(gnpfa, device)
+        .with_context(|| format!("loading GNPFA from {}", gnpfa.display()))?;
+    let features = audio_features
+        .map(|spec| AudioFeatures::load(spec, device))
+        .transpose()?;
+    Ok((model, fingerprint, features))
 }
 
 /// Sets the worker threads and opens the output, first: an unreachable store is reported

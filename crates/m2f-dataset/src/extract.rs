@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::error::{DatasetError, Result};
-use crate::features::{ensure_features, AudioFeatures};
+use crate::features::{ensure_record_features, AudioFeatures};
 use crate::fingerprint::sha256_parts;
 use crate::manifest::{to_json_lines, Failure, ManifestLine, FAILURE_DIR, MANIFEST_DIR};
 use crate::record::{
@@ -336,18 +336,7 @@ impl Job<'_> {
             None => self.make(entry, src, &plan, latents, outcome)?,
         };
         if let Some(features) = self.features {
-            // The record's own 16-bit audio: features see exactly what is stored.
-            let meta = &record.meta;
-            let made = ensure_features(
-                self.store,
-                features,
-                &meta.id,
-                &meta.inputs,
-                &record.audio_f32(),
-                meta.fps,
-                meta.num_frames,
-            )?;
-            if made {
+            if ensure_record_features(self.store, features, &record)? {
                 outcome.features_written += 1;
             }
         }

@@ -299,6 +299,29 @@ impl StoredFeatures {
     }
 }
 
+/// [`ensure_features`] of a whole record, from its own 16-bit audio, so that features see
+/// exactly what is stored. Returns whether it computed them.
+///
+/// # Errors
+/// As [`ensure_features`].
+pub(crate) fn ensure_record_features(
+    store: &ShardStore,
+    features: &AudioFeatures,
+    record: &crate::record::Record,
+) -> Result<bool> {
+    let m = &record.meta;
+    let audio = record.audio_f32();
+    ensure_features(
+        store,
+        features,
+        &m.id,
+        &m.inputs,
+        &audio,
+        m.fps,
+        m.num_frames,
+    )
+}
+
 /// Computes and stores the features of a record unless up-to-date ones exist. Returns whether
 /// it computed them.
 ///

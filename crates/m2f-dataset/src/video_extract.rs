@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{DatasetError, Result};
 use crate::extract::{check_part_count, finish_part, ClipOutcome, ExtractReport};
-use crate::features::{ensure_features, AudioFeatures};
+use crate::features::{ensure_record_features, AudioFeatures};
 use crate::fingerprint::sha256_parts;
 use crate::frame_dir::FrameDir;
 use crate::image_path::image_estimates;
@@ -374,18 +374,7 @@ impl VideoJob<'_> {
             .make_or_keep(entry, &id, &existing, &mut outcome)
             .and_then(|record| {
                 if let Some(features) = self.features {
-                    // The record's own 16-bit audio: features see exactly what is stored.
-                    let m = &record.meta;
-                    let audio = record.audio_f32();
-                    if ensure_features(
-                        self.store,
-                        features,
-                        &m.id,
-                        &m.inputs,
-                        &audio,
-                        m.fps,
-                        m.num_frames,
-                    )? {
+                    if ensure_record_features(self.store, features, &record)? {
                         outcome.features_written += 1;
                     }
                 }

@@ -3,6 +3,8 @@
 //! whose file is missing: records, labels, the failure list, a re-run that keeps everything,
 //! a changed line refused, and malformed manifests.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
@@ -14,16 +16,6 @@ use m2f_dataset::{
 use m2f_mesh::{render, Camera, HeadPose, RenderOptions};
 use m2f_synth::{Emotion, WorldConfig};
 use m2f_tracker::{FaceTracker, TrackerOptions};
-
-fn models_dir() -> PathBuf {
-    let dir = m2f_tracker::default_models_dir().expect("neither M2F_MEDIAPIPE_DIR nor HOME is set");
-    assert!(
-        dir.join("face_landmark.tflite").is_file(),
-        "MediaPipe's models are needed in {}: run scripts/test.sh or python3 tools/fetch_mediapipe.py",
-        dir.display()
-    );
-    dir
-}
 
 fn gnpfa_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/gnpfa")
@@ -66,7 +58,7 @@ fn write_sources(dir: &Path, gnpfa: &Gnpfa) -> usize {
         f.save(dir.join(format!("frames/f_{t}.png"))).unwrap();
     }
     // A landmark file in pixels, as a user's own MediaPipe run would write it.
-    let mut tracker = FaceTracker::load(&models_dir(), TrackerOptions::default()).unwrap();
+    let mut tracker = FaceTracker::load(&common::models_dir(), TrackerOptions::default()).unwrap();
     let mut lines = String::new();
     for (t, f) in frames.iter().enumerate() {
         let points = tracker.track(f).unwrap().unwrap().landmarks.points;
@@ -106,7 +98,7 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
     let store = ShardStore::memory();
     let opts = VideoExtractOptions {
         shard: ShardSpec::ALL,
-        models: models_dir(),
+        models: common::models_dir(),
         motion: MotionOptions::default(),
         path: FacePath::Landmarks,
     };
@@ -207,12 +199,7 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
         ..opts.clone()
     };
     // With Whisper's features stored beside each record, as the diffusion trainer reads them.
-    let ct2 = std::env::var_os("M2F_WHISPER_CT2_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/media2face/models/whisper-tiny.en-ct2")
-        });
+    let ct2 = common::ct2_dir();
     let whisper = AudioFeatures::load(
         &format!("whisper:{}", ct2.display()),
         &candle_core::Device::Cpu,

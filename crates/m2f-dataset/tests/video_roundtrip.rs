@@ -4,7 +4,9 @@
 //! values with some room. `M2F_ROUNDTRIP_SEEDS=3,5,8,13` runs one clip of each of those
 //! worlds (the default is world 3 alone).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use gnpfa::Gnpfa;
 use m2f_dataset::{
@@ -14,16 +16,6 @@ use m2f_dataset::{
 use m2f_mesh::{mean_rotation, render, times_transpose, Camera, HeadPose, Mat3, RenderOptions};
 use m2f_synth::WorldConfig;
 use m2f_tracker::{FaceTracker, TrackerOptions};
-
-fn models_dir() -> PathBuf {
-    let dir = m2f_tracker::default_models_dir().expect("neither M2F_MEDIAPIPE_DIR nor HOME is set");
-    assert!(
-        dir.join("face_landmark.tflite").is_file(),
-        "MediaPipe's models are needed in {}: run scripts/test.sh or python3 tools/fetch_mediapipe.py",
-        dir.display()
-    );
-    dir
-}
 
 #[test]
 fn a_rendered_synthetic_clip_comes_back_from_its_mp4() {
@@ -100,7 +92,7 @@ fn round_trip(seed: u64) {
             score(a).total_cmp(&score(b))
         })
         .unwrap();
-    let mut tracker = FaceTracker::load(&models_dir(), TrackerOptions::default()).unwrap();
+    let mut tracker = FaceTracker::load(&common::models_dir(), TrackerOptions::default()).unwrap();
     let track: Vec<Option<Vec<[f32; 3]>>> = video
         .frames
         .iter()

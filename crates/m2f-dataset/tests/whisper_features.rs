@@ -1,22 +1,14 @@
 //! Whisper features through the dataset's encoder specs (`--audio-features whisper:...`),
 //! from the CTranslate2 tiny.en that `scripts/test.sh` fetches (`M2F_WHISPER_CT2_DIR`).
 
-use std::path::PathBuf;
+mod common;
 
 use candle_core::Device;
 use m2f_dataset::AudioFeatures;
 
-fn ct2_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("M2F_WHISPER_CT2_DIR") {
-        return PathBuf::from(dir);
-    }
-    let home = std::env::var_os("HOME").expect("M2F_WHISPER_CT2_DIR or HOME");
-    PathBuf::from(home).join(".cache/media2face/models/whisper-tiny.en-ct2")
-}
-
 #[test]
 fn whisper_spec_from_a_ctranslate2_directory() {
-    let dir = ct2_dir();
+    let dir = common::ct2_dir();
     let padded = AudioFeatures::load(&format!("whisper:{}", dir.display()), &Device::Cpu)
         .unwrap_or_else(|e| panic!("{e} (run scripts/test.sh, which fetches Whisper tiny.en)"));
     let exact =
