@@ -154,30 +154,18 @@ fn synth(args: SynthArgs) -> Result<()> {
         seed: args.seed,
         ..ExtractOptions::default()
     };
-    let part_clips = (0..source.clips().len())
-        .filter(|&p| shard.contains(p))
-        .count() as u64;
-    let bar = progress_bar(part_clips);
-    let failed = AtomicU64::new(0);
-    let started = Instant::now();
-    let report = extract_synthetic(
-        &source,
-        &gnpfa,
-        &fingerprint,
-        features.as_ref(),
-        &store,
-        &opts,
-        |outcome| on_clip(&bar, &failed, outcome),
-    )
-    .with_context(|| format!("extracting part {shard} into {}", store.name()))?;
-    bar.finish_and_clear();
-    summarise(
-        &report,
-        shard,
-        &store,
-        &fingerprint,
-        started.elapsed().as_secs_f64(),
-    )
+    let clips = source.clips().len();
+    run_part(clips, shard, &store, &fingerprint, |on_clip| {
+        extract_synthetic(
+            &source,
+            &gnpfa,
+            &fingerprint,
+            features.as_ref(),
+            &store,
+            &opts,
+            on_clip,
+        )
+    })
 }
 
 fn models_dir(given: Option<PathBuf>) -> Result<PathBuf> {
@@ -218,30 +206,18 @@ fn video(args: VideoArgs) -> Result<()> {
             PathArg::Image => FacePath::Image,
         },
     };
-    let part_clips = (0..manifest.entries.len())
-        .filter(|&p| shard.contains(p))
-        .count() as u64;
-    let bar = progress_bar(part_clips);
-    let failed = AtomicU64::new(0);
-    let started = Instant::now();
-    let report = extract_videos(
-        &manifest,
-        &gnpfa,
-        &fingerprint,
-        features.as_ref(),
-        &store,
-        &opts,
-        |outcome| on_clip(&bar, &failed, outcome),
-    )
-    .with_context(|| format!("extracting part {shard} into {}", store.name()))?;
-    bar.finish_and_clear();
-    summarise(
-        &report,
-        shard,
-        &store,
-        &fingerprint,
-        started.elapsed().as_secs_f64(),
-    )
+    let clips = manifest.entries.len();
+    run_part(clips, shard, &store, &fingerprint, |on_clip| {
+        extract_videos(
+            &manifest,
+            &gnpfa,
+            &fingerprint,
+            features.as_ref(),
+            &store,
+            &opts,
+            on_clip,
+        )
+    })
 }
 
 /// GNPFA (with its fingerprint) and, when asked for, the audio encoder whose features are
@@ -272,6 +248,31 @@ fn open_output(jobs: Option<usize>, out: &str) -> Result<ShardStore> {
         bail!("--out memory:// would vanish when m2f exits: give a directory or a bucket URL");
     }
     Ok(ShardStore::open(out)?)
+}
+
+/// Runs one part's extraction (`extract` gets the per-clip callback) with a progress bar over
+/// the part's clips of `clips`, then prints the summary.
+fn run_part(
+    clips: usize,
+    shard: ShardSpec,
+    store: &ShardStore,
+    fingerprint: &str,
+    extract: impl FnOnce(&(dyn Fn(&ClipOutcome) + Sync)) -> m2f_dataset::Result<ExtractReport>,
+) -> Result<()> {
+    let part_clips = (0..clips).filter(|&p| shard.contains(p)).count() as u64;
+    let bar = progress_bar(part_clips);
+    let failed = AtomicU64::new(0);
+    let started = Instant::now();
+    let report = extract(&|outcome| on_clip(&bar, &failed, outcome))
+        .with_context(|| format!("extracting part {shard} into {}", store.name()))?;
+    bar.finish_and_clear();
+    summarise(
+        &report,
+        shard,
+        store,
+        fingerprint,
+        started.elapsed().as_secs_f64(),
+    )
 }
 
 fn progress_bar(clips: u64) -> ProgressBar {

@@ -67,6 +67,20 @@ pub struct ClipOutcome {
     pub failure: Option<String>,
 }
 
+impl ClipOutcome {
+    /// Nothing done yet for `clip`.
+    pub(crate) fn new(clip: &str) -> Self {
+        Self {
+            clip: clip.to_string(),
+            frames: 0,
+            written: 0,
+            skipped: 0,
+            features_written: 0,
+            failure: None,
+        }
+    }
+}
+
 /// The result of one part.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExtractReport {
@@ -224,14 +238,7 @@ impl Job<'_> {
     /// stop the others; the manifest lines are those of every record of the clip now on the
     /// store, including refused ones, so no record drops out of the manifest.
     fn clip(&self, entry: &ManifestEntry) -> (ClipOutcome, Vec<ManifestLine>) {
-        let mut outcome = ClipOutcome {
-            clip: entry.id.clone(),
-            frames: 0,
-            written: 0,
-            skipped: 0,
-            features_written: 0,
-            failure: None,
-        };
+        let mut outcome = ClipOutcome::new(&entry.id);
         let mut lines = Vec::new();
         let mut failures = Vec::new();
         match self.source.read(entry) {

@@ -360,14 +360,7 @@ struct ClipInput {
 
 impl VideoJob<'_> {
     fn clip(&self, entry: &VideoManifestEntry) -> (ClipOutcome, Option<ManifestLine>) {
-        let mut outcome = ClipOutcome {
-            clip: entry.id.clone(),
-            frames: 0,
-            written: 0,
-            skipped: 0,
-            features_written: 0,
-            failure: None,
-        };
+        let mut outcome = ClipOutcome::new(&entry.id);
         let id = format!("{}/{}/v0", self.manifest.tag, entry.id);
         let existing = Record::read_meta(self.store, &id).ok().flatten();
         let made = self
