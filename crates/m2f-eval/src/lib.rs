@@ -9,7 +9,8 @@
 //! squared form beside it), upper-face dynamics deviation (CodeTalker), lip closure at
 //! bilabials and opening at open vowels against phone timings, beat alignment of head
 //! motion (AI Choreographer's BeatAlign), diversity across seeds, and prompt following judged by
-//! an emotion classifier trained on true latents.
+//! an emotion classifier trained on true latents. Where there is no truth (a real video),
+//! `PathComparison` sets the two ways of extracting a face from video against each other.
 //!
 //! ```
 //! use m2f_eval::LipVertexError;
@@ -28,6 +29,7 @@ mod diversity;
 mod emotion_classifier;
 mod error;
 mod evaluate;
+mod extraction_paths;
 mod face_dynamics;
 mod lip_sync;
 mod lip_vertex_error;
@@ -44,6 +46,7 @@ pub use test_set::{read_split, EvalClip};
 pub use beat_alignment::{audio_onsets, head_beats, BeatAlignment, BEAT_SIGMA_FRAMES};
 pub use diversity::mean_pairwise_distance;
 pub use emotion_classifier::{clip_description, fit_on_training_split, EmotionClassifier};
+pub use extraction_paths::{PathAgreement, PathComparison};
 pub use face_dynamics::{face_dynamics_deviation, upper_face_dynamics};
 pub use lip_sync::{inner_lip_gaps, pearson, LipSync, PhoneSpan, CLOSED_GAP_MM};
 pub use lip_vertex_error::LipVertexError;
