@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::device_arg::DeviceArgs;
+use crate::spinner::spinner;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use m2f_dataset::{
-    extract_synthetic, extract_videos, load_gnpfa, AudioFeatures, ClipOutcome, Dataset,
-    ExtractOptions, ExtractReport, FacePath, MotionOptions, ShardSpec, ShardStore, SyntheticSource,
-    VideoExtractOptions, VideoManifest,
+    extract_synthetic, extract_videos, load_gnpfa, write_record_previews, AudioFeatures,
+    ClipOutcome, Dataset, ExtractOptions, ExtractReport, FacePath, MotionOptions, ShardSpec,
+    ShardStore, SyntheticSource, VideoExtractOptions, VideoManifest,
 };
 
 #[derive(Args)]
@@ -108,6 +109,11 @@ struct VideoArgs {
     /// Worker threads (default: all cores); clips are tracked one per thread.
     #[arg(long)]
     jobs: Option<usize>,
+    /// Also write DIR/<clip id>.mp4 for each clip of this part: its frames beside the face its
+    /// record holds (decoded through GNPFA, posed by its head pose), with its audio. Needs
+    /// ffmpeg.
+    #[arg(long, value_name = "DIR")]
+    preview: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -155,7 +161,7 @@ fn synth(args: SynthArgs) -> Result<()> {
         ..ExtractOptions::default()
     };
     let clips = source.clips().len();
-    run_part(clips, shard, &store, &fingerprint, |on_clip| {
+    let report = run_part(clips, shard, &store, &fingerprint, |on_clip| {
         extract_synthetic(
             &source,
             &gnpfa,
@@ -165,7 +171,8 @@ fn synth(args: SynthArgs) -> Result<()> {
             &opts,
             on_clip,
         )
-    })
+    })?;
+    exit_on_failures(&report, shard, &store)
 }
 
 fn models_dir(given: Option<PathBuf>) -> Result<PathBuf> {
@@ -207,7 +214,7 @@ fn video(args: VideoArgs) -> Result<()> {
         },
     };
     let clips = manifest.entries.len();
-    run_part(clips, shard, &store, &fingerprint, |on_clip| {
+    let report = run_part(clips, shard, &store, &fingerprint, |on_clip| {
         extract_videos(
             &manifest,
             &gnpfa,
@@ -217,7 +224,15 @@ fn video(args: VideoArgs) -> Result<()> {
             &opts,
             on_clip,
         )
-    })
+    })?;
+    if let Some(dir) = &args.preview {
+        let bar = spinner(&format!("rendering previews into {}", dir.display()));
+        let written = write_record_previews(&gnpfa, &manifest, &store, shard, dir, 256)
+            .with_context(|| format!("writing previews into {}", dir.display()))?;
+        bar.finish_and_clear();
+        println!("wrote {written} previews into {}", dir.display());
+    }
+    exit_on_failures(&report, shard, &store)
 }
 
 /// GNPFA (with its fingerprint) and, when asked for, the audio encoder whose features are
@@ -258,7 +273,7 @@ fn run_part(
     store: &ShardStore,
     fingerprint: &str,
     extract: impl FnOnce(&(dyn Fn(&ClipOutcome) + Sync)) -> m2f_dataset::Result<ExtractReport>,
-) -> Result<()> {
+) -> Result<ExtractReport> {
     let part_clips = (0..clips).filter(|&p| shard.contains(p)).count() as u64;
     let bar = progress_bar(part_clips);
     let failed = AtomicU64::new(0);
@@ -266,13 +281,8 @@ fn run_part(
     let report = extract(&|outcome| on_clip(&bar, &failed, outcome))
         .with_context(|| format!("extracting part {shard} into {}", store.name()))?;
     bar.finish_and_clear();
-    summarise(
-        &report,
-        shard,
-        store,
-        fingerprint,
-        started.elapsed().as_secs_f64(),
-    )
+    summarise(&report, shard, fingerprint, started.elapsed().as_secs_f64());
+    Ok(report)
 }
 
 fn progress_bar(clips: u64) -> ProgressBar {
@@ -295,14 +305,8 @@ fn on_clip(bar: &ProgressBar, failed: &AtomicU64, outcome: &ClipOutcome) {
     bar.inc(1);
 }
 
-/// Prints the part's summary; exits with [`EXIT_SOME_CLIPS_FAILED`] when some clips failed.
-fn summarise(
-    report: &ExtractReport,
-    shard: ShardSpec,
-    store: &ShardStore,
-    fingerprint: &str,
-    seconds: f64,
-) -> Result<()> {
+/// Prints the part's summary.
+fn summarise(report: &ExtractReport, shard: ShardSpec, fingerprint: &str, seconds: f64) {
     println!(
         "part {shard}: {} clips → {} records ({} written, {} already there), {} feature files, \
          {} frames in {seconds:.1} s: {:.1} clips/min, {:.0} frames/s; GNPFA {fingerprint}",
@@ -315,6 +319,11 @@ fn summarise(
         report.clips as f64 / seconds * 60.0,
         report.frames as f64 / seconds,
     );
+}
+
+/// Exits with [`EXIT_SOME_CLIPS_FAILED`], saying where the failures are listed, when some clips
+/// failed.
+fn exit_on_failures(report: &ExtractReport, shard: ShardSpec, store: &ShardStore) -> Result<()> {
     if !report.failures.is_empty() {
         eprintln!(
             "{} of {} clips failed (listed in {}/failures/{}.jsonl); the others were extracted",

@@ -8,6 +8,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use media2face::{Intensity, Media2Face, Prompt, Request};
 
+use crate::spinner::spinner;
+
 #[derive(Args)]
 pub struct GenerateArgs {
     /// The speech: WAV, FLAC, MP3, Ogg/Vorbis or M4A.
@@ -77,16 +79,6 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     }
     // Refuse output paths before minutes of work, not after.
     media2face::check_output_paths(&a.out, a.preview.as_deref())?;
-    let spinner = |msg: &str| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar.set_message(msg.to_string());
-        bar
-    };
     let bar = spinner("loading the model");
     let model = match &a.model {
         Some(dir) => Media2Face::from_dir(dir),

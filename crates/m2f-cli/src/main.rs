@@ -20,6 +20,7 @@ mod extract;
 mod generate;
 mod inspect;
 mod report;
+mod spinner;
 mod train_diffusion;
 mod train_gnpfa;
 mod train_gnpfa_image;

@@ -38,6 +38,7 @@ mod landmark_file;
 mod manifest;
 mod reader;
 mod record;
+mod record_preview;
 mod shard_spec;
 mod stats;
 mod store;
@@ -57,6 +58,8 @@ pub use synthetic::{encode_clip, SourceClip, SyntheticSource};
 pub use video_extract::{
     extract_videos, FacePath, VideoExtractOptions, VideoManifest, VideoManifestEntry,
 };
+// A video record rendered beside its source frames, with its audio.
+pub use record_preview::{record_preview_frames, write_record_previews};
 // GNPFA's image path on tracked frames (E_exp, E_pose on encoder crops).
 pub use image_path::{encoder_crop, image_estimates};
 // Tracked faces → latents, head poses and the clip's neutral.

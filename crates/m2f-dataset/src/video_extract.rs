@@ -228,6 +228,33 @@ impl VideoManifest {
         })
     }
 
+    /// The id of the record made from `entry`: `<tag>/<clip id>/v0`.
+    pub fn record_id(&self, entry: &VideoManifestEntry) -> String {
+        format!("{}/{}/v0", self.tag, entry.id)
+    }
+
+    /// The clip's frames at 30 fps, decoded one at a time: from its frame folder, else its
+    /// video; `None` for a clip that has neither (a landmark file alone).
+    ///
+    /// # Errors
+    /// A video that cannot be probed or opened, a frame folder that cannot be listed.
+    pub fn source_frames(
+        &self,
+        entry: &VideoManifestEntry,
+    ) -> Result<Option<Box<dyn Iterator<Item = Result<image::RgbImage>>>>> {
+        Ok(match (&entry.frames, &entry.video) {
+            (Some(dir), _) => Some(Box::new(
+                FrameDir::open(&self.resolve(dir), entry.fps.unwrap_or(30.0))?.frames(),
+            )),
+            (None, Some(video)) => {
+                let path = self.resolve(video);
+                let info = probe_video(&path)?;
+                Some(Box::new(VideoFrames::open(&path, &info, None)?))
+            }
+            (None, None) => None,
+        })
+    }
+
     fn resolve(&self, relative: &str) -> PathBuf {
         self.path.parent().unwrap_or(Path::new(".")).join(relative)
     }
@@ -361,7 +388,7 @@ struct ClipInput {
 impl VideoJob<'_> {
     fn clip(&self, entry: &VideoManifestEntry) -> (ClipOutcome, Option<ManifestLine>) {
         let mut outcome = ClipOutcome::new(&entry.id);
-        let id = format!("{}/{}/v0", self.manifest.tag, entry.id);
+        let id = self.manifest.record_id(entry);
         let existing = Record::read_meta(self.store, &id).ok().flatten();
         let made = self
             .make_or_keep(entry, &id, &existing, &mut outcome)
@@ -543,23 +570,11 @@ impl VideoJob<'_> {
         size: (u32, u32),
     ) -> Result<()> {
         let at = |message: String| DatasetError::invalid(format!("clip {}", entry.id), message);
-        let mut frames: Box<dyn Iterator<Item = Result<image::RgbImage>>> =
-            match (&entry.frames, &entry.video) {
-                (Some(dir), _) => Box::new(
-                    FrameDir::open(&self.manifest.resolve(dir), entry.fps.unwrap_or(30.0))?
-                        .frames(),
-                ),
-                (None, Some(video)) => {
-                    let path = self.manifest.resolve(video);
-                    let info = probe_video(&path)?;
-                    Box::new(VideoFrames::open(&path, &info, None)?)
-                }
-                (None, None) => {
-                    return Err(at(
-                        "the image path needs the clip's frames: give its `video`".into(),
-                    ))
-                }
-            };
+        let Some(mut frames) = self.manifest.source_frames(entry)? else {
+            return Err(at(
+                "the image path needs the clip's frames: give its `video`".into(),
+            ));
+        };
         let mut estimates = Vec::with_capacity(motion.geometry.len());
         let mut batch = Vec::new();
         for fits in motion.geometry.chunks(64) {

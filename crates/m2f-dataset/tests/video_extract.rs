@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
 use m2f_dataset::{
-    extract_videos, gnpfa_fingerprint, read_manifests, AudioFeatures, FacePath, MotionOptions,
-    Record, ShardSpec, ShardStore, StoredFeatures, SyntheticSource, VideoExtractOptions,
-    VideoManifest,
+    extract_videos, gnpfa_fingerprint, read_manifests, read_video, record_preview_frames,
+    write_record_previews, AudioFeatures, FacePath, MotionOptions, Record, ShardSpec, ShardStore,
+    StoredFeatures, SyntheticSource, VideoExtractOptions, VideoManifest, VideoReadOptions,
 };
 use m2f_mesh::{render, Camera, HeadPose, RenderOptions};
 use m2f_synth::{Emotion, WorldConfig};
@@ -170,6 +170,50 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
     );
     assert!(rms(&latents[0], &latents[1]) < 0.25 * spread);
     assert_eq!(read_manifests(&store).unwrap().len(), 3);
+
+    // Previews: each record's face beside its source frames, with its sound; none for the
+    // clip that failed.
+    let previews = dir.path().join("previews");
+    let written =
+        write_record_previews(&gnpfa, &manifest, &store, ShardSpec::ALL, &previews, 96).unwrap();
+    assert_eq!(written, 3);
+    assert!(!previews.join("missing.mp4").exists());
+    let preview = read_video(
+        &previews.join("from_frames.mp4"),
+        &VideoReadOptions::default(),
+    )
+    .unwrap();
+    // The 320 x 320 frames scaled to 96 high, then the 96 x 96 render.
+    assert_eq!((preview.info.width, preview.info.height), (192, 96));
+    assert!(
+        preview.frames.len().abs_diff(frames) <= 1,
+        "{} frames",
+        preview.frames.len()
+    );
+    let seconds = frames as f32 / 30.0;
+    assert!((preview.audio.len() as f32 / 16000.0 - seconds).abs() < 0.1);
+    let face = image::imageops::crop_imm(&preview.frames[frames / 2], 96, 0, 96, 96).to_image();
+    let background = *face.get_pixel(0, 0);
+    let drawn = face
+        .pixels()
+        .filter(|p| {
+            p.0.iter()
+                .zip(background.0)
+                .any(|(a, b)| a.abs_diff(b) > 40)
+        })
+        .count();
+    assert!(
+        drawn > 96 * 96 / 5,
+        "the render holds a face: {drawn} pixels off the background"
+    );
+    let alone = record_preview_frames(
+        &gnpfa,
+        &Record::read(&store, "videos/from_video/v0").unwrap(),
+        None,
+        64,
+    )
+    .unwrap();
+    assert!(alone.len().abs_diff(frames) <= 1 && alone[0].dimensions() == (64, 64));
 
     // A re-run keeps every record; a changed line is refused, the others kept.
     let again =
