@@ -25,7 +25,10 @@
 //! folder with `fps` and `audio`). Labels: `split` (default train), `emotion` (default
 //! neutral), `intensity` (default medium), `speaker` (default the id; speakers are numbered in
 //! order of first appearance in the manifest, as the record's identity), `style`, `text`,
-//! `tags`; `neutral_frame`, a frame (at 30 fps) showing the face at rest.
+//! `tags`; `neutral_frame`, a frame (at 30 fps) showing the face at rest; `neutral_clip`, the
+//! id of another clip of the same speaker at rest, whose estimated neutral this clip takes
+//! (for a clip that holds one expression throughout, whose own estimate would absorb it; a
+//! change to that clip's sources or line makes this clip's record one of other inputs too).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -103,6 +106,12 @@ pub struct VideoManifestEntry {
     /// A frame (at 30 fps) showing the face at rest, used as the neutral.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neutral_frame: Option<usize>,
+    /// Another clip of the manifest, of the same speaker at rest (a neutral-emotion clip): its
+    /// estimated neutral is this clip's. Without it a clip's neutral is estimated from the clip
+    /// itself, which absorbs an expression held through the whole clip (raised brows of a
+    /// surprised take).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neutral_clip: Option<String>,
 }
 
 fn default_split() -> Split {
@@ -219,6 +228,40 @@ impl VideoManifest {
                 path.display().to_string(),
                 "the manifest lists no clip",
             ));
+        }
+        for entry in &entries {
+            let Some(other) = &entry.neutral_clip else {
+                continue;
+            };
+            let at = |message: String| {
+                DatasetError::invalid(
+                    format!("{} line {}", path.display(), seen[&entry.id]),
+                    message,
+                )
+            };
+            let Some(neutral) = entries.iter().find(|e| &e.id == other) else {
+                return Err(at(format!(
+                    "neutral_clip {other:?} is not a clip of this manifest"
+                )));
+            };
+            if neutral.id == entry.id {
+                return Err(at("neutral_clip names the clip itself".into()));
+            }
+            if neutral.neutral_clip.is_some() {
+                return Err(at(format!(
+                    "neutral_clip {other:?} takes its own neutral from another clip: name that one"
+                )));
+            }
+            let speaker =
+                |e: &VideoManifestEntry| e.speaker.clone().unwrap_or_else(|| e.id.clone());
+            if speaker(neutral) != speaker(entry) {
+                return Err(at(format!(
+                    "neutral_clip {other:?} is of speaker {:?}, this clip of {:?}: a neutral is one \
+                     speaker's (give both clips the same `speaker`)",
+                    speaker(neutral),
+                    speaker(entry)
+                )));
+            }
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -413,6 +456,12 @@ impl VideoJob<'_> {
         }
     }
 
+    /// The clip whose neutral `entry` takes (checked when the manifest was read).
+    fn neutral_entry(&self, entry: &VideoManifestEntry) -> Option<&VideoManifestEntry> {
+        let id = entry.neutral_clip.as_ref()?;
+        self.manifest.entries.iter().find(|e| &e.id == id)
+    }
+
     fn inputs(&self, entry: &VideoManifestEntry) -> Result<(String, String)> {
         let mut hashes = Vec::new();
         for path in [&entry.video, &entry.landmarks, &entry.audio]
@@ -432,14 +481,23 @@ impl VideoJob<'_> {
             .map_err(|e| DatasetError::invalid("manifest line", e.to_string()))?;
         let motion = format!("{:?} {:?}", self.opts.motion, self.opts.path);
         let revision = EXTRACTOR_REVISION.to_le_bytes();
-        let inputs = sha256_parts([
+        // A neutral taken from another clip depends on that clip's sources and line too.
+        let neutral = match self.neutral_entry(entry) {
+            Some(other) => self.inputs(other)?.1,
+            None => String::new(),
+        };
+        let mut parts = vec![
             revision.as_slice(),
             source_hash.as_bytes(),
             self.fingerprint.as_bytes(),
             self.models_hash.as_bytes(),
             &line,
             motion.as_bytes(),
-        ]);
+        ];
+        if !neutral.is_empty() {
+            parts.push(neutral.as_bytes());
+        }
+        let inputs = sha256_parts(parts);
         Ok((source_hash, inputs))
     }
 
@@ -467,6 +525,26 @@ impl VideoJob<'_> {
             }
         }
         let input = self.read_clip(entry)?;
+        let neutral = match self.neutral_entry(entry) {
+            Some(other) => {
+                let at = |e: DatasetError| {
+                    DatasetError::invalid(
+                        format!("clip {}: its neutral_clip {}", entry.id, other.id),
+                        e.to_string(),
+                    )
+                };
+                let rest = self.read_clip(other).map_err(at)?;
+                let options = MotionOptions {
+                    neutral_frame: other.neutral_frame,
+                    ..self.opts.motion.clone()
+                };
+                let at_rest =
+                    motion_from_points(self.gnpfa, &rest.track, rest.image_size, None, &options)
+                        .map_err(at)?;
+                Some(at_rest.neutral)
+            }
+            None => None,
+        };
         let motion_opts = MotionOptions {
             neutral_frame: entry.neutral_frame,
             ..self.opts.motion.clone()
@@ -475,7 +553,7 @@ impl VideoJob<'_> {
             self.gnpfa,
             &input.track,
             input.image_size,
-            None,
+            neutral.as_deref(),
             &motion_opts,
         )?;
         if self.opts.path == FacePath::Image {

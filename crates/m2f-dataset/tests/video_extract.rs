@@ -81,6 +81,7 @@ fn manifest_lines(emotion: &str) -> String {
         r#"{"id": "from_frames", "frames": "frames", "fps": 30, "audio": "speech.wav", "speaker": "ann", "split": "val"}"#.into(),
         r#"{"id": "from_landmarks", "landmarks": "clip_landmarks.jsonl", "fps": 30, "video": "clip.mp4", "speaker": "bo"}"#.into(),
         r#"{"id": "missing", "video": "nowhere.mp4"}"#.into(),
+        r#"{"id": "rest_from_video", "frames": "frames", "fps": 30, "audio": "speech.wav", "speaker": "ann", "neutral_clip": "from_video"}"#.into(),
     ]
     .join("\n")
 }
@@ -112,7 +113,7 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
     );
     assert_eq!(
         (report.clips, report.written, report.skipped),
-        (4, 3, 0),
+        (5, 4, 0),
         "{report:?}"
     );
     assert_eq!(report.failures.len(), 1);
@@ -169,14 +170,26 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
         "the landmark file is the frames' own points"
     );
     assert!(rms(&latents[0], &latents[1]) < 0.25 * spread);
-    assert_eq!(read_manifests(&store).unwrap().len(), 3);
+    assert_eq!(read_manifests(&store).unwrap().len(), 4);
+    // A clip with a neutral_clip has that clip's neutral, not one of its own.
+    let own = Record::read(&store, "videos/from_frames/v0").unwrap();
+    let borrowed = Record::read(&store, "videos/rest_from_video/v0").unwrap();
+    let video = Record::read(&store, "videos/from_video/v0").unwrap();
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    assert_eq!(max_diff(&borrowed.neutral, &video.neutral), 0.0);
+    assert!(max_diff(&own.neutral, &video.neutral) > 0.0);
 
     // Previews: each record's face beside its source frames, with its sound; none for the
     // clip that failed.
     let previews = dir.path().join("previews");
     let written =
         write_record_previews(&gnpfa, &manifest, &store, ShardSpec::ALL, &previews, 96).unwrap();
-    assert_eq!(written, 3);
+    assert_eq!(written, 4);
     assert!(!previews.join("missing.mp4").exists());
     let preview = read_video(
         &previews.join("from_frames.mp4"),
@@ -218,14 +231,14 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
     // A re-run keeps every record; a changed line is refused, the others kept.
     let again =
         extract_videos(&manifest, &gnpfa, &fingerprint, None, &store, &opts, |_| {}).unwrap();
-    assert_eq!((again.written, again.skipped), (0, 3));
+    assert_eq!((again.written, again.skipped), (0, 4));
     std::fs::write(&manifest_path, manifest_lines("sad")).unwrap();
     let changed = VideoManifest::read(&manifest_path).unwrap();
     let refused =
         extract_videos(&changed, &gnpfa, &fingerprint, None, &store, &opts, |_| {}).unwrap();
     assert_eq!(
         (refused.written, refused.skipped, refused.failures.len()),
-        (0, 2, 2)
+        (0, 2, 3)
     );
     assert!(
         refused
@@ -234,7 +247,14 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
             .any(|f| f.clip == "from_video" && f.reason.contains("other inputs")),
         "{refused:?}"
     );
-    assert_eq!(refused.lines.len(), 3, "the refused record stays listed");
+    assert!(
+        refused
+            .failures
+            .iter()
+            .any(|f| f.clip == "rest_from_video" && f.reason.contains("other inputs")),
+        "a clip whose neutral clip changed is refused too: {refused:?}"
+    );
+    assert_eq!(refused.lines.len(), 4, "the refused records stay listed");
 
     // The image path: the same clips read by GNPFA's image encoders.
     let images = ShardStore::memory();
@@ -265,7 +285,7 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
             report.features_written,
             report.failures.len()
         ),
-        (3, 3, 1),
+        (4, 4, 1),
         "{report:?}"
     );
     let record = Record::read(&images, "videos/from_video/v0").unwrap();
@@ -301,6 +321,22 @@ fn malformed_manifests_name_the_line() {
         (
             r#"{"id": "a", "frames": "f", "fps": -2, "audio": "a.wav"}"#,
             "fps -2",
+        ),
+        (
+            r#"{"id": "a", "video": "a.mp4", "neutral_clip": "b"}"#,
+            "\"b\" is not a clip",
+        ),
+        (
+            r#"{"id": "a", "video": "a.mp4", "neutral_clip": "a"}"#,
+            "the clip itself",
+        ),
+        (
+            "{\"id\": \"a\", \"video\": \"a.mp4\"}\n{\"id\": \"b\", \"video\": \"b.mp4\", \"neutral_clip\": \"a\"}",
+            "give both clips the same `speaker`",
+        ),
+        (
+            "{\"id\": \"a\", \"video\": \"a.mp4\", \"speaker\": \"s\", \"neutral_clip\": \"b\"}\n{\"id\": \"b\", \"video\": \"b.mp4\", \"speaker\": \"s\", \"neutral_clip\": \"c\"}\n{\"id\": \"c\", \"video\": \"c.mp4\", \"speaker\": \"s\"}",
+            "takes its own neutral from another clip",
         ),
         ("", "no clip"),
     ] {
