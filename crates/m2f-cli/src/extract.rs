@@ -109,7 +109,7 @@ struct VideoArgs {
     /// Worker threads (default: all cores); clips are tracked one per thread.
     #[arg(long)]
     jobs: Option<usize>,
-    /// Also write DIR/<clip id>.mp4 for each clip of this part: its frames beside the face its
+    /// Also write `DIR/<clip id>.mp4` for each clip of this part: its frames beside the face its
     /// record holds (decoded through GNPFA, posed by its head pose), with its audio. Needs
     /// ffmpeg.
     #[arg(long, value_name = "DIR")]
