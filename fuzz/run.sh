@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Fuzzes one parser: fuzz/run.sh TARGET [RUNS] (RUNS default 1000000). TARGET: obj, audio,
 # ct2, gnpfa_checkpoint, denoiser_checkpoint, clip_dir, shard, bundle_manifest,
-# whisper_checkpoint, wav2vec2_checkpoint, sentence_encoder, clip_model, bundle, tflite_model.
+# whisper_checkpoint, wav2vec2_checkpoint, sentence_encoder, clip_model, bundle, tflite_model,
+# video_manifest.
 # Builds with nightly and cargo-fuzz (installed if missing), seeds fuzz/corpus/TARGET with
 # valid inputs the first time, and stops at the first crash, leaving the input in
 # fuzz/artifacts/TARGET. See docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 targets="obj audio ct2 gnpfa_checkpoint denoiser_checkpoint clip_dir shard bundle_manifest
-  whisper_checkpoint wav2vec2_checkpoint sentence_encoder clip_model bundle tflite_model"
+  whisper_checkpoint wav2vec2_checkpoint sentence_encoder clip_model bundle tflite_model
+  video_manifest"
 targets=$(echo $targets)
 target=${1:?usage: fuzz/run.sh TARGET [RUNS] (TARGET: ${targets// /, })}
 runs=${2:-1000000}
@@ -24,7 +26,7 @@ case "$target" in
   tflite_model) max_len=262144 ;;
   denoiser_checkpoint | clip_dir | shard) max_len=16384 ;;
   ct2) max_len=8192 ;;
-  bundle_manifest) max_len=4096 ;;
+  bundle_manifest | video_manifest) max_len=4096 ;;
 esac
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 # Debug assertions on (overflow checks, cargo-fuzz's default); no sanitizer: the code is safe
