@@ -195,6 +195,14 @@ fn models_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 
 fn video(args: VideoArgs) -> Result<()> {
     let shard: ShardSpec = args.shard.parse()?;
+    // Refuse a preview that cannot be written before the extraction, not after it.
+    if let Some(dir) = &args.preview {
+        if !m2f_mesh::ffmpeg_available() {
+            bail!("--preview writes MP4 files with ffmpeg, which is not installed");
+        }
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--preview: making the directory {}", dir.display()))?;
+    }
     let store = open_output(args.jobs, &args.out)?;
     let manifest = VideoManifest::read(&args.manifest)?;
     let models = models_dir(args.models)?;
@@ -225,15 +233,27 @@ fn video(args: VideoArgs) -> Result<()> {
             on_clip,
         )
     })?;
+    let mut previews_failed = 0;
     if let Some(dir) = &args.preview {
         let bar = spinner(&format!("rendering previews into {}", dir.display()));
-        let written = write_record_previews(&gnpfa, &manifest, &store, shard, dir, 256)
-            .with_context(|| format!("writing previews into {}", dir.display()))?;
+        let done = write_record_previews(&gnpfa, &manifest, &store, &report, dir, PREVIEW_SIZE);
         bar.finish_and_clear();
-        println!("wrote {written} previews into {}", dir.display());
+        let done = done.with_context(|| format!("writing previews into {}", dir.display()))?;
+        for failure in &done.failures {
+            eprintln!("{}: no preview: {}", failure.clip, failure.reason);
+        }
+        println!("wrote {} previews into {}", done.written, dir.display());
+        previews_failed = done.failures.len();
     }
-    exit_on_failures(&report, shard, &store)
+    exit_on_failures(&report, shard, &store)?;
+    if previews_failed > 0 {
+        bail!("{previews_failed} previews could not be made (above); the records were written");
+    }
+    Ok(())
 }
+
+/// Height of `--preview`'s frames: enough to see the mouth, small enough to render quickly.
+const PREVIEW_SIZE: u32 = 256;
 
 /// GNPFA (with its fingerprint) and, when asked for, the audio encoder whose features are
 /// stored beside each record.

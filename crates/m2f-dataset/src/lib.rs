@@ -59,7 +59,7 @@ pub use video_extract::{
     extract_videos, FacePath, VideoExtractOptions, VideoManifest, VideoManifestEntry,
 };
 // A video record rendered beside its source frames, with its audio.
-pub use record_preview::{record_preview_frames, write_record_previews};
+pub use record_preview::{record_preview_frames, write_record_previews, PreviewReport};
 // GNPFA's image path on tracked frames (E_exp, E_pose on encoder crops).
 pub use image_path::{encoder_crop, image_estimates};
 // Tracked faces → latents, head poses and the clip's neutral.

@@ -28,7 +28,9 @@
 //! `tags`; `neutral_frame`, a frame (at 30 fps) showing the face at rest; `neutral_clip`, the
 //! id of another clip of the same speaker at rest, whose estimated neutral this clip takes
 //! (for a clip that holds one expression throughout, whose own estimate would absorb it; a
-//! change to that clip's sources or line makes this clip's record one of other inputs too).
+//! change to that clip's faces, its face source, `fps` or `neutral_frame`, makes this clip's
+//! record one of other inputs too; its sound and labels do not count). A clip's neutral is
+//! estimated once per run however many clips take it.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -58,7 +60,7 @@ use crate::shard_spec::ShardSpec;
 use crate::store::ShardStore;
 use crate::synthetic::check_clip_id;
 use crate::tracked_motion::{motion_from_points, MotionOptions, TrackedMotion};
-use crate::video::{probe_video, read_video_audio, VideoFrames, VIDEO_FPS};
+use crate::video::{probe_video, read_video_audio, VideoFrames, VideoInfo, VIDEO_FPS};
 
 /// One line of a video manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,7 +189,9 @@ impl VideoManifest {
     /// # Errors
     /// [`DatasetError::Io`] for an unreadable file; [`DatasetError::Invalid`] naming the line
     /// for malformed JSON, an unknown field, an id that is not one plain name or is repeated,
-    /// a line without a face source or with two, or a non-positive `fps`.
+    /// a line without a face source or with two, a non-positive `fps`, or a `neutral_clip`
+    /// that is not another clip of the manifest of the same speaker taking no neutral itself,
+    /// or is given with `neutral_frame`.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
         let tag = path
@@ -246,6 +250,12 @@ impl VideoManifest {
             };
             if neutral.id == entry.id {
                 return Err(at("neutral_clip names the clip itself".into()));
+            }
+            if entry.neutral_frame.is_some() {
+                return Err(at(
+                    "give `neutral_frame` or `neutral_clip`, not both: each sets the neutral"
+                        .into(),
+                ));
             }
             if neutral.neutral_clip.is_some() {
                 return Err(at(format!(
@@ -392,6 +402,7 @@ pub fn extract_videos(
         store,
         opts,
         models_hash,
+        neutrals: Default::default(),
     };
     let part: Vec<&VideoManifestEntry> = manifest
         .entries
@@ -419,7 +430,13 @@ struct VideoJob<'a> {
     store: &'a ShardStore,
     opts: &'a VideoExtractOptions,
     models_hash: String,
+    /// Neutrals estimated from `neutral_clip`s in this run, by clip id: many clips of a
+    /// speaker share one neutral take, which is tracked once.
+    neutrals: std::sync::Mutex<HashMap<String, std::sync::Arc<Vec<[f32; 3]>>>>,
 }
+
+/// A clip's tracked points per frame (`None` where no face was found) and its frame size.
+type Track = (Vec<Option<Vec<[f32; 3]>>>, (u32, u32));
 
 /// A clip's faces and sound, before motion.
 struct ClipInput {
@@ -462,9 +479,42 @@ impl VideoJob<'_> {
         self.manifest.entries.iter().find(|e| &e.id == id)
     }
 
-    fn inputs(&self, entry: &VideoManifestEntry) -> Result<(String, String)> {
+    /// The neutral estimated from `other`'s faces (its sound is not read), once per run.
+    fn neutral_of(
+        &self,
+        entry: &VideoManifestEntry,
+        other: &VideoManifestEntry,
+    ) -> Result<std::sync::Arc<Vec<[f32; 3]>>> {
+        let cached = |neutrals: &HashMap<_, std::sync::Arc<_>>| neutrals.get(&other.id).cloned();
+        if let Some(n) = cached(&self.neutrals.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(n);
+        }
+        let at = |e: DatasetError| {
+            DatasetError::invalid(
+                format!("clip {}: its neutral_clip {}", entry.id, other.id),
+                e.to_string(),
+            )
+        };
+        let rest = self.read_faces(other).map_err(at)?;
+        let options = MotionOptions {
+            neutral_frame: other.neutral_frame,
+            ..self.opts.motion.clone()
+        };
+        let motion = motion_from_points(self.gnpfa, &rest.0, rest.1, None, &options).map_err(at)?;
+        let neutral = std::sync::Arc::new(motion.neutral);
+        self.neutrals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(other.id.clone(), neutral.clone());
+        Ok(neutral)
+    }
+
+    /// SHA-256 of each of the clip's source files: video, landmarks, audio (when `with_audio`)
+    /// and every frame.
+    fn file_hashes(&self, entry: &VideoManifestEntry, with_audio: bool) -> Result<Vec<String>> {
         let mut hashes = Vec::new();
-        for path in [&entry.video, &entry.landmarks, &entry.audio]
+        let audio = if with_audio { &entry.audio } else { &None };
+        for path in [&entry.video, &entry.landmarks, audio]
             .into_iter()
             .flatten()
         {
@@ -476,14 +526,36 @@ impl VideoJob<'_> {
                 hashes.push(file_sha256(file)?);
             }
         }
+        Ok(hashes)
+    }
+
+    /// What a neutral taken from `other` depends on: its faces' source files, frame rate and
+    /// neutral frame (not its sound or its labels).
+    fn neutral_inputs(
+        &self,
+        entry: &VideoManifestEntry,
+        other: &VideoManifestEntry,
+    ) -> Result<String> {
+        let mut parts = self.file_hashes(other, false).map_err(|e| {
+            DatasetError::invalid(
+                format!("clip {}: its neutral_clip {}", entry.id, other.id),
+                e.to_string(),
+            )
+        })?;
+        parts.push(format!("{:?} {:?}", other.fps, other.neutral_frame));
+        Ok(sha256_parts(parts.iter().map(|p| p.as_bytes())))
+    }
+
+    fn inputs(&self, entry: &VideoManifestEntry) -> Result<(String, String)> {
+        let hashes = self.file_hashes(entry, true)?;
         let source_hash = sha256_parts(hashes.iter().map(|h| h.as_bytes()));
         let line = serde_json::to_vec(entry)
             .map_err(|e| DatasetError::invalid("manifest line", e.to_string()))?;
         let motion = format!("{:?} {:?}", self.opts.motion, self.opts.path);
         let revision = EXTRACTOR_REVISION.to_le_bytes();
-        // A neutral taken from another clip depends on that clip's sources and line too.
+        // A neutral taken from another clip depends on that clip's faces too.
         let neutral = match self.neutral_entry(entry) {
-            Some(other) => self.inputs(other)?.1,
+            Some(other) => self.neutral_inputs(entry, other)?,
             None => String::new(),
         };
         let mut parts = vec![
@@ -526,23 +598,7 @@ impl VideoJob<'_> {
         }
         let input = self.read_clip(entry)?;
         let neutral = match self.neutral_entry(entry) {
-            Some(other) => {
-                let at = |e: DatasetError| {
-                    DatasetError::invalid(
-                        format!("clip {}: its neutral_clip {}", entry.id, other.id),
-                        e.to_string(),
-                    )
-                };
-                let rest = self.read_clip(other).map_err(at)?;
-                let options = MotionOptions {
-                    neutral_frame: other.neutral_frame,
-                    ..self.opts.motion.clone()
-                };
-                let at_rest =
-                    motion_from_points(self.gnpfa, &rest.track, rest.image_size, None, &options)
-                        .map_err(at)?;
-                Some(at_rest.neutral)
-            }
+            Some(other) => Some(self.neutral_of(entry, other)?),
             None => None,
         };
         let motion_opts = MotionOptions {
@@ -553,7 +609,7 @@ impl VideoJob<'_> {
             self.gnpfa,
             &input.track,
             input.image_size,
-            neutral.as_deref(),
+            neutral.as_deref().map(Vec::as_slice),
             &motion_opts,
         )?;
         if self.opts.path == FacePath::Image {
@@ -566,18 +622,8 @@ impl VideoJob<'_> {
     }
 
     fn read_clip(&self, entry: &VideoManifestEntry) -> Result<ClipInput> {
-        let source = entry
-            .face_source()
-            .map_err(|e| DatasetError::invalid(format!("clip {}", entry.id), e))?;
         // Probed once: each probe runs ffprobe and decodes the first packets of both tracks.
-        let video = match &entry.video {
-            Some(v) => {
-                let path = self.manifest.resolve(v);
-                let info = probe_video(&path)?;
-                Some((path, info))
-            }
-            None => None,
-        };
+        let video = self.probe(entry)?;
         let audio = match (&entry.audio, &video) {
             (Some(a), _) => {
                 let path = self.manifest.resolve(a);
@@ -588,6 +634,40 @@ impl VideoJob<'_> {
             (None, Some((path, info))) => read_video_audio(path, info, None)?,
             (None, None) => unreachable!("checked when the manifest was read"),
         };
+        let (track, image_size) = self.track_faces(entry, video.as_ref())?;
+        Ok(ClipInput {
+            track,
+            image_size,
+            audio,
+        })
+    }
+
+    /// A clip's tracked faces and frame size, without its sound.
+    fn read_faces(&self, entry: &VideoManifestEntry) -> Result<Track> {
+        let video = self.probe(entry)?;
+        self.track_faces(entry, video.as_ref())
+    }
+
+    fn probe(&self, entry: &VideoManifestEntry) -> Result<Option<(PathBuf, VideoInfo)>> {
+        entry
+            .video
+            .as_ref()
+            .map(|v| {
+                let path = self.manifest.resolve(v);
+                let info = probe_video(&path)?;
+                Ok((path, info))
+            })
+            .transpose()
+    }
+
+    fn track_faces(
+        &self,
+        entry: &VideoManifestEntry,
+        video: Option<&(PathBuf, VideoInfo)>,
+    ) -> Result<Track> {
+        let source = entry
+            .face_source()
+            .map_err(|e| DatasetError::invalid(format!("clip {}", entry.id), e))?;
         let track_frames = |frames: &mut dyn Iterator<Item = Result<image::RgbImage>>| -> Result<(Vec<_>, (u32, u32))> {
             let mut tracker = FaceTracker::load(&self.opts.models, TrackerOptions::default())
                 .map_err(|e| DatasetError::invalid("face tracker models", e.to_string()))?;
@@ -603,9 +683,9 @@ impl VideoJob<'_> {
             }
             Ok((track, size))
         };
-        let (track, image_size) = match source {
+        Ok(match source {
             FaceSource::Video => {
-                let (path, info) = video.as_ref().expect("a video source has a video");
+                let (path, info) = video.expect("a video source has a video");
                 track_frames(&mut VideoFrames::open(path, info, None)?)?
             }
             FaceSource::Frames => {
@@ -619,7 +699,7 @@ impl VideoJob<'_> {
                 let path = self
                     .manifest
                     .resolve(entry.landmarks.as_deref().expect("a landmarks source"));
-                let image_size = video.as_ref().map(|(_, i)| (i.width, i.height));
+                let image_size = video.map(|(_, i)| (i.width, i.height));
                 let file = read_landmark_file(
                     &path,
                     &LandmarkFileOptions {
@@ -631,11 +711,6 @@ impl VideoJob<'_> {
                 let size = file.image_size.unwrap_or_else(|| centre_size(&file.frames));
                 (file.frames, size)
             }
-        };
-        Ok(ClipInput {
-            track,
-            image_size,
-            audio,
         })
     }
 

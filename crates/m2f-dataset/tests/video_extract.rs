@@ -187,9 +187,8 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
     // Previews: each record's face beside its source frames, with its sound; none for the
     // clip that failed.
     let previews = dir.path().join("previews");
-    let written =
-        write_record_previews(&gnpfa, &manifest, &store, ShardSpec::ALL, &previews, 96).unwrap();
-    assert_eq!(written, 4);
+    let done = write_record_previews(&gnpfa, &manifest, &store, &report, &previews, 96).unwrap();
+    assert_eq!((done.written, done.failures.len()), (4, 0), "{done:?}");
     assert!(!previews.join("missing.mp4").exists());
     let preview = read_video(
         &previews.join("from_frames.mp4"),
@@ -238,7 +237,7 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
         extract_videos(&changed, &gnpfa, &fingerprint, None, &store, &opts, |_| {}).unwrap();
     assert_eq!(
         (refused.written, refused.skipped, refused.failures.len()),
-        (0, 2, 3)
+        (0, 3, 2)
     );
     assert!(
         refused
@@ -248,13 +247,15 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
         "{refused:?}"
     );
     assert!(
-        refused
-            .failures
-            .iter()
-            .any(|f| f.clip == "rest_from_video" && f.reason.contains("other inputs")),
-        "a clip whose neutral clip changed is refused too: {refused:?}"
+        refused.failures.iter().all(|f| f.clip != "rest_from_video"),
+        "a neutral depends on its clip's faces, not on its labels: {refused:?}"
     );
     assert_eq!(refused.lines.len(), 4, "the refused records stay listed");
+    // Refused clips keep their old records, made from other inputs: no preview shows them.
+    let after = dir.path().join("previews_after_refusal");
+    let done = write_record_previews(&gnpfa, &changed, &store, &refused, &after, 64).unwrap();
+    assert_eq!(done.written, 3, "{done:?}");
+    assert!(!after.join("from_video.mp4").exists() && after.join("from_frames.mp4").exists());
 
     // The image path: the same clips read by GNPFA's image encoders.
     let images = ShardStore::memory();
@@ -337,6 +338,10 @@ fn malformed_manifests_name_the_line() {
         (
             "{\"id\": \"a\", \"video\": \"a.mp4\", \"speaker\": \"s\", \"neutral_clip\": \"b\"}\n{\"id\": \"b\", \"video\": \"b.mp4\", \"speaker\": \"s\", \"neutral_clip\": \"c\"}\n{\"id\": \"c\", \"video\": \"c.mp4\", \"speaker\": \"s\"}",
             "takes its own neutral from another clip",
+        ),
+        (
+            "{\"id\": \"a\", \"video\": \"a.mp4\", \"speaker\": \"s\"}\n{\"id\": \"b\", \"video\": \"b.mp4\", \"speaker\": \"s\", \"neutral_clip\": \"a\", \"neutral_frame\": 3}",
+            "not both",
         ),
         ("", "no clip"),
     ] {

@@ -1,6 +1,6 @@
 //! A real video through both extraction paths side by side (`m2f_eval::PathComparison`): prints
-//! how they agree and writes a contact sheet of five frames (the tracker's narrowest to widest
-//! mouth opening, in time order) with the 468 points drawn, and under each frame the face the
+//! how they agree and writes a contact sheet of five frames (at the tracker's narrowest,
+//! widest and three between mouth openings, in time order) with the 468 points drawn, and under each frame the face the
 //! landmark path and then the image path made of it, turned by their own head rotations.
 //!
 //! ```text

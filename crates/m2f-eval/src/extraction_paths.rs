@@ -78,10 +78,19 @@ impl PathComparison {
             })
             .collect::<Result<Vec<_>>>()?;
         let motion = motion_from_points(gnpfa, &track, size, None, &MotionOptions::default())?;
-        let landmark_faces = gnpfa.decode_frames(&motion.neutral, &motion.latents)?;
+        // In chunks, as extraction decodes: one call on a long clip would hold every
+        // intermediate activation at once.
+        let decode = |latents: &[Vec<f32>]| -> Result<Vec<Vec<[f32; 3]>>> {
+            let mut faces = Vec::with_capacity(latents.len());
+            for chunk in latents.chunks(256) {
+                faces.extend(gnpfa.decode_frames(&motion.neutral, chunk)?);
+            }
+            Ok(faces)
+        };
+        let landmark_faces = decode(&motion.latents)?;
         let estimates = image_estimates(gnpfa, frames, &motion.geometry, size)?;
         let latents: Vec<Vec<f32>> = estimates.iter().map(|e| e.latent.clone()).collect();
-        let image_faces = gnpfa.decode_frames(&motion.neutral, &latents)?;
+        let image_faces = decode(&latents)?;
         let image_poses = about_mean(&estimates.iter().map(|e| e.pose).collect::<Vec<_>>());
         Ok(Self {
             track,
