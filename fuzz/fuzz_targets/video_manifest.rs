@@ -1,7 +1,8 @@
 //! A video manifest (`m2f extract video --manifest`) of any content: `VideoManifest::read`
 //! returns a manifest or an error naming the file, never panics or aborts. A manifest that
 //! reads lists at least one clip, its ids are unique, every clip has one face source, and
-//! every `neutral_clip` names another clip of the same speaker that takes no neutral itself.
+//! every `neutral_clip` names another clip of the same speaker that takes no neutral itself,
+//! on a line without `neutral_frame`.
 #![no_main]
 
 use std::path::PathBuf;
@@ -66,6 +67,7 @@ fuzz_target!(
                     if let Some(n) = &e.neutral_clip {
                         let other = m.entries.iter().find(|o| &o.id == n).expect("listed");
                         assert!(other.id != e.id && other.neutral_clip.is_none());
+                        assert!(e.neutral_frame.is_none(), "{} has both neutrals", e.id);
                         let speaker = |o: &m2f_dataset::VideoManifestEntry| {
                             o.speaker.clone().unwrap_or_else(|| o.id.clone())
                         };
