@@ -320,7 +320,13 @@ fn on_clip(bar: &ProgressBar, failed: &AtomicU64, outcome: &ClipOutcome) {
     if let Some(reason) = &outcome.failure {
         let n = failed.fetch_add(1, Ordering::Relaxed) + 1;
         bar.set_message(format!("{n} failed"));
-        bar.println(format!("{}: {reason}", outcome.clip));
+        let line = format!("{}: {reason}", outcome.clip);
+        // A bar that is not drawn (output not a terminal: a batch job's log) drops its lines.
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
     }
     bar.inc(1);
 }
