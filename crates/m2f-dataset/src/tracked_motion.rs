@@ -22,7 +22,7 @@
 //!    head's own turn in one clip, and speech-driven head motion is motion about a rest pose.
 
 use gnpfa::Gnpfa;
-use m2f_mesh::{mean_rotation, mediapipe_procrustes_weights, times_transpose, HeadPose, Mat3};
+use m2f_mesh::{mediapipe_procrustes_weights, rotations_about_mean, HeadPose, Mat3};
 use m2f_tracker::{face_geometry, smooth_track, FaceGeometry, DEFAULT_VERTICAL_FOV_DEGREES};
 
 use crate::error::{DatasetError, Result};
@@ -231,7 +231,7 @@ pub fn motion_from_points(
     let latents = encode(&neutral, &faces)?;
 
     let rotations: Vec<Mat3> = geometry.iter().map(|g| g.pose.rotation_matrix()).collect();
-    let mean = mean_rotation(&rotations);
+    let rotations = rotations_about_mean(&rotations);
     let n = geometry.len() as f32;
     let centre: [f32; 3] =
         std::array::from_fn(|k| geometry.iter().map(|g| g.pose.translation[k]).sum::<f32>() / n);
@@ -240,7 +240,7 @@ pub fn motion_from_points(
         .zip(&rotations)
         .map(|(g, r)| {
             HeadPose::from_matrix(
-                &times_transpose(r, &mean),
+                r,
                 std::array::from_fn(|k| g.pose.translation[k] - centre[k]),
             )
         })

@@ -37,7 +37,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
-use m2f_mesh::{mean_rotation, times_transpose, HeadPose, Mat3};
+use m2f_mesh::{rotations_about_mean, HeadPose, Mat3};
 use m2f_synth::{Emotion, Intensity, Split, SAMPLE_RATE};
 use m2f_tracker::{FaceTracker, TrackerOptions, DETECTOR_FILE, LANDMARK_FILE};
 use rayon::prelude::*;
@@ -741,7 +741,7 @@ impl VideoJob<'_> {
             estimates.extend(image_estimates(self.gnpfa, &batch, fits, size)?);
         }
         let rotations: Vec<Mat3> = estimates.iter().map(|e| e.pose.rotation_matrix()).collect();
-        let mean = mean_rotation(&rotations);
+        let rotations = rotations_about_mean(&rotations);
         for ((pose, latent), (estimate, r)) in motion
             .head_pose
             .iter_mut()
@@ -749,7 +749,7 @@ impl VideoJob<'_> {
             .zip(estimates.into_iter().zip(&rotations))
         {
             *latent = estimate.latent;
-            *pose = HeadPose::from_matrix(&times_transpose(r, &mean), pose.translation);
+            *pose = HeadPose::from_matrix(r, pose.translation);
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 use gnpfa::Gnpfa;
 use image::RgbImage;
 use m2f_dataset::{image_estimates, motion_from_points, MotionOptions, TrackedMotion};
-use m2f_mesh::{mean_rotation, times_transpose, HeadPose, Mat3};
+use m2f_mesh::{rotations_about_mean, HeadPose, Mat3};
 use m2f_tracker::FaceTracker;
 
 use crate::{pearson, EvalError, Result};
@@ -168,10 +168,9 @@ fn range(values: &[f32]) -> (f32, f32) {
 /// Rotations made relative to their mean, as the landmark path's are.
 fn about_mean(poses: &[HeadPose]) -> Vec<HeadPose> {
     let rotations: Vec<Mat3> = poses.iter().map(HeadPose::rotation_matrix).collect();
-    let mean = mean_rotation(&rotations);
-    rotations
+    rotations_about_mean(&rotations)
         .iter()
-        .map(|r| HeadPose::from_matrix(&times_transpose(r, &mean), [0.0; 3]))
+        .map(|r| HeadPose::from_matrix(r, [0.0; 3]))
         .collect()
 }
 

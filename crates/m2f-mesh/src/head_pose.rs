@@ -109,6 +109,16 @@ pub fn times_transpose(a: &Mat3, b: &Mat3) -> Mat3 {
     std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| a[i][k] * b[j][k]).sum()))
 }
 
+/// Each of `rotations` relative to their [`mean_rotation`] (`R · meanᵀ`): a clip's head turns
+/// about its rest pose, with the camera's constant angle on the face taken out.
+pub fn rotations_about_mean(rotations: &[Mat3]) -> Vec<Mat3> {
+    let mean = mean_rotation(rotations);
+    rotations
+        .iter()
+        .map(|r| times_transpose(r, &mean))
+        .collect()
+}
+
 /// The rotation nearest the mean of `rotations`: their unit quaternions summed on one
 /// hemisphere and normalised (the chordal mean, exact for rotations about one axis and close for
 /// a head's small turns). The identity for an empty list.
@@ -236,6 +246,21 @@ mod mean_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotations_about_their_mean_take_the_mean_out() {
+        let turns: Vec<Mat3> = [0.1f32, 0.2, 0.3]
+            .iter()
+            .map(|&yaw| axis_angle_to_matrix([0.0, yaw, 0.0]))
+            .collect();
+        let yaws: Vec<f32> = rotations_about_mean(&turns)
+            .iter()
+            .map(|r| matrix_to_axis_angle(r)[1])
+            .collect();
+        for (got, want) in yaws.iter().zip([-0.1f32, 0.0, 0.1]) {
+            assert!((got - want).abs() < 1e-5, "{yaws:?}");
+        }
+    }
 
     #[test]
     fn matrix_round_trip_over_the_range() {

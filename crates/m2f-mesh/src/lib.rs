@@ -46,7 +46,8 @@ pub use error::{MeshError, Result};
 pub use face_mesh::{bounds, FaceMesh};
 pub use glb::{glb_bytes, write_glb, Animation};
 pub use head_pose::{
-    axis_angle_to_matrix, matrix_to_axis_angle, mean_rotation, times_transpose, HeadPose, Mat3,
+    axis_angle_to_matrix, matrix_to_axis_angle, mean_rotation, rotations_about_mean,
+    times_transpose, HeadPose, Mat3,
 };
 pub use obj::{parse_obj, read_obj, write_obj, Units};
 pub use obj_sequence::write_obj_sequence;
