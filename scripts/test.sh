@@ -99,3 +99,5 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 # Rustdoc warnings are errors: broken doc links, and tensor shapes like [T, Z] read as links.
 RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace
 cargo test --workspace --release
+# Without hub downloads (a browser build's features) the model files still come from the cache.
+cargo test --release -q -p conditioning --no-default-features --lib weights::

@@ -4,7 +4,7 @@
 # reference script, each under `vmstat` so that the CPU's idle share during the run is
 # recorded next to its times. The machine is shared and noisy: read the ratios within a round.
 #
-#   tools/compare_speed.sh [ROUNDS] [MODEL...]     # MODEL: wav2vec2 whisper diffusion style
+#   tools/compare_speed.sh [ROUNDS] [MODEL...]     # MODEL: wav2vec2 whisper diffusion style products
 #
 # Needs PYTHON (default python3) with torch, transformers and ctranslate2 (a venv outside the
 # repository), M2F_MINILM_DIR and M2F_WHISPER_CT2_DIR as scripts/test.sh sets them, and
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 shift || true
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(style whisper diffusion wav2vec2)
+[ ${#models[@]} -gt 0 ] || models=(style whisper diffusion wav2vec2 products)
 py=${PYTHON:-python3}
 cache="${M2F_CACHE:-$HOME/.cache/media2face}"
 export M2F_MINILM_DIR="${M2F_MINILM_DIR:-$cache/models/all-MiniLM-L6-v2}"
@@ -76,8 +76,12 @@ for round in $(seq 1 "$rounds"); do
         run "candle" bench style --warm-up-time 1 --measurement-time 3
         run "PyTorch" "$py" tools/bench_style_torch.py "$M2F_MINILM_DIR"
         ;;
+      products)
+        run "gemm" bench kernels products/ --warm-up-time 1 --measurement-time 3
+        run "PyTorch (MKL)" "$py" tools/bench_products_torch.py
+        ;;
       *)
-        echo "unknown model $model (wav2vec2, whisper, diffusion, style)" >&2
+        echo "unknown model $model (wav2vec2, whisper, diffusion, style, products)" >&2
         exit 2
         ;;
     esac

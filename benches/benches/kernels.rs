@@ -2,7 +2,9 @@
 //! width 192, feed-forward 384, 4 heads): each linear layer (to read against the `diffusion`
 //! bench's 1024³ matmul rate), the self-attention of one layer and a residual layer norm; and
 //! the products of a 9-token prompt through CLIP's text tower; Whisper tiny.en's attention on
-//! a 30 s window.
+//! a 30 s window. The `products` group: the largest f32 products of the models (the gemm
+//! crate's kernels through `m2f_kernels::linear`), which `tools/bench_products_torch.py` times
+//! through PyTorch's `F.linear` (MKL) at the same shapes.
 
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -49,5 +51,31 @@ fn kernels(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernels);
+/// `rows × d_in → d_out` with bias, at the shapes that carry most of each model's FLOPs; the
+/// same list is in `tools/bench_products_torch.py`.
+const PRODUCTS: [(&str, usize, usize, usize); 6] = [
+    ("denoiser paper, attention in", 600, 512, 1536),
+    ("denoiser paper, feed-forward out", 600, 2048, 512),
+    ("wav2vec2 conv 1, taps in one", 15_999, 1536, 512),
+    ("wav2vec2 feed-forward in", 499, 768, 3072),
+    ("Whisper tiny.en 30 s, feed-forward in", 1500, 384, 1536),
+    ("square", 1024, 1024, 1024),
+];
+
+fn products(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let mut g = c.benchmark_group("products");
+    g.sample_size(10);
+    for (name, rows, d_in, d_out) in PRODUCTS {
+        let x = Tensor::randn(0f32, 1.0, (rows, d_in), &dev).expect("x");
+        let w = Tensor::randn(0f32, 0.1, (d_out, d_in), &dev).expect("w");
+        let b = Tensor::randn(0f32, 0.1, d_out, &dev).expect("b");
+        g.bench_function(format!("{name}: {rows} x {d_in} -> {d_out}"), |bch| {
+            bch.iter(|| linear(&x, &w, &b, Epilogue::None).expect("linear"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels, products);
 criterion_main!(benches);

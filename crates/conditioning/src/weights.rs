@@ -1,8 +1,8 @@
-//! Locating model files: a local directory, the Hugging Face hub cache (offline), or a download.
+//! Locating model files: a local directory, the Hugging Face hub cache (offline), or a download
+//! (the `hub` feature; builds without it, such as a browser build, read local files and the
+//! cache only).
 
 use std::path::{Path, PathBuf};
-
-use hf_hub::{Cache, Repo, RepoType};
 
 use crate::{ConditioningError, Result};
 
@@ -71,10 +71,23 @@ fn local_file(dir: &Path, file: &str) -> Result<PathBuf> {
 /// `HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub` — the order
 /// huggingface_hub uses, so files fetched from Python are found too.
 pub fn hub_cache_dir() -> PathBuf {
-    match std::env::var_os("HF_HUB_CACHE") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Cache::from_env().path().clone(),
+    cache_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`hub_cache_dir`] with the environment given as a lookup (tests pass their own).
+fn cache_dir_from(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let var = |name| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("HF_HUB_CACHE") {
+        return dir;
     }
+    let home = var("HF_HOME").unwrap_or_else(|| {
+        // USERPROFILE is Windows' home; without either, the cache is looked for from here.
+        let user = var("HOME")
+            .or_else(|| var("USERPROFILE"))
+            .unwrap_or_default();
+        user.join(".cache").join("huggingface")
+    });
+    home.join("hub")
 }
 
 /// Whether `HF_HUB_OFFLINE` forbids network access.
@@ -82,6 +95,19 @@ pub fn hub_offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
         .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         .unwrap_or(false)
+}
+
+/// The hub cache's directory for a model repository (`models--owner--name`).
+fn repo_cache_dir(cache_dir: &Path, repo_id: &str) -> PathBuf {
+    cache_dir.join(format!("models--{}", repo_id.replace('/', "--")))
+}
+
+/// `file` of `repo_id` at `revision` in the hub cache laid out as huggingface_hub writes it:
+/// `refs/REVISION` holds a commit, whose files are under `snapshots/COMMIT/`.
+fn cached_hub_file(repo_dir: &Path, revision: &str, file: &str) -> Option<PathBuf> {
+    let commit = std::fs::read_to_string(repo_dir.join("refs").join(revision)).ok()?;
+    let path = repo_dir.join("snapshots").join(commit.trim()).join(file);
+    path.is_file().then_some(path)
 }
 
 /// `file` of `repo_id` at `revision` from the hub cache in `cache_dir`, downloaded unless
@@ -93,12 +119,10 @@ fn hub_file(
     cache_dir: &Path,
     offline: bool,
 ) -> Result<PathBuf> {
-    let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
-    let cache = Cache::new(cache_dir.to_path_buf());
-    if let Some(path) = cache.repo(repo.clone()).get(file) {
+    let repo_cache = repo_cache_dir(cache_dir, repo_id);
+    if let Some(path) = cached_hub_file(&repo_cache, revision, file) {
         return Ok(path);
     }
-    let repo_cache = cache_dir.join(repo.folder_name());
     if offline {
         return Err(ConditioningError::MissingModelFile {
             file: file.to_string(),
@@ -108,18 +132,52 @@ fn hub_file(
             ),
         });
     }
+    download_hub_file(repo_id, revision, file, cache_dir, &repo_cache)
+}
+
+/// Downloads `file` into the hub cache in `cache_dir`.
+#[cfg(feature = "hub")]
+fn download_hub_file(
+    repo_id: &str,
+    revision: &str,
+    file: &str,
+    cache_dir: &Path,
+    repo_cache: &Path,
+) -> Result<PathBuf> {
+    use hf_hub::{Cache, Repo, RepoType};
     let download_err = |message: String| ConditioningError::Download {
         repo: repo_id.to_string(),
         file: file.to_string(),
         message,
     };
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache)
+    let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
+    let api = hf_hub::api::sync::ApiBuilder::from_cache(Cache::new(cache_dir.to_path_buf()))
         .with_progress(false)
         .build()
         .map_err(|e| download_err(e.to_string()))?;
     api.repo(repo)
         .get(file)
         .map_err(|e| download_err(format!("{e} (cache: {})", repo_cache.display())))
+}
+
+/// Without the `hub` feature nothing is downloaded: the error says where the file was looked
+/// for.
+#[cfg(not(feature = "hub"))]
+fn download_hub_file(
+    _repo_id: &str,
+    revision: &str,
+    file: &str,
+    _cache_dir: &Path,
+    repo_cache: &Path,
+) -> Result<PathBuf> {
+    Err(ConditioningError::MissingModelFile {
+        file: file.to_string(),
+        looked_in: vec![repo_cache.to_path_buf()],
+        hint: format!(
+            " (revision `{revision}`); this build has no downloads (conditioning's `hub` \
+             feature is off): put the files in that cache or use a local directory"
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -163,5 +221,42 @@ mod tests {
         assert!(err.contains("model.safetensors"), "{err}");
         assert!(err.contains("models--acme--absent"), "{err}");
         assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
+    }
+
+    /// Without the `hub` feature (`cargo test -p conditioning --no-default-features`), a file
+    /// missing from the cache is an error that names the cache, never a network request.
+    #[cfg(not(feature = "hub"))]
+    #[test]
+    fn without_hub_a_cache_miss_names_the_cache() {
+        let cache = std::env::temp_dir().join(format!("m2f-hub-nohub-{}", std::process::id()));
+        let err = hub_file("acme/absent", "main", "config.json", &cache, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("config.json"), "{err}");
+        assert!(err.contains("models--acme--absent"), "{err}");
+        assert!(err.contains("`hub`"), "{err}");
+    }
+
+    #[test]
+    fn cache_dir_follows_huggingface_hub_order() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                (pairs.iter())
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert_eq!(
+            cache_dir_from(env(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h")])),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            cache_dir_from(env(&[("HF_HUB_CACHE", ""), ("HF_HOME", "/h")])),
+            PathBuf::from("/h/hub")
+        );
+        assert_eq!(
+            cache_dir_from(env(&[("HOME", "/u")])),
+            PathBuf::from("/u/.cache/huggingface/hub")
+        );
     }
 }

@@ -4,8 +4,9 @@
 //! scalar `expf`. The loops are compiled three times (SSE2, AVX2 + FMA, AVX-512) and the
 //! widest the CPU has is chosen at run time.
 
-/// Which instruction set the loops run with on this CPU.
+/// Which instruction set the loops run with on this CPU (only x86-64 has a choice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) enum Simd {
     Baseline,
     #[cfg(target_arch = "x86_64")]
@@ -14,6 +15,7 @@ pub(crate) enum Simd {
     Avx512,
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl Simd {
     pub(crate) fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]

@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
 use super::exp::Simd;
 
 /// Rows of x up to which a product takes this path rather than gemm's.

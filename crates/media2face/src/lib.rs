@@ -28,7 +28,10 @@
 //! The crates underneath: `conditioning` (audio and text encoders), `diffusion` (the
 //! denoiser and its sampler), `gnpfa` (the expression latent space), `m2f-mesh` (the face,
 //! its ARKit rig and the exporters). Hardware features are forwarded to candle: `cuda`,
-//! `metal`, `mkl`, `accelerate`.
+//! `metal`, `mkl`, `accelerate`. The default feature `hub` lets text encoders download from
+//! the Hugging Face hub; without it (`default-features = false`, as a browser build needs)
+//! they are read from the hub cache or a directory only, and the library type-checks for
+//! `wasm32-unknown-unknown` (`tools/check_wasm.sh`).
 
 mod animation;
 mod emotions;
