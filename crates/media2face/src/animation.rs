@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use m2f_mesh::{glb_bytes, write_atomic, write_glb, write_obj_sequence};
 use m2f_mesh::{render, Camera, RenderOptions};
-use m2f_mesh::{write_atomic, write_glb, write_obj_sequence, FaceTemplate, HeadPose, Rig};
+use m2f_mesh::{FaceTemplate, HeadPose, Rig};
 
 use crate::error::{Media2FaceError, Result};
 use crate::npz::{write_npz, NpyArray};
@@ -28,6 +29,20 @@ pub struct ArkitFit {
     pub bridge_mm: f32,
     /// The source whose weights the animation carries (the closer one).
     pub used: ArkitSource,
+}
+
+/// A single-file export format, for [`Animation::to_bytes`] (what a game, a web page or a
+/// server that never touches the disk takes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Binary glTF, as [`Animation::save_glb`] writes it.
+    Glb,
+    /// JSON, as [`Animation::save_json`] writes it.
+    Json,
+    /// Live Link Face CSV, as [`Animation::save_csv`] writes it.
+    Csv,
+    /// NumPy arrays, as [`Animation::save_npz`] writes them.
+    Npz,
 }
 
 /// A generated animation.
@@ -152,19 +167,44 @@ impl Animation {
         Ok(())
     }
 
+    /// The file [`Animation::save`] would write for `format`, as bytes.
+    ///
+    /// # Errors
+    /// An animation whose per-frame arrays disagree in length, or (GLB) whose weights, poses
+    /// or frame rate are not finite.
+    pub fn to_bytes(&self, format: ExportFormat) -> Result<Vec<u8>> {
+        self.check()?;
+        match format {
+            ExportFormat::Glb => Ok(glb_bytes(&self.mesh_animation())?),
+            ExportFormat::Json => serde_json::to_vec(&self.json_document())
+                .map_err(|e| Media2FaceError::invalid("animation", format!("as JSON: {e}"))),
+            ExportFormat::Csv => Ok(self.csv_text().into_bytes()),
+            ExportFormat::Npz => {
+                let mut bytes = Vec::new();
+                self.write_npz_to(&mut bytes)
+                    .map_err(|e| Media2FaceError::invalid("animation", format!("as NPZ: {e}")))?;
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// The rig, weights and poses as m2f-mesh's exporters take them.
+    fn mesh_animation(&self) -> m2f_mesh::Animation<'_> {
+        m2f_mesh::Animation {
+            rig: &self.rig,
+            weights: &self.arkit_weights,
+            poses: Some(&self.poses),
+            fps: self.fps,
+        }
+    }
+
     /// A binary glTF: the neutral face with its ARKit rig as morph targets, the weights and
     /// the head pose animated at the animation's frame rate.
     ///
     /// # Errors
     /// A file that cannot be written.
     pub fn save_glb(&self, path: &Path) -> Result<()> {
-        let anim = m2f_mesh::Animation {
-            rig: &self.rig,
-            weights: &self.arkit_weights,
-            poses: Some(&self.poses),
-            fps: self.fps,
-        };
-        Ok(write_glb(path, &anim)?)
+        Ok(write_glb(path, &self.mesh_animation())?)
     }
 
     /// JSON: `fps`, `frames`, `arkit_names`, then per frame `head_poses` ([rx, ry, rz]
@@ -174,19 +214,23 @@ impl Animation {
     /// # Errors
     /// A file that cannot be written.
     pub fn save_json(&self, path: &Path) -> Result<()> {
+        let doc = self.json_document();
+        write_atomic(path, |w| {
+            serde_json::to_writer(&mut *w, &doc).map_err(std::io::Error::other)
+        })?;
+        Ok(())
+    }
+
+    fn json_document(&self) -> serde_json::Value {
         let poses: Vec<[f32; 6]> = self.poses.iter().map(|p| p.to_array()).collect();
-        let doc = serde_json::json!({
+        serde_json::json!({
             "fps": self.fps,
             "frames": self.frames(),
             "arkit_names": self.arkit_names,
             "head_poses": poses,
             "arkit_weights": self.arkit_weights,
             "vertices": self.vertices,
-        });
-        write_atomic(path, |w| {
-            serde_json::to_writer(&mut *w, &doc).map_err(std::io::Error::other)
-        })?;
-        Ok(())
+        })
     }
 
     /// CSV as Live Link Face writes it: `Timecode` (HH:MM:SS:FF.mmm), `BlendShapeCount`
@@ -199,6 +243,13 @@ impl Animation {
     /// A file that cannot be written.
     pub fn save_csv(&self, path: &Path) -> Result<()> {
         self.check()?;
+        let text = self.csv_text();
+        write_atomic(path, |w| w.write_all(text.as_bytes()))?;
+        Ok(())
+    }
+
+    /// The CSV of [`Animation::save_csv`] (the arrays already checked).
+    fn csv_text(&self) -> String {
         // Where each of this rig's shapes goes among Live Link Face's 52.
         let column: Vec<Option<usize>> = LIVE_LINK_BLENDSHAPES
             .iter()
@@ -232,8 +283,7 @@ impl Animation {
             let (yaw, pitch, roll) = yaw_pitch_roll(pose);
             text.push_str(&format!(",{yaw:.6},{pitch:.6},{roll:.6},0,0,0,0,0,0\n"));
         }
-        write_atomic(path, |w| w.write_all(text.as_bytes()))?;
-        Ok(())
+        text
     }
 
     /// NumPy arrays: `fps` `[]`, `latents` `[T, Z]`, `head_poses` `[T, 6]`, `arkit_names` `[K]`,
@@ -242,6 +292,12 @@ impl Animation {
     /// # Errors
     /// A file that cannot be written.
     pub fn save_npz(&self, path: &Path) -> Result<()> {
+        write_atomic(path, |w| self.write_npz_to(w))?;
+        Ok(())
+    }
+
+    /// The NPZ of [`Animation::save_npz`], written to `w`.
+    fn write_npz_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         let t = self.frames();
         let flat = |rows: &[Vec<f32>]| -> Vec<f32> { rows.iter().flatten().copied().collect() };
         let latents = flat(&self.latents);
@@ -287,8 +343,7 @@ impl Animation {
                 },
             ),
         ];
-        write_atomic(path, |w| write_npz(w, &arrays))?;
-        Ok(())
+        write_npz(w, &arrays)
     }
 
     /// One OBJ file per frame in `dir` (created), named so that they sort in frame order,

@@ -25,6 +25,9 @@
 //! # }
 //! ```
 //!
+//! Without a file system (a game engine, a web page, a server), `animation.to_bytes(
+//! ExportFormat::Glb)` gives the same file in memory, as it does for JSON, CSV and NPZ.
+//!
 //! The crates underneath: `conditioning` (audio and text encoders), `diffusion` (the
 //! denoiser and its sampler), `gnpfa` (the expression latent space), `m2f-mesh` (the face,
 //! its ARKit rig and the exporters). Hardware features are forwarded to candle: `cuda`,
@@ -41,7 +44,7 @@ mod npz;
 mod pipeline;
 mod request;
 
-pub use animation::{check_output_paths, Animation, ArkitFit, ArkitSource};
+pub use animation::{check_output_paths, Animation, ArkitFit, ArkitSource, ExportFormat};
 pub use error::{Media2FaceError, Result};
 pub use manifest::{
     default_dir, default_dirs, BundleManifest, Guidance, BUNDLE_FORMAT, MANIFEST_FILE, WEIGHTS_ENV,

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use media2face::{AudioInput, Intensity, Media2Face, Prompt, Request};
+use media2face::{AudioInput, ExportFormat, Intensity, Media2Face, Prompt, Request};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -204,6 +204,16 @@ fn every_export_reads_back_and_seeds_repeat() {
         "{header}"
     );
     assert_eq!(latents.len(), 128 + n * 468 * 3 * 4);
+    // In memory, every single-file format is the file's bytes.
+    for (format, path) in [
+        (ExportFormat::Glb, &glb),
+        (ExportFormat::Json, &json),
+        (ExportFormat::Csv, &csv),
+        (ExportFormat::Npz, &npz),
+    ] {
+        let bytes = anim.to_bytes(format).unwrap();
+        assert!(bytes == std::fs::read(path).unwrap(), "{format:?}");
+    }
     // OBJ files, one per frame; an earlier, longer sequence's extra frames go, other files
     // stay; an existing directory needs no trailing slash.
     let objs = dir.path().join("objs/");
