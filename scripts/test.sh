@@ -100,4 +100,5 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace
 cargo test --workspace --release
 # Without hub downloads (a browser build's features) the model files still come from the cache.
+cargo clippy --release -q -p conditioning --no-default-features --lib -- -D warnings
 cargo test --release -q -p conditioning --no-default-features --lib weights::

@@ -8,8 +8,15 @@
 #   tools/check_wasm.sh        # needs: rustup target add wasm32-unknown-unknown
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
+installed=$(rustup target list --installed) ||
+  { echo "rustup is needed to find the wasm32-unknown-unknown target" >&2; exit 1; }
+grep -qx wasm32-unknown-unknown <<<"$installed" ||
   { echo "the wasm32-unknown-unknown target is missing: rustup target add wasm32-unknown-unknown" >&2; exit 1; }
+# The check's own build directory, absolute (the probe is built from elsewhere), under the
+# workspace's target directory so that nothing lands beside the sources.
+target="${CARGO_TARGET_DIR:-$repo/target}"
+case $target in /*) ;; *) target="$repo/$target" ;; esac
+target="$target/wasm-check"
 probe=$(mktemp -d "${TMPDIR:-/tmp}/m2f-wasm-check.XXXXXX")
 trap 'rm -rf "$probe"' EXIT
 mkdir -p "$probe/src"
@@ -19,6 +26,9 @@ name = "m2f-wasm-check"
 version = "0.0.0"
 edition = "2021"
 publish = false
+
+# Its own workspace, wherever TMPDIR is.
+[workspace]
 
 [dependencies]
 media2face = { path = "$repo/crates/media2face", default-features = false }
@@ -33,7 +43,7 @@ pub fn generate(dir: &std::path::Path, request: &media2face::Request) -> usize {
 RS
 cp "$repo/Cargo.lock" "$probe/Cargo.lock"
 cd "$probe"
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/media2face/target}-wasm" \
+CARGO_TARGET_DIR="$target" \
   RUSTFLAGS='--cfg getrandom_backend="wasm_js"' \
   cargo check --target wasm32-unknown-unknown --message-format short
 echo "media2face type-checks for wasm32-unknown-unknown"

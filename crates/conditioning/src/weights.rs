@@ -14,7 +14,8 @@ pub enum ModelSource {
     /// A Hugging Face hub model repository, e.g. `openai/clip-vit-base-patch32`.
     ///
     /// Files already in the hub cache are used without network access. Otherwise they are
-    /// downloaded, unless `HF_HUB_OFFLINE` is set to `1`/`true`/`yes`/`on`.
+    /// downloaded (with the `hub` feature, on by default), unless `HF_HUB_OFFLINE` is set to
+    /// `1`/`true`/`yes`/`on`.
     Hub {
         /// `owner/name`.
         repo: String,
@@ -45,7 +46,15 @@ impl ModelSource {
         match self {
             Self::Local(dir) => local_file(dir, file),
             Self::Hub { repo, revision } => {
-                hub_file(repo, revision, file, &hub_cache_dir(), hub_offline())
+                let cache = hub_cache_dir().ok_or_else(|| ConditioningError::MissingModelFile {
+                    file: file.to_string(),
+                    looked_in: Vec::new(),
+                    hint: format!(
+                        " (hub repo `{repo}`); there is no hub cache: no home directory, and \
+                         neither HF_HUB_CACHE nor HF_HOME is set"
+                    ),
+                })?;
+                hub_file(repo, revision, file, &cache, hub_offline())
             }
         }
     }
@@ -68,26 +77,37 @@ fn local_file(dir: &Path, file: &str) -> Result<PathBuf> {
     }
 }
 
-/// `HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub` — the order
-/// huggingface_hub uses, so files fetched from Python are found too.
-pub fn hub_cache_dir() -> PathBuf {
-    cache_dir_from(|name| std::env::var_os(name))
+/// The hub cache, found as huggingface_hub finds it, so that files fetched from Python are
+/// found too: `HF_HUB_CACHE`, else `HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`, else
+/// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub` (a leading `~/` in the
+/// variables is the home directory). `None` when none is set and there is no home directory.
+pub fn hub_cache_dir() -> Option<PathBuf> {
+    #[allow(deprecated)] // Deprecated before Rust 1.87 for Windows quirks since fixed.
+    let home = std::env::home_dir();
+    cache_dir_from(|name| std::env::var_os(name), home)
 }
 
-/// [`hub_cache_dir`] with the environment given as a lookup (tests pass their own).
-fn cache_dir_from(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
-    let var = |name| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(dir) = var("HF_HUB_CACHE") {
-        return dir;
-    }
-    let home = var("HF_HOME").unwrap_or_else(|| {
-        // USERPROFILE is Windows' home; without either, the cache is looked for from here.
-        let user = var("HOME")
-            .or_else(|| var("USERPROFILE"))
-            .unwrap_or_default();
-        user.join(".cache").join("huggingface")
-    });
-    home.join("hub")
+/// [`hub_cache_dir`] with the environment and the home directory given (tests pass their own).
+fn cache_dir_from(
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+    home: Option<PathBuf>,
+) -> Option<PathBuf> {
+    let var = |name| {
+        let value = PathBuf::from(env(name).filter(|v| !v.is_empty())?);
+        // Only a first component that is exactly `~` (not `~user`).
+        match value.strip_prefix("~") {
+            Ok(rest) => Some(home.as_ref()?.join(rest)),
+            Err(_) => Some(value),
+        }
+    };
+    let cache = var("HF_HUB_CACHE").or_else(|| var("HUGGINGFACE_HUB_CACHE"));
+    cache.or_else(|| {
+        let hf_home = var("HF_HOME").or_else(|| {
+            let xdg = var("XDG_CACHE_HOME").or_else(|| Some(home.as_ref()?.join(".cache")));
+            Some(xdg?.join("huggingface"))
+        });
+        Some(hf_home?.join("hub"))
+    })
 }
 
 /// Whether `HF_HUB_OFFLINE` forbids network access.
@@ -103,10 +123,13 @@ fn repo_cache_dir(cache_dir: &Path, repo_id: &str) -> PathBuf {
 }
 
 /// `file` of `repo_id` at `revision` in the hub cache laid out as huggingface_hub writes it:
-/// `refs/REVISION` holds a commit, whose files are under `snapshots/COMMIT/`.
+/// `refs/REVISION` holds a commit, whose files are under `snapshots/COMMIT/`; a revision that
+/// is itself a commit has no ref and names its snapshot directly.
 fn cached_hub_file(repo_dir: &Path, revision: &str, file: &str) -> Option<PathBuf> {
-    let commit = std::fs::read_to_string(repo_dir.join("refs").join(revision)).ok()?;
-    let path = repo_dir.join("snapshots").join(commit.trim()).join(file);
+    let commit = std::fs::read_to_string(repo_dir.join("refs").join(revision))
+        .map(|c| c.trim().to_string())
+        .unwrap_or_else(|_| revision.to_string());
+    let path = repo_dir.join("snapshots").join(commit).join(file);
     path.is_file().then_some(path)
 }
 
@@ -174,8 +197,10 @@ fn download_hub_file(
         file: file.to_string(),
         looked_in: vec![repo_cache.to_path_buf()],
         hint: format!(
-            " (revision `{revision}`); this build has no downloads (conditioning's `hub` \
-             feature is off): put the files in that cache or use a local directory"
+            " (revision `{revision}`); this build does not download (the `hub` feature of \
+             media2face or conditioning is off): fetch the repository into that cache \
+             elsewhere (`huggingface-cli download REPO`, then copy the cache) or use a local \
+             directory"
         ),
     })
 }
@@ -246,17 +271,41 @@ mod tests {
                     .map(|(_, v)| std::ffi::OsString::from(v))
             }
         };
+        let home = || Some(PathBuf::from("/u"));
+        let dir = |pairs, home| cache_dir_from(env(pairs), home).map(|d| d.display().to_string());
+        let all = &[
+            ("HF_HUB_CACHE", "/c"),
+            ("HUGGINGFACE_HUB_CACHE", "/l"),
+            ("HF_HOME", "/h"),
+            ("XDG_CACHE_HOME", "/x"),
+        ];
+        assert_eq!(dir(all, home()).as_deref(), Some("/c"));
+        assert_eq!(dir(&all[1..], home()).as_deref(), Some("/l"));
+        assert_eq!(dir(&all[2..], home()).as_deref(), Some("/h/hub"));
         assert_eq!(
-            cache_dir_from(env(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h")])),
-            PathBuf::from("/c")
+            dir(&all[3..], home()).as_deref(),
+            Some("/x/huggingface/hub")
         );
         assert_eq!(
-            cache_dir_from(env(&[("HF_HUB_CACHE", ""), ("HF_HOME", "/h")])),
-            PathBuf::from("/h/hub")
+            dir(&[], home()).as_deref(),
+            Some("/u/.cache/huggingface/hub")
         );
-        assert_eq!(
-            cache_dir_from(env(&[("HOME", "/u")])),
-            PathBuf::from("/u/.cache/huggingface/hub")
-        );
+        // Empty variables count as unset; `~/` is the home directory.
+        let tilde = &[("HF_HUB_CACHE", ""), ("HF_HOME", "~/hf")];
+        assert_eq!(dir(tilde, home()).as_deref(), Some("/u/hf/hub"));
+        // Without a home directory or a variable there is no cache (not the working directory).
+        assert_eq!(dir(&[], None), None);
+        assert_eq!(dir(&[("HF_HOME", "/h")], None).as_deref(), Some("/h/hub"));
+    }
+
+    #[test]
+    fn a_commit_revision_names_its_snapshot() {
+        let cache = std::env::temp_dir().join(format!("m2f-hub-commit-{}", std::process::id()));
+        let snap = cache.join("models--acme--tiny/snapshots/0123abcd");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::write(snap.join("config.json"), "{}").unwrap();
+        let path = hub_file("acme/tiny", "0123abcd", "config.json", &cache, true).unwrap();
+        assert_eq!(path, snap.join("config.json"));
+        std::fs::remove_dir_all(&cache).unwrap();
     }
 }

@@ -34,6 +34,7 @@ pub struct ArkitFit {
 /// A single-file export format, for [`Animation::to_bytes`] (what a game, a web page or a
 /// server that never touches the disk takes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExportFormat {
     /// Binary glTF, as [`Animation::save_glb`] writes it.
     Glb,

@@ -25,15 +25,16 @@
 //! # }
 //! ```
 //!
-//! Without a file system (a game engine, a web page, a server), `animation.to_bytes(
-//! ExportFormat::Glb)` gives the same file in memory, as it does for JSON, CSV and NPZ.
+//! Without a file system (a game engine, a web page, a server),
+//! `animation.to_bytes(ExportFormat::Glb)` gives the same file in memory, as it does for
+//! JSON, CSV and NPZ.
 //!
 //! The crates underneath: `conditioning` (audio and text encoders), `diffusion` (the
 //! denoiser and its sampler), `gnpfa` (the expression latent space), `m2f-mesh` (the face,
 //! its ARKit rig and the exporters). Hardware features are forwarded to candle: `cuda`,
-//! `metal`, `mkl`, `accelerate`. The default feature `hub` lets text encoders download from
-//! the Hugging Face hub; without it (`default-features = false`, as a browser build needs)
-//! they are read from the hub cache or a directory only, and the library type-checks for
+//! `metal`, `mkl`, `accelerate`. The default feature `hub` lets `from_hub` and the text
+//! encoders download from the Hugging Face hub; without it (`default-features = false`, as a
+//! browser build needs) they read the hub cache or a directory only, and the library type-checks for
 //! `wasm32-unknown-unknown` (`tools/check_wasm.sh`).
 
 mod animation;

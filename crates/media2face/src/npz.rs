@@ -66,6 +66,8 @@ pub(crate) fn write_npz(w: &mut dyn Write, arrays: &[(&str, NpyArray<'_>)]) -> s
         let mut zip = zip::ZipWriter::new(&mut buffer);
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
+            // A fixed time (1980-01-01), not the clock: the same animation, the same bytes.
+            .last_modified_time(zip::DateTime::default())
             .large_file(true);
         for (name, array) in arrays {
             zip.start_file(format!("{name}.npy"), options)

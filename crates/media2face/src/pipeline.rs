@@ -139,7 +139,8 @@ impl Media2Face {
         })
     }
 
-    /// The bundle of hub repository `repo` (`owner/name`), from the hub cache when offline.
+    /// The bundle of hub repository `repo` (`owner/name`): from the hub cache, and what is
+    /// missing downloaded when online and built with the `hub` feature (the default).
     ///
     /// # Errors
     /// A file that cannot be fetched, or a bundle that does not load.
