@@ -44,23 +44,31 @@ fn main() -> candle_core::Result<()> {
         let shape = Conv1dShape { stride, padding: 0 };
         let t_out = shape.output_len(x.dim(1)?, k);
         let flop = 2.0 * (t_out * conv_dim * c_in * k) as f64;
-        let epilogue = if i == 0 {
-            Epilogue::None
-        } else {
-            Epilogue::GeluErf
-        };
+        let epilogue = Epilogue::GeluErf;
         let name = format!("feature conv {i} ({c_in}→{conv_dim}, k {k}, {t_out} frames)");
+        if i == 0 {
+            // The waveform layer as the model runs it: the group norm folded into the
+            // convolution, GELU fused; then, for comparison, convolution and norm apart.
+            let (g, beta) = (Tensor::ones(conv_dim, DType::F32, &dev)?, b.clone());
+            let samples = x.squeeze(2)?;
+            let name = format!("{name} + group norm folded + GELU");
+            front_ms += time(&name, flop, || {
+                kernels::waveform_conv_norm(&samples, &w, &b, &g, &beta, stride, 1e-5, epilogue)
+            });
+            time("  (apart: the convolution)", flop, || {
+                kernels::conv1d_time_major(&x, &w, &b, shape, Epilogue::None)
+            });
+            let y = kernels::conv1d_time_major(&x, &w, &b, shape, Epilogue::None)?;
+            time("  (apart: group norm + GELU)", 0.0, || {
+                kernels::channel_norm_time_major(&y, &g, &beta, 1e-5, Epilogue::GeluErf)
+            });
+            x = kernels::waveform_conv_norm(&samples, &w, &b, &g, &beta, stride, 1e-5, epilogue)?;
+            continue;
+        }
         front_ms += time(&name, flop, || {
             kernels::conv1d_time_major(&x, &w, &b, shape, epilogue)
         });
-        let y = kernels::conv1d_time_major(&x, &w, &b, shape, epilogue)?;
-        if i == 0 {
-            let (g, beta) = (Tensor::ones(conv_dim, DType::F32, &dev)?, b.clone());
-            front_ms += time("  group norm (per channel) + GELU", 0.0, || {
-                kernels::channel_norm_time_major(&y, &g, &beta, 1e-5, Epilogue::GeluErf)
-            });
-        }
-        x = y;
+        x = kernels::conv1d_time_major(&x, &w, &b, shape, epilogue)?;
     }
     let proj_w = randn(&[h, conv_dim], 0.03)?;
     let proj_b = Tensor::zeros(h, DType::F32, &dev)?;

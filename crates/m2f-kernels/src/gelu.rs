@@ -34,7 +34,8 @@ pub(crate) fn gelu_in_place(xs: &mut [f32]) {
 }
 
 simd_fn! {
-    fn gelu_slice(xs: &mut [f32]) {
+    /// GELU of every element in place, on this thread.
+    pub(crate) fn gelu_slice(xs: &mut [f32]) {
         for x in xs.iter_mut() {
             *x = gelu(*x);
         }

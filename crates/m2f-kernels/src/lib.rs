@@ -30,12 +30,14 @@ mod gelu;
 mod linear;
 mod residual_norm;
 mod skinny;
+mod waveform_conv;
 
 pub use attention::{attention, attention_packed, attention_shared};
 pub use channel_norm::channel_norm_time_major;
 pub use conv::{conv1d_time_major, conv1d_time_major_grouped, Conv1dShape};
 pub use linear::{concat_linear, linear, linear_layer, then_activate, Epilogue};
 pub use residual_norm::residual_layer_norm;
+pub use waveform_conv::waveform_conv_norm;
 
 /// An attention bias that hides its key: added to a score, it leaves the key a softmax weight
 /// of exactly 0 in f32, and the attention kernel skips keys that every row of a block hides.

@@ -83,6 +83,23 @@ impl FeatureConvLayer {
             |epilogue| kernels::conv1d_time_major(xs, &self.weight, &self.bias, shape, epilogue);
         match &self.norm {
             ConvNorm::None => kernels::then_activate(self.act, conv),
+            // The waveform layer: the norm folded into the convolution (one pass).
+            ConvNorm::PerChannel { weight, bias } if self.weight.dim(1)? == 1 => {
+                let samples = xs.squeeze(2)?;
+                kernels::then_activate(self.act, |epilogue| {
+                    // PyTorch's GroupNorm default eps, as HF builds it.
+                    kernels::waveform_conv_norm(
+                        &samples,
+                        &self.weight,
+                        &self.bias,
+                        weight,
+                        bias,
+                        self.stride,
+                        1e-5,
+                        epilogue,
+                    )
+                })
+            }
             ConvNorm::PerChannel { weight, bias } => {
                 let xs = conv(kernels::Epilogue::None)?;
                 kernels::then_activate(self.act, |epilogue| {
