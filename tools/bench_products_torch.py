@@ -22,6 +22,7 @@ PRODUCTS = [
     ("denoiser paper, feed-forward out", 600, 2048, 512),
     ("wav2vec2 conv 1, taps in one", 15999, 1536, 512),
     ("wav2vec2 feed-forward in", 499, 768, 3072),
+    ("wav2vec2 feed-forward out", 499, 3072, 768),
     ("Whisper tiny.en 30 s, feed-forward in", 1500, 384, 1536),
     ("square", 1024, 1024, 1024),
 ]

@@ -53,11 +53,12 @@ fn kernels(c: &mut Criterion) {
 
 /// `rows × d_in → d_out` with bias, at the shapes that carry most of each model's FLOPs; the
 /// same list is in `tools/bench_products_torch.py`.
-const PRODUCTS: [(&str, usize, usize, usize); 6] = [
+const PRODUCTS: [(&str, usize, usize, usize); 7] = [
     ("denoiser paper, attention in", 600, 512, 1536),
     ("denoiser paper, feed-forward out", 600, 2048, 512),
     ("wav2vec2 conv 1, taps in one", 15_999, 1536, 512),
     ("wav2vec2 feed-forward in", 499, 768, 3072),
+    ("wav2vec2 feed-forward out", 499, 3072, 768),
     ("Whisper tiny.en 30 s, feed-forward in", 1500, 384, 1536),
     ("square", 1024, 1024, 1024),
 ];
