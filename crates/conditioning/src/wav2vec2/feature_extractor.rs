@@ -83,8 +83,9 @@ impl FeatureConvLayer {
             |epilogue| kernels::conv1d_time_major(xs, &self.weight, &self.bias, shape, epilogue);
         match &self.norm {
             ConvNorm::None => kernels::then_activate(self.act, conv),
-            // The waveform layer: the norm folded into the convolution (one pass).
-            ConvNorm::PerChannel { weight, bias } if self.weight.dim(1)? == 1 => {
+            // Only the waveform layer (one input channel) has this norm: folded into the
+            // convolution, one pass.
+            ConvNorm::PerChannel { weight, bias } => {
                 let samples = xs.squeeze(2)?;
                 kernels::then_activate(self.act, |epilogue| {
                     // PyTorch's GroupNorm default eps, as HF builds it.
@@ -98,13 +99,6 @@ impl FeatureConvLayer {
                         1e-5,
                         epilogue,
                     )
-                })
-            }
-            ConvNorm::PerChannel { weight, bias } => {
-                let xs = conv(kernels::Epilogue::None)?;
-                kernels::then_activate(self.act, |epilogue| {
-                    // PyTorch's GroupNorm default eps, as HF builds it.
-                    kernels::channel_norm_time_major(&xs, weight, bias, 1e-5, epilogue)
                 })
             }
             ConvNorm::Layer(n) => self
