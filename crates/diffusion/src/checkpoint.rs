@@ -48,6 +48,10 @@ pub struct Provenance {
     pub val_loss: Option<f64>,
     /// Whether the weights are the EMA average.
     pub ema: bool,
+    /// SHA-256 of the weights the run started from, when it started from a checkpoint's
+    /// rather than a seeded initialisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_weights_sha256: Option<String>,
 }
 
 /// `config.json` of a diffusion checkpoint.
@@ -80,6 +84,46 @@ pub struct CheckpointConfig {
 }
 
 impl CheckpointConfig {
+    /// Reads and checks `config.json` of the checkpoint directory `dir` (the weights are not
+    /// read).
+    ///
+    /// # Errors
+    /// [`DiffusionError::Io`] when it cannot be read, [`DiffusionError::Config`] when it is
+    /// not a config of this format and version or its sizes do not fit together.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let dir = &m2f_train::resolve_dir(dir);
+        let config_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| DiffusionError::io(&config_path, e))?;
+        let bad = |message: String| DiffusionError::Config {
+            path: config_path.clone(),
+            message,
+        };
+        let config: CheckpointConfig =
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if config.format != FORMAT {
+            return Err(bad(format!(
+                "format {:?}, expected {FORMAT:?}",
+                config.format
+            )));
+        }
+        if config.format_version != FORMAT_VERSION {
+            return Err(bad(format!(
+                "format_version {} (this build reads {FORMAT_VERSION})",
+                config.format_version
+            )));
+        }
+        config
+            .model
+            .validate("model")
+            .map_err(|e| bad(e.to_string()))?;
+        config
+            .motion_stats
+            .validate(config.model.motion_dim())
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(config)
+    }
+
     /// The config of a model of architecture `model` that was not trained on data: identity
     /// normalisation, no named encoders (for benchmarks and memory measurements, whose cost
     /// does not depend on the weights).
@@ -123,35 +167,7 @@ impl DiffusionModel {
     /// not match it.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let dir = &m2f_train::resolve_dir(dir);
-        let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| DiffusionError::io(&config_path, e))?;
-        let bad = |message: String| DiffusionError::Config {
-            path: config_path.clone(),
-            message,
-        };
-        let config: CheckpointConfig =
-            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        if config.format != FORMAT {
-            return Err(bad(format!(
-                "format {:?}, expected {FORMAT:?}",
-                config.format
-            )));
-        }
-        if config.format_version != FORMAT_VERSION {
-            return Err(bad(format!(
-                "format_version {} (this build reads {FORMAT_VERSION})",
-                config.format_version
-            )));
-        }
-        config
-            .model
-            .validate("model")
-            .map_err(|e| bad(e.to_string()))?;
-        config
-            .motion_stats
-            .validate(config.model.motion_dim())
-            .map_err(|e| bad(e.to_string()))?;
+        let config = CheckpointConfig::read(dir)?;
         let weights = dir.join(WEIGHTS_FILE);
         let tensors = candle_core::safetensors::load(&weights, device)
             .map_err(|e| DiffusionError::invalid(weights.display().to_string(), e.to_string()))?;

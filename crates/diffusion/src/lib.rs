@@ -35,6 +35,7 @@ mod sampler;
 mod stream;
 mod style_track;
 mod trainer;
+mod warm_start;
 mod window_plan;
 mod windows;
 

@@ -22,6 +22,7 @@ use crate::error::{DiffusionError, Result};
 use crate::joint_audio::{JointAudioEncoder, JointAudioEncoderBuilder, AUDIO_ENCODER_PREFIX};
 use crate::loss::{losses, LossWeights};
 use crate::noise_schedule::NoiseSchedule;
+use crate::warm_start::{warm_start, WarmStart};
 use crate::windows::{TrainingWindows, WindowSource};
 
 /// Settings of one training run.
@@ -70,6 +71,12 @@ pub struct DiffusionTrainOptions {
     pub command: String,
     /// The sentence encoder that made the text-style embeddings, recorded in the checkpoint.
     pub text_encoder: Option<String>,
+    /// Start from this checkpoint's weights instead of a seeded initialisation (fine-tuning,
+    /// or a denoiser started from the regression baseline): it must hold a network of this
+    /// run's architecture (the objective may differ) on the same audio features. Read only
+    /// when the run starts; a resume continues from its own state.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for DiffusionTrainOptions {
@@ -96,6 +103,7 @@ impl Default for DiffusionTrainOptions {
             progress: true,
             command: String::new(),
             text_encoder: None,
+            init_from: None,
         }
     }
 }
@@ -297,6 +305,7 @@ struct DiffusionRun<'a> {
     validation: Vec<TrainingWindows>,
     opts: &'a DiffusionTrainOptions,
     config: CheckpointConfig,
+    warm_start: Option<WarmStart>,
     device: Device,
 }
 
@@ -377,7 +386,7 @@ impl Trainee for DiffusionRun<'_> {
     }
 
     fn identity(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut identity = serde_json::json!({
             "model": self.model.config(),
             "audio_encoder": self.config.audio_encoder,
             "data": self.config.provenance.data,
@@ -385,7 +394,13 @@ impl Trainee for DiffusionRun<'_> {
             "batch_size": self.opts.batch_size,
             "loss": self.opts.loss,
             "masking": [self.opts.style_drop, self.opts.condition_drop, self.opts.image_style_fraction],
-        })
+        });
+        // Only present when used, so that runs started before warm starts existed resume.
+        if let Some(w) = &self.warm_start {
+            identity["init_from"] =
+                serde_json::json!({ "weights_sha256": w.weights_sha256, "step": w.step });
+        }
+        identity
     }
 
     fn message(&self, terms: &serde_json::Map<String, serde_json::Value>) -> String {
@@ -468,6 +483,17 @@ fn train_inner(
         }
     };
     m2f_train::init_linear_uniform(&varmap, opts.seed)?;
+    let audio_encoder_config = audio_encoder.as_ref().map(|e| e.config());
+    let warm_start = match &opts.init_from {
+        Some(dir) => Some(warm_start(
+            dir,
+            cfg,
+            &source.audio_features_key(),
+            audio_encoder_config.as_ref(),
+            &varmap,
+        )?),
+        None => None,
+    };
     let stats = source.stats();
     stats.validate(cfg.motion_dim())?;
     let validation = source.validation(cfg.window)?;
@@ -481,7 +507,7 @@ fn train_inner(
         motion_stats: stats,
         audio_features: source.audio_features(),
         audio_features_key: source.audio_features_key(),
-        audio_encoder: audio_encoder.as_ref().map(|e| e.config()),
+        audio_encoder: audio_encoder_config,
         text_encoder: (cfg.text_style_dim > 0)
             .then(|| opts.text_encoder.clone())
             .flatten(),
@@ -493,6 +519,7 @@ fn train_inner(
             batch_size: opts.batch_size,
             data: source.describe(),
             ema: opts.ema_decay.is_some(),
+            init_weights_sha256: warm_start.as_ref().map(|w| w.weights_sha256.clone()),
             ..Provenance::default()
         },
     };
@@ -506,6 +533,7 @@ fn train_inner(
         validation,
         opts,
         config,
+        warm_start,
         device: device.clone(),
     };
     let schedule = Schedule {

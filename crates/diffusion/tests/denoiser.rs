@@ -716,3 +716,107 @@ fn the_regression_baseline_learns_the_mean_motion_in_one_deterministic_pass() {
         .to_string();
     assert!(e.contains("style"), "{e}");
 }
+
+/// The tensors of a safetensors file, sorted by name.
+fn weights_of(file: &Path) -> Vec<(String, Vec<f32>)> {
+    let mut t: Vec<(String, Vec<f32>)> = candle_core::safetensors::load(file, &Device::Cpu)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+#[test]
+fn a_run_started_from_a_checkpoint_takes_its_weights_and_refuses_misfits() {
+    let dev = Device::Cpu;
+    let regression_cfg = diffusion::DenoiserConfig {
+        objective: diffusion::Objective::Regression,
+        ..tiny_config()
+    };
+    let regression = tempfile::tempdir().unwrap();
+    let mut world = TinyWorld::new(&regression_cfg, 4, 40, 5);
+    train(
+        &regression_cfg,
+        &mut world,
+        &options(regression.path(), 20),
+        &dev,
+    )
+    .unwrap();
+    let start = regression.path().join("last");
+    // A denoiser started from the regression run, with a learning rate too small to move
+    // the weights in its one step: what it saves is what it started from.
+    let cfg = tiny_config();
+    let warm = tempfile::tempdir().unwrap();
+    let still = |out: &Path| DiffusionTrainOptions {
+        lr: 1e-12,
+        min_lr: 1e-13,
+        warmup_steps: 0,
+        init_from: Some(start.clone()),
+        ..options(out, 1)
+    };
+    train(&cfg, &mut world, &still(warm.path()), &dev).unwrap();
+    let (a, b) = (
+        weights_of(&start.join("model.safetensors")),
+        weights_of(&warm.path().join("last/model.safetensors")),
+    );
+    assert_eq!(a.len(), b.len());
+    for ((na, va), (nb, vb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        let d = va
+            .iter()
+            .zip(vb)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(d < 1e-6, "{na} moved by {d}");
+    }
+    let model = DiffusionModel::load(&warm.path().join("last"), &dev).unwrap();
+    assert_eq!(
+        model.config.model.objective,
+        diffusion::Objective::Diffusion
+    );
+    let sha = model.config.provenance.init_weights_sha256.clone().unwrap();
+    assert_eq!(sha.len(), 64);
+    // A seeded start saves other weights.
+    let cold = tempfile::tempdir().unwrap();
+    let seeded = DiffusionTrainOptions {
+        init_from: None,
+        ..still(cold.path())
+    };
+    train(&cfg, &mut world, &seeded, &dev).unwrap();
+    assert!(weights_of(&cold.path().join("last/model.safetensors")) != b);
+    // Continuing the warm run from other weights is refused by name.
+    let other = DiffusionTrainOptions {
+        init_from: Some(cold.path().join("last")),
+        ..still(warm.path())
+    };
+    let e = train_error(&cfg, &mut world, &other);
+    assert!(e.contains("init_from"), "{e}");
+    // Another architecture, or no checkpoint at all, is named.
+    let wide = diffusion::DenoiserConfig {
+        hidden_size: 48,
+        intermediate_size: 96,
+        ..tiny_config()
+    };
+    let fresh = tempfile::tempdir().unwrap();
+    let e = train_error(&wide, &mut world, &still(fresh.path()));
+    assert!(e.contains("model.hidden_size") && e.contains("32"), "{e}");
+    let missing = DiffusionTrainOptions {
+        init_from: Some(fresh.path().join("nothing")),
+        ..still(fresh.path())
+    };
+    let e = train_error(&cfg, &mut world, &missing);
+    assert!(e.contains("nothing") && e.contains("config.json"), "{e}");
+}
+
+fn train_error(
+    cfg: &diffusion::DenoiserConfig,
+    world: &mut TinyWorld,
+    opts: &DiffusionTrainOptions,
+) -> String {
+    match train(cfg, world, opts, &Device::Cpu) {
+        Ok(_) => panic!("training from {:?} was accepted", opts.init_from),
+        Err(e) => e.to_string(),
+    }
+}

@@ -88,6 +88,11 @@ pub struct DiffusionArgs {
     /// Start afresh even when OUT holds a run.
     #[arg(long)]
     no_resume: bool,
+    /// Start from this checkpoint's weights instead of a seeded initialisation: fine-tune it
+    /// on DATA, train a finished run further, or start a denoiser from a regression run
+    /// (`--objective` may differ). The architecture is the checkpoint's.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with_all = ["preset", "num_layers", "hidden_size"])]
+    init_from: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -141,7 +146,14 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         );
     }
     let latent_dim = train.motion_dim - 6;
-    let mut cfg = DenoiserConfig::preset(&a.preset, feature_dim)?;
+    let mut cfg = match &a.init_from {
+        Some(dir) => {
+            diffusion::CheckpointConfig::read(dir)
+                .with_context(|| format!("reading --init-from {}", dir.display()))?
+                .model
+        }
+        None => DenoiserConfig::preset(&a.preset, feature_dim)?,
+    };
     cfg.latent_dim = latent_dim;
     if let Some(n) = a.num_layers {
         cfg.num_layers = n;
@@ -209,11 +221,20 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         progress: true,
         command: crate::report::command_line(),
         text_encoder: text_encoder_name,
+        init_from: a.init_from.clone(),
         ..DiffusionTrainOptions::default()
     };
+    let architecture = match &a.init_from {
+        Some(dir) => format!(
+            "{} × {} denoiser from {}",
+            cfg.num_layers,
+            cfg.hidden_size,
+            dir.display()
+        ),
+        None => format!("{} denoiser", a.preset),
+    };
     eprintln!(
-        "training the {} denoiser on {} clips ({} frames) with {} features of width {}",
-        a.preset,
+        "training the {architecture} on {} clips ({} frames) with {} features of width {}",
         train.clips.len(),
         train.frames(),
         feature_kind,
