@@ -83,6 +83,11 @@ fn the_default_model_is_judged_between_the_mean_face_and_the_truth() {
     assert!(row("media2face")["lip_gap_correlation"].as_f64().unwrap() > 0.5);
     assert!(row("media2face")["diversity_mm"].as_f64().unwrap() > 0.0);
     assert!(row("mean face")["diversity_mm"].is_null());
+    // Samples of different seeds differ on the lips too; their mean is a face with its own
+    // lip error.
+    assert!(row("media2face")["lip_spread_mm"].as_f64().unwrap() > 0.0);
+    assert!(row("media2face")["seed_mean_lve_mm"].as_f64().unwrap() > truth);
+    assert!(row("mean face")["seed_mean_lve_mm"].is_null());
     assert_eq!(row("media2face")["clips"].as_u64(), Some(3));
     let text = std::fs::read_to_string(&report).unwrap();
     assert!(text.starts_with("Measured with `m2f eval"), "{text}");

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::beat_alignment::{audio_onsets, head_beats, BeatAlignment};
 use crate::candidate::Candidate;
-use crate::diversity::mean_pairwise_distance;
+use crate::diversity::{mean_pairwise_distance, mean_sample, pairwise_lip_vertex_error};
 use crate::emotion_classifier::{clip_description, EmotionClassifier};
 use crate::error::{EvalError, Result};
 use crate::face_dynamics::face_dynamics_deviation;
@@ -60,6 +60,10 @@ pub struct Scores {
     pub sum_diversity_mm: f64,
     /// Clips with a diversity.
     pub diversity_clips: usize,
+    /// LVE between the seeds' samples, over every pair (on the clips with a diversity).
+    pub lip_spread: LipVertexError,
+    /// LVE of the vertex-wise mean of the seeds' samples against the truth.
+    pub seed_mean_lve: LipVertexError,
     /// Emotion prompts whose result the classifier named as prompted, of `prompts`.
     pub prompts_followed: usize,
     /// Emotion prompts given.
@@ -90,6 +94,8 @@ impl Scores {
         self.beats.add(&o.beats);
         self.sum_diversity_mm += o.sum_diversity_mm;
         self.diversity_clips += o.diversity_clips;
+        self.lip_spread.add(&o.lip_spread);
+        self.seed_mean_lve.add(&o.seed_mean_lve);
         self.prompts_followed += o.prompts_followed;
         self.prompts += o.prompts;
     }
@@ -122,6 +128,12 @@ pub struct Row {
     pub beat_alignment: Option<f64>,
     /// Diversity across seeds, mm (`None`: deterministic).
     pub diversity_mm: Option<f64>,
+    /// LVE between samples of different seeds, mm (`None`: deterministic).
+    #[serde(default)]
+    pub lip_spread_mm: Option<f64>,
+    /// LVE of the mean of the seeds' samples, mm (`None`: deterministic).
+    #[serde(default)]
+    pub seed_mean_lve_mm: Option<f64>,
     /// Prompt-following accuracy over the emotion prompts (`None`: takes no prompts, or not
     /// measured on this subset).
     pub prompt_following: Option<f64>,
@@ -244,6 +256,13 @@ pub fn evaluate(
                     s.sum_diversity_mm = d;
                     s.diversity_clips = 1;
                 }
+                if let Some(l) = pairwise_lip_vertex_error(&samples, &regions.lips) {
+                    s.lip_spread = l;
+                }
+                if let Some(mean) = mean_sample(&samples) {
+                    s.seed_mean_lve =
+                        LipVertexError::of_sequence(&mean, &clip.frames, &regions.lips);
+                }
             }
             if candidate.takes_prompts() && ci < options.prompt_clips {
                 for emotion in Emotion::ALL {
@@ -281,6 +300,8 @@ pub fn evaluate(
                 fdd_mm2: s.fdd_mm2(),
                 beat_alignment: s.beats.score(),
                 diversity_mm: s.diversity_mm(),
+                lip_spread_mm: (s.lip_spread.frames > 0).then(|| s.lip_spread.mm()),
+                seed_mean_lve_mm: (s.seed_mean_lve.frames > 0).then(|| s.seed_mean_lve.mm()),
                 prompt_following: s.prompt_following(),
             });
         }

@@ -31,17 +31,19 @@ impl EvalReport {
         }
         s.push('\n');
         s.push_str(
-            "| model | speech | FDD (mm², true − generated) | beat alignment | diversity (mm) | prompt following |\n",
+            "| model | speech | FDD (mm², true − generated) | beat alignment | diversity (mm) | lip spread (mm) | LVE of the seed mean (mm) | prompt following |\n",
         );
-        s.push_str("| --- | --- | --- | --- | --- | --- |\n");
+        s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
         for r in &self.rows {
             s.push_str(&format!(
-                "| {} | {} | {:+.3} | {} | {} | {} |\n",
+                "| {} | {} | {:+.3} | {} | {} | {} | {} | {} |\n",
                 r.candidate,
                 r.speech,
                 r.fdd_mm2,
                 opt(r.beat_alignment, 3),
                 opt(r.diversity_mm, 2),
+                opt(r.lip_spread_mm, 2),
+                opt(r.seed_mean_lve_mm, 2),
                 opt(r.prompt_following, 2),
             ));
         }
