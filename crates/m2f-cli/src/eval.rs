@@ -103,6 +103,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 out.display()
             );
         }
+        // Made before the evaluation, not found missing after minutes of it.
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!("--out {}: creating {}", out.display(), parent.display())
+            })?;
+        }
     }
     let device = a.device.device()?;
     let dir = match &a.checkpoint {

@@ -37,7 +37,8 @@ fn the_default_model_is_judged_between_the_mean_face_and_the_truth() {
         "{}",
         String::from_utf8_lossy(&synth.stderr)
     );
-    let report = dir.path().join("eval.md");
+    // A directory that does not exist yet is made.
+    let report = dir.path().join("reports/eval.md");
     let weights = repo().join("weights");
     let run = m2f(&[
         "eval",
