@@ -59,6 +59,11 @@ pub struct DiffusionTrainOptions {
     /// Probability that a window's style comes from its image latent rather than its text
     /// label (when the denoiser takes both).
     pub image_style_fraction: f64,
+    /// Share of the windows whose diffusion step is drawn from the last tenth of the
+    /// schedule (pure noise and nearly so) rather than uniformly: sampling starts there, and a
+    /// uniform draw gives those steps a tenth of the training.
+    #[serde(default)]
+    pub high_noise_fraction: f64,
     /// Output directory: `last/`, `best/`, `train_log.jsonl`, `resume.safetensors`.
     pub out: PathBuf,
     /// Continue the run in `out` when there is one.
@@ -97,6 +102,7 @@ impl Default for DiffusionTrainOptions {
             style_drop: 0.1,
             condition_drop: 0.1,
             image_style_fraction: 0.3,
+            high_noise_fraction: 0.0,
             out: PathBuf::from("runs/diffusion"),
             resume: true,
             stop_after: None,
@@ -115,6 +121,7 @@ impl DiffusionTrainOptions {
             ("style_drop", self.style_drop),
             ("condition_drop", self.condition_drop),
             ("image_style_fraction", self.image_style_fraction),
+            ("high_noise_fraction", self.high_noise_fraction),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(DiffusionError::invalid(
@@ -176,10 +183,17 @@ fn draw(
     let regression = cfg.objective == Objective::Regression;
     // The regression baseline always sees the last step (its input is then the mean of
     // pure noise) and every condition: it has one prediction, not three.
+    // The last tenth of the schedule, for the windows drawn there.
+    let high = t_max - (t_max / 10).max(1);
     let timesteps = (0..batch)
         .map(|_| match regression {
             true => t_max - 1,
-            false => rng.random_range(0..t_max),
+            // Drawn as before when unused, so that runs without it stay as they were.
+            false if opts.high_noise_fraction == 0.0 => rng.random_range(0..t_max),
+            false => match rng.random::<f64>() < opts.high_noise_fraction {
+                true => rng.random_range(high..t_max),
+                false => rng.random_range(0..t_max),
+            },
         })
         .collect();
     let noise = (0..batch * frames * cfg.motion_dim())
@@ -350,6 +364,7 @@ impl Trainee for DiffusionRun<'_> {
         let opts = DiffusionTrainOptions {
             style_drop: 0.0,
             condition_drop: 0.0,
+            high_noise_fraction: 0.0,
             ..self.opts.clone()
         };
         let (mut simple, mut velocity, mut count) = (0.0, 0.0, 0.0);
@@ -395,7 +410,10 @@ impl Trainee for DiffusionRun<'_> {
             "loss": self.opts.loss,
             "masking": [self.opts.style_drop, self.opts.condition_drop, self.opts.image_style_fraction],
         });
-        // Only present when used, so that runs started before warm starts existed resume.
+        // Only present when used, so that runs started before these options existed resume.
+        if self.opts.high_noise_fraction > 0.0 {
+            identity["high_noise_fraction"] = serde_json::json!(self.opts.high_noise_fraction);
+        }
         if let Some(w) = &self.warm_start {
             identity["init_from"] =
                 serde_json::json!({ "weights_sha256": w.weights_sha256, "step": w.step });
@@ -562,4 +580,47 @@ fn train_inner(
         last_loss: r.last_loss,
     };
     Ok((trainee.model, trainee.varmap, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps_drawn(high_noise_fraction: f64) -> Vec<u32> {
+        let cfg = DenoiserConfig {
+            diffusion_steps: 500,
+            ..DenoiserConfig::small(8)
+        };
+        let opts = DiffusionTrainOptions {
+            high_noise_fraction,
+            ..DiffusionTrainOptions::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        draw(&cfg, &opts, &mut rng, 2000, 1).timesteps
+    }
+
+    #[test]
+    fn a_high_noise_share_draws_that_share_from_the_last_tenth() {
+        let uniform = steps_drawn(0.0);
+        // Unused, the draw is the plain uniform one (old runs resume unchanged).
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let plain: Vec<u32> = (0..2000).map(|_| rng.random_range(0..500)).collect();
+        assert_eq!(uniform, plain);
+        let share = |t: &[u32]| t.iter().filter(|&&t| t >= 450).count() as f64 / t.len() as f64;
+        assert!((share(&uniform) - 0.1).abs() < 0.03, "{}", share(&uniform));
+        // Half drawn from the last tenth, half uniformly: 0.5 + 0.5 × 0.1.
+        let half = steps_drawn(0.5);
+        assert!((share(&half) - 0.55).abs() < 0.04, "{}", share(&half));
+        assert!(half.iter().all(|&t| t < 500));
+        assert!(steps_drawn(1.0).iter().all(|&t| (450..500).contains(&t)));
+        let bad = DiffusionTrainOptions {
+            high_noise_fraction: 1.5,
+            ..DiffusionTrainOptions::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("high_noise_fraction"));
+    }
 }

@@ -62,6 +62,10 @@ pub struct DiffusionArgs {
     /// predict the motion from audio and style alone, the deterministic baseline of `m2f eval`.
     #[arg(long, default_value = "diffusion", value_parser = parse_objective)]
     objective: Objective,
+    /// Share of the windows whose diffusion step is drawn from the last tenth of the
+    /// schedule rather than uniformly (0 to 1): more training where sampling starts.
+    #[arg(long, default_value_t = 0.0)]
+    high_noise_fraction: f64,
     #[arg(long, default_value_t = 20_000)]
     steps: u64,
     #[arg(long, default_value_t = 16)]
@@ -222,6 +226,7 @@ pub fn run(a: DiffusionArgs) -> Result<()> {
         command: crate::report::command_line(),
         text_encoder: text_encoder_name,
         init_from: a.init_from.clone(),
+        high_noise_fraction: a.high_noise_fraction,
         ..DiffusionTrainOptions::default()
     };
     let architecture = match &a.init_from {
