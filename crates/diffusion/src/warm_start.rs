@@ -49,12 +49,15 @@ pub(crate) fn warm_start(
         objective: cfg.objective,
         ..from.model.clone()
     };
-    if let Some((field, theirs, ours)) = first_difference(&model, cfg) {
+    let (theirs, ours) = (serde_json::json!(model), serde_json::json!(cfg));
+    if let Some(field) = m2f_train::first_differing_field(&theirs, &ours) {
         return Err(DiffusionError::invalid(
             what(&format!("model.{field}")),
             format!(
-                "{theirs}, but this run's is {ours} (the run takes the checkpoint's \
-                 architecture and style inputs)"
+                "{}, but this run's is {} (the run takes the checkpoint's architecture and \
+                 style inputs)",
+                theirs[field.as_str()],
+                ours[field.as_str()]
             ),
         ));
     }
@@ -123,31 +126,4 @@ pub(crate) fn warm_start(
         weights_sha256,
         step: from.provenance.step,
     })
-}
-
-/// The first field of the two configs that differs, with both values.
-fn first_difference(
-    a: &DenoiserConfig,
-    b: &DenoiserConfig,
-) -> Option<(String, serde_json::Value, serde_json::Value)> {
-    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) =
-        (serde_json::json!(a), serde_json::json!(b))
-    else {
-        return (a != b).then(|| {
-            (
-                "(all)".into(),
-                serde_json::Value::Null,
-                serde_json::Value::Null,
-            )
-        });
-    };
-    a.keys()
-        .chain(b.keys())
-        .find(|k| a.get(*k) != b.get(*k))
-        .map(|k| {
-            let value = |m: &serde_json::Map<String, serde_json::Value>| {
-                m.get(k).cloned().unwrap_or(serde_json::Value::Null)
-            };
-            (k.clone(), value(&a), value(&b))
-        })
 }

@@ -72,7 +72,7 @@ pub use error::{Result, TrainError};
 pub use checked_vars::{first_non_finite, CheckedTensors, VarMismatch};
 pub use checkpoint_dir::{recover_dir, resolve_dir, write_dir_atomic};
 pub use log::{progress_bar, write_file_atomic, TrainLog};
-pub use resume::{ResumeState, TrainState, RESUME_FILE};
+pub use resume::{first_differing_field, ResumeState, TrainState, RESUME_FILE};
 pub use run::{run, RunReport, Schedule, StepLoss, Trainee};
 // Its parts.
 pub use adamw::{AdamW, AdamWParams};

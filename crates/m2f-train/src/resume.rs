@@ -155,6 +155,16 @@ impl ResumeState {
     }
 }
 
+/// The first top-level field, in key order, whose value differs between two JSON objects (a
+/// field one of them lacks counts); `None` when they agree or either is not an object.
+pub fn first_differing_field(a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+    let (a, b) = (a.as_object()?, b.as_object()?);
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().find(|k| a.get(*k) != b.get(*k)).cloned()
+}
+
 /// Checks a saved run's identity against this run's; the error names the first differing
 /// top-level field.
 pub fn check_identity(
@@ -173,20 +183,12 @@ pub fn check_identity(
             s
         }
     };
-    let (field, a, b) = match (saved.as_object(), now.as_object()) {
-        (Some(a), Some(b)) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            let key = keys
-                .into_iter()
-                .find(|k| a.get(*k) != b.get(*k))
-                .cloned()
-                .unwrap_or_else(|| "inputs".into());
-            let (x, y) = (short(a.get(&key)), short(b.get(&key)));
+    let (field, a, b) = match first_differing_field(saved, now) {
+        Some(key) => {
+            let (x, y) = (short(saved.get(&key)), short(now.get(&key)));
             (key, x, y)
         }
-        _ => ("inputs".into(), short(Some(saved)), short(Some(now))),
+        None => ("inputs".into(), short(Some(saved)), short(Some(now))),
     };
     Err(TrainError::ResumeMismatch {
         path,
