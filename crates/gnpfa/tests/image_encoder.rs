@@ -14,6 +14,9 @@ use gnpfa::{render_rows, ImageBatch, RenderRanges};
 use gnpfa::{save_checkpoint, Provenance, WEIGHTS_FILE};
 use m2f_mesh::{project, FaceTemplate, HeadPose, Rig};
 use m2f_train::variables_without_gradient;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 
 mod common;
 use common::rigs;
@@ -38,10 +41,14 @@ fn tiny_image_config() -> ImageEncoderConfig {
 }
 
 /// Rows whose expressions the model's own decoder can produce exactly (G_geo(n, z*) for
-/// random z*), so a perfect image encoder exists.
+/// z* drawn from N(0, 1) with a fixed seed), so a perfect image encoder exists. Seeded because
+/// the overfitting test's outcome depends on the draw: with candle's unseeded `randn` one run in
+/// a few settled in a local minimum above its bound.
 fn reachable_rows(model: &Gnpfa, rigs: &[Rig], n: usize) -> Rows {
     let zd = model.config.latent_dim;
-    let z = Tensor::randn(0f32, 1.0, (n, zd), &Device::Cpu).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let draws: Vec<f32> = (0..n * zd).map(|_| rng.sample(StandardNormal)).collect();
+    let z = Tensor::from_vec(draws, (n, zd), &Device::Cpu).unwrap();
     let neutrals: Vec<Vec<f32>> = (0..n)
         .map(|i| flat_neutral(&rigs[i % rigs.len()]))
         .collect();
