@@ -40,13 +40,17 @@ pub struct GenerateArgs {
     /// Seed of the sampler: the same input and seed give the same animation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// DDIM steps (more: slower, smoother).
+    /// DDIM steps. Many (25) give a committed, lively sample; 2 or 3 without guidance give
+    /// nearly the model's mean motion: the lowest lip error, a stiller face, faster.
     #[arg(long, default_value_t = 25)]
     steps: usize,
-    /// How strongly the audio steers the mouth (s_A).
+    /// How strongly the audio steers the motion (s_A of Media2Face Eq. 9; default: the
+    /// bundle's). With no prompt, 1 is the plain audio-conditioned prediction and 0 ignores
+    /// the audio; with a prompt, s_A 0 and s_P 1 is the plain prediction from both.
     #[arg(long)]
     audio_guidance: Option<f64>,
-    /// How strongly the prompt steers the style (s_P).
+    /// How strongly the prompt steers the style (s_P of Media2Face Eq. 9; default: the
+    /// bundle's).
     #[arg(long)]
     style_guidance: Option<f64>,
     /// Also render a preview: .mp4 (with the speech; needs ffmpeg), .gif or .png.
