@@ -90,6 +90,26 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     }
     .context("loading the model")?;
     bar.finish_and_clear();
+    // Eq. 9 weighs G(X_t, A) by s_A and G(X_t, A, P) by s_P, and the style term drops with no
+    // prompt: scales that zero both leave the unconditional prediction, which ignores the
+    // audio. Legal (an idle face), but far more often a misreading of "no guidance".
+    let prompted = a.text.is_some() || a.emotion.is_some() || a.image.is_some();
+    if a.audio_guidance == Some(0.0) && (!prompted || a.style_guidance == Some(0.0)) {
+        eprintln!(
+            "warning: with --audio-guidance 0 and {}, the face will not follow the audio \
+             (the plain audio-conditioned prediction is {})",
+            if prompted {
+                "--style-guidance 0"
+            } else {
+                "no prompt"
+            },
+            if prompted {
+                "--audio-guidance 0 --style-guidance 1"
+            } else {
+                "--audio-guidance 1"
+            },
+        );
+    }
     let mut request = Request::from_file(&a.audio).seed(a.seed).steps(a.steps);
     if let Some(s) = a.audio_guidance {
         request = request.audio_guidance(s);

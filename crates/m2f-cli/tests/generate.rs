@@ -50,6 +50,71 @@ fn generates_a_glb_and_a_preview() {
     assert!(std::fs::metadata(&gif).unwrap().len() > 1_000);
 }
 
+/// The inner-lip gap (landmarks 13 and 14) of every frame of a `.json` animation, in mm.
+fn lip_gaps(json: &Path) -> Vec<f64> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    v["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|frame| {
+            let p = |i: usize| -> Vec<f64> {
+                let xyz = frame[i].as_array().unwrap();
+                xyz.iter().map(|c| c.as_f64().unwrap()).collect()
+            };
+            let (a, b) = (p(13), p(14));
+            1000.0
+                * a.iter()
+                    .zip(&b)
+                    .map(|(x, y)| (x - y).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+        })
+        .collect()
+}
+
+#[test]
+fn audio_guidance_zero_without_a_prompt_is_warned_about() {
+    // Eq. 9 with no prompt is (1 − s_A)·G(X_t) + s_A·G(X_t, A): s_A = 0 leaves a face that does
+    // not listen, s_A = 1 the plain audio-conditioned prediction.
+    let dir = tempfile::tempdir().unwrap();
+    let run_with = |scale: &str| {
+        let out = dir.path().join(format!("face_{scale}.json"));
+        let run = m2f(&[
+            "generate",
+            &speech(),
+            "-o",
+            out.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--audio-guidance",
+            scale,
+        ]);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(run.status.success(), "{stderr}");
+        let gaps = lip_gaps(&out);
+        let (lo, hi) = gaps
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+        (stderr, lo, hi)
+    };
+    let (stderr, lo, hi) = run_with("0");
+    assert!(stderr.contains("will not follow the audio"), "{stderr}");
+    assert!(stderr.contains("--audio-guidance 1"), "{stderr}");
+    // The unconditional face barely moves its lips; the audio-conditioned one closes them at
+    // the bilabials of "Paula jump the big pepper" and opens them wide at its vowels.
+    assert!(
+        lo > 1.0 && hi - lo < 5.0,
+        "unconditional lip gap {lo:.1}–{hi:.1} mm"
+    );
+    let (stderr, lo, hi) = run_with("1");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(
+        lo < 0.5 && hi > 8.0,
+        "audio-conditioned lip gap {lo:.1}–{hi:.1} mm"
+    );
+}
+
 /// Runs `m2f generate` with `args` after the audio path, expecting a failure whose stderr
 /// holds `expect`, and no file at `-o`.
 fn refuses(audio: &str, args: &[&str], expect: &str) {
