@@ -40,8 +40,9 @@ pub struct GenerateArgs {
     /// Seed of the sampler: the same input and seed give the same animation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// DDIM steps. Many (25) give a committed, lively sample; 2 or 3 without guidance give
-    /// nearly the model's mean motion: the lowest lip error, a stiller face, faster.
+    /// DDIM steps. Many (25) give a committed, lively sample; 2 with a little audio guidance
+    /// give nearly the model's mean motion: lower lip error, a stiller face, faster
+    /// (docs/generate.md, "Lip accuracy or a lively face").
     #[arg(long, default_value_t = 25)]
     steps: usize,
     /// How strongly the audio steers the motion (s_A of Media2Face Eq. 9; default: the
@@ -90,24 +91,46 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     }
     .context("loading the model")?;
     bar.finish_and_clear();
-    // Eq. 9 weighs G(X_t, A) by s_A and G(X_t, A, P) by s_P, and the style term drops with no
-    // prompt: scales that zero both leave the unconditional prediction, which ignores the
-    // audio. Legal (an idle face), but far more often a misreading of "no guidance".
+    // Eq. 9 weighs G(X_t) by 1 − s_A − s_P, G(X_t, A) by s_A and G(X_t, A, P) by s_P, and
+    // the style term drops with no prompt. Under a total weight of 1 on the two terms that
+    // hear the audio, the rest goes to the unconditional prediction, which ignores it: the
+    // lips are damped towards an idle face (at 0, they do not listen at all). Legal, but far
+    // more often a misreading of "little guidance", such as a prompted setting used without
+    // its prompt.
     let prompted = a.text.is_some() || a.emotion.is_some() || a.image.is_some();
-    if a.audio_guidance == Some(0.0) && (!prompted || a.style_guidance == Some(0.0)) {
+    let audio_weight = a.audio_guidance.unwrap_or(model.guidance().audio)
+        + if prompted {
+            a.style_guidance.unwrap_or(model.guidance().style)
+        } else {
+            0.0
+        };
+    if audio_weight < 1.0 {
+        let how = if audio_weight <= 0.0 {
+            "will not follow the audio".to_string()
+        } else {
+            format!(
+                "will follow the audio only {:.0} % as strongly as the plain prediction",
+                100.0 * audio_weight
+            )
+        };
+        let plain = if prompted {
+            "--audio-guidance 0 --style-guidance 1".to_string()
+        } else {
+            match a.audio_guidance {
+                // The prompted lip-first setting's s_A used without its prompt.
+                Some(s) if s > 0.0 => {
+                    format!(
+                        "--audio-guidance 1, and {} adds {s} of guidance to it",
+                        1.0 + s
+                    )
+                }
+                _ => "--audio-guidance 1".to_string(),
+            }
+        };
         eprintln!(
-            "warning: with --audio-guidance 0 and {}, the face will not follow the audio \
-             (the plain audio-conditioned prediction is {})",
-            if prompted {
-                "--style-guidance 0"
-            } else {
-                "no prompt"
-            },
-            if prompted {
-                "--audio-guidance 0 --style-guidance 1"
-            } else {
-                "--audio-guidance 1"
-            },
+            "warning: with these scales and {}, the face {how} (the plain audio-conditioned \
+             prediction is {plain})",
+            if prompted { "a prompt" } else { "no prompt" },
         );
     }
     let mut request = Request::from_file(&a.audio).seed(a.seed).steps(a.steps);

@@ -74,7 +74,7 @@ fn lip_gaps(json: &Path) -> Vec<f64> {
 }
 
 #[test]
-fn audio_guidance_zero_without_a_prompt_is_warned_about() {
+fn audio_weight_under_one_is_warned_about() {
     // Eq. 9 with no prompt is (1 − s_A)·G(X_t) + s_A·G(X_t, A): s_A = 0 leaves a face that does
     // not listen, s_A = 1 the plain audio-conditioned prediction.
     let dir = tempfile::tempdir().unwrap();
@@ -107,8 +107,12 @@ fn audio_guidance_zero_without_a_prompt_is_warned_about() {
         lo > 1.0 && hi - lo < 5.0,
         "unconditional lip gap {lo:.1}–{hi:.1} mm"
     );
+    // A quarter of the weight on the audio: the lips are damped, and the warning says so.
+    let (stderr, _, damped_hi) = run_with("0.25");
+    assert!(stderr.contains("only 25 % as strongly"), "{stderr}");
     let (stderr, lo, hi) = run_with("1");
     assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(damped_hi < hi, "damped {damped_hi:.1} mm, plain {hi:.1} mm");
     assert!(
         lo < 0.5 && hi > 8.0,
         "audio-conditioned lip gap {lo:.1}–{hi:.1} mm"
