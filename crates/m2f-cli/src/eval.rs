@@ -72,7 +72,8 @@ pub struct EvalArgs {
     /// s_P (default: the bundle's).
     #[arg(long)]
     style_guidance: Option<f64>,
-    /// Also write the tables to this Markdown file (and the numbers beside it as .json).
+    /// Also write the tables to this Markdown file, and the numbers beside it as JSON (x.md →
+    /// x.json; other names get .json appended).
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -256,7 +257,7 @@ fn finish(
         let command = crate::report::command_line();
         let text = format!("Measured with `{command}`.\n\n{markdown}");
         crate::report::write_replacing(out, text.as_bytes())?;
-        let path = out.with_extension("json");
+        let path = crate::report::json_beside(out);
         crate::report::write_replacing(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
         eprintln!("wrote {} and {}", out.display(), path.display());
     }

@@ -1,6 +1,6 @@
 //! Measurement reports: printed, and written as JSON beside the checkpoint they measure.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -27,4 +27,34 @@ pub fn command_line() -> String {
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Where the numbers of a Markdown report at `markdown` go: `x.md` → `x.json`; any other name
+/// gets `.json` appended, so that a name such as `grid_s1.5` keeps its own file instead of
+/// sharing `grid_s1.json` with `grid_s1.25`, and `x.json` is not overwritten by its numbers.
+pub fn json_beside(markdown: &Path) -> PathBuf {
+    match markdown.extension() {
+        Some(ext) if ext.eq_ignore_ascii_case("md") => markdown.with_extension("json"),
+        _ => {
+            let mut name = markdown.as_os_str().to_owned();
+            name.push(".json");
+            PathBuf::from(name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_beside_replaces_md_and_appends_to_anything_else() {
+        let j = |p: &str| json_beside(Path::new(p));
+        assert_eq!(j("out/eval/default.md"), Path::new("out/eval/default.json"));
+        assert_eq!(j("out/a.MD"), Path::new("out/a.json"));
+        assert_eq!(j("grid_s1.5"), Path::new("grid_s1.5.json"));
+        assert_eq!(j("grid_s1.25"), Path::new("grid_s1.25.json"));
+        assert_eq!(j("report"), Path::new("report.json"));
+        assert_eq!(j("numbers.json"), Path::new("numbers.json.json"));
+    }
 }
