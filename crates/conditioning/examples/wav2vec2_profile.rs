@@ -94,12 +94,14 @@ fn main() -> candle_core::Result<()> {
         Tensor::ones(h, DType::F32, &dev)?,
         Tensor::zeros(h, DType::F32, &dev)?,
     );
-    let qkv_w = randn(&[3 * h, h], 0.03)?;
+    // Stored transposed, as the model stores its layers' weights.
+    let stored = |w: Tensor| kernels::transposed_weight(&w);
+    let qkv_w = stored(randn(&[3 * h, h], 0.03)?)?;
     let qkv_b = Tensor::zeros(3 * h, DType::F32, &dev)?;
-    let out_w = randn(&[h, h], 0.03)?;
-    let up_w = randn(&[ffn, h], 0.03)?;
+    let out_w = stored(randn(&[h, h], 0.03)?)?;
+    let up_w = stored(randn(&[ffn, h], 0.03)?)?;
     let up_b = Tensor::zeros(ffn, DType::F32, &dev)?;
-    let down_w = randn(&[h, ffn], 0.02)?;
+    let down_w = stored(randn(&[h, ffn], 0.02)?)?;
     let rows = frames as f64;
     let qkv = kernels::linear(&hs, &qkv_w, &qkv_b, Epilogue::None)?;
     let up = kernels::linear(&hs, &up_w, &up_b, Epilogue::GeluErf)?;

@@ -35,7 +35,10 @@ mod waveform_conv;
 pub use attention::{attention, attention_packed, attention_shared};
 pub use channel_norm::channel_norm_time_major;
 pub use conv::{conv1d_time_major, conv1d_time_major_grouped, Conv1dShape};
-pub use linear::{concat_linear, linear, linear_layer, then_activate, Epilogue};
+pub use linear::{
+    concat_linear, linear, linear_layer, then_activate, transposed_weight, with_transposed_weight,
+    Epilogue,
+};
 pub use residual_norm::residual_layer_norm;
 pub use waveform_conv::waveform_conv_norm;
 

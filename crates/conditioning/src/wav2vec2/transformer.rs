@@ -107,10 +107,11 @@ impl Attention {
             linear(h, h, vb.pp("k_proj"))?,
             linear(h, h, vb.pp("v_proj"))?,
         );
-        let qkv = kernels::concat_linear(&[&q, &k, &v])?;
+        // Weights stored transposed: gemm reads them faster (`kernels::transposed_weight`).
+        let qkv = kernels::with_transposed_weight(kernels::concat_linear(&[&q, &k, &v])?)?;
         Ok(Self {
             qkv,
-            out_proj: linear(h, h, vb.pp("out_proj"))?,
+            out_proj: kernels::with_transposed_weight(linear(h, h, vb.pp("out_proj"))?)?,
             num_heads: cfg.num_attention_heads,
             head_dim: h / cfg.num_attention_heads,
         })
@@ -138,16 +139,16 @@ impl FeedForward {
     /// Builds the layer from `vb` (`intermediate_dense`, `output_dense`).
     pub fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            intermediate_dense: linear(
+            intermediate_dense: kernels::with_transposed_weight(linear(
                 cfg.hidden_size,
                 cfg.intermediate_size,
                 vb.pp("intermediate_dense"),
-            )?,
-            output_dense: linear(
+            )?)?,
+            output_dense: kernels::with_transposed_weight(linear(
                 cfg.intermediate_size,
                 cfg.hidden_size,
                 vb.pp("output_dense"),
-            )?,
+            )?)?,
             act: cfg.hidden_act,
         })
     }

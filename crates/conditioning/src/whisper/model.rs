@@ -164,10 +164,12 @@ struct Dense {
 }
 
 impl Dense {
-    /// `weight` [out, in] and `bias` [out] under `vb`, as HF names them.
+    /// `weight` [out, in] and `bias` [out] under `vb`, as HF names them; the weight is stored
+    /// transposed, which gemm reads faster (`kernels::transposed_weight`).
     fn new(d_in: usize, d_out: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let weight = vb.get_with_hints((d_out, d_in), "weight", DEFAULT_KAIMING_NORMAL)?;
         Ok(Self {
-            weight: vb.get_with_hints((d_out, d_in), "weight", DEFAULT_KAIMING_NORMAL)?,
+            weight: kernels::transposed_weight(&weight)?,
             bias: vb.get_with_hints(d_out, "bias", bias_init(d_in))?,
         })
     }
@@ -204,7 +206,8 @@ impl Attention {
             .pp("k_proj")
             .get_with_hints((d, d), "weight", DEFAULT_KAIMING_NORMAL)?;
         // Whisper's key projection has no bias: its third of the fused bias is zero.
-        let weight = Tensor::cat(&[&q.weight, &k, &v.weight], 0)?;
+        let k = kernels::transposed_weight(&k)?;
+        let weight = kernels::transposed_weight(&Tensor::cat(&[&q.weight, &k, &v.weight], 0)?)?;
         let bias = Tensor::cat(&[&q.bias, &q.bias.zeros_like()?, &v.bias], 0)?;
         Ok(Self {
             qkv: Dense { weight, bias },
