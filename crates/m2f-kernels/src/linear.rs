@@ -95,9 +95,9 @@ pub fn linear_layer(
 /// memory. gemm's AVX-512 kernels read the product's right-hand side much faster that way at
 /// the encoders' shapes (a [499, 3072] × [3072, 768] product, wav2vec2-base's feed-forward
 /// output on 10 s: 8.4 → 4.8 ms on 2 cores of an AMD Zen 5); its AVX2 kernels read both
-/// layouts at the same speed. For the weights of a loaded model that is not trained: on a
-/// variable the copy would be a new tensor in the graph. Other devices and types are
-/// returned unchanged.
+/// layouts at the same speed. For the weights of a loaded model that is not trained: made
+/// from a variable, the copy would not follow the optimiser's updates of it. Other devices
+/// and types are returned unchanged.
 ///
 /// # Errors
 /// A weight that is not a matrix.

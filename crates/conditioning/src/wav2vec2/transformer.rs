@@ -108,6 +108,7 @@ impl Attention {
             linear(h, h, vb.pp("v_proj"))?,
         );
         // Weights stored transposed: gemm reads them faster (`kernels::transposed_weight`).
+        // Inference only: a copy made from a variable would not follow its training updates.
         let qkv = kernels::with_transposed_weight(kernels::concat_linear(&[&q, &k, &v])?)?;
         Ok(Self {
             qkv,

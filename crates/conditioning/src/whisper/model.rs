@@ -9,6 +9,9 @@
 //! approximation of GELU where Whisper uses the exact (erf) one, which moves tiny.en's output by
 //! about 1e-3; and it computes the sinusoidal positions instead of reading the checkpoint's
 //! `embed_positions`.
+//!
+//! Inference only: the layers keep their weights stored transposed, which gemm reads faster
+//! (`m2f_kernels::transposed_weight`) but a training step would not update.
 
 use std::path::Path;
 
