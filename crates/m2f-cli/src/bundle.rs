@@ -50,6 +50,9 @@ pub struct BundleArgs {
     /// The s_P requests get by default; with --audio-guidance.
     #[arg(long, requires = "audio_guidance")]
     style_guidance: Option<f64>,
+    /// The DDIM steps the scales were measured at (default 25); with the scales.
+    #[arg(long, requires = "audio_guidance")]
+    steps: Option<usize>,
 }
 
 pub fn run(a: BundleArgs) -> Result<()> {
@@ -103,12 +106,17 @@ pub fn run(a: BundleArgs) -> Result<()> {
         emotions: "emotions.safetensors".into(),
         text_encoder: "sentence-transformers/all-MiniLM-L6-v2".into(),
         guidance: match (a.audio_guidance, a.style_guidance) {
-            (Some(audio), Some(style)) => Some(media2face::Guidance { audio, style }),
+            (Some(audio), Some(style)) => Some(media2face::Guidance {
+                audio,
+                style,
+                steps: a.steps,
+            }),
             _ => None,
         },
     };
     if let Some(g) = manifest.guidance {
         diffusion::SamplerOptions {
+            steps: g.steps_or_default(),
             audio_guidance: g.audio,
             style_guidance: g.style,
             ..diffusion::SamplerOptions::default()

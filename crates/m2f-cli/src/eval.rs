@@ -63,9 +63,9 @@ pub struct EvalArgs {
     /// Training clips the emotion classifier learns from.
     #[arg(long, default_value_t = 400)]
     classifier_clips: usize,
-    /// DDIM steps.
-    #[arg(long, default_value_t = 25)]
-    steps: usize,
+    /// DDIM steps (default: the bundle's).
+    #[arg(long)]
+    steps: Option<usize>,
     /// s_A (default: the bundle's).
     #[arg(long)]
     audio_guidance: Option<f64>,
@@ -120,7 +120,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .with_context(|| format!("loading the model bundle {}", dir.display()))?;
     let guidance = bundle.guidance();
     let sampler = SamplerOptions {
-        steps: a.steps,
+        steps: a.steps.unwrap_or(guidance.steps_or_default()),
         audio_guidance: a.audio_guidance.unwrap_or(guidance.audio),
         style_guidance: a.style_guidance.unwrap_or(guidance.style),
         ..SamplerOptions::default()

@@ -40,11 +40,12 @@ pub struct GenerateArgs {
     /// Seed of the sampler: the same input and seed give the same animation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// DDIM steps. Many (25) give a committed, lively sample; 2 with a little audio guidance
-    /// give nearly the model's mean motion: lower lip error, a stiller face, faster
-    /// (docs/generate.md, "Lip accuracy or a lively face").
-    #[arg(long, default_value_t = 25)]
-    steps: usize,
+    /// DDIM steps (default: the bundle's, measured with its scales). The default gives a
+    /// committed, lively sample; 2 with a little audio guidance give nearly the model's mean
+    /// motion: lower lip error, a stiller face, faster (docs/generate.md, "Lip accuracy or a
+    /// lively face").
+    #[arg(long)]
+    steps: Option<usize>,
     /// How strongly the audio steers the motion (s_A of Media2Face Eq. 9; default: the
     /// bundle's). With no prompt, 1 is the plain audio-conditioned prediction and 0 ignores
     /// the audio; with a prompt, s_A 0 and s_P 1 is the plain prediction from both.
@@ -133,7 +134,10 @@ pub fn run(a: GenerateArgs) -> Result<()> {
             if prompted { "a prompt" } else { "no prompt" },
         );
     }
-    let mut request = Request::from_file(&a.audio).seed(a.seed).steps(a.steps);
+    let mut request = Request::from_file(&a.audio).seed(a.seed);
+    if let Some(n) = a.steps {
+        request = request.steps(n);
+    }
     if let Some(s) = a.audio_guidance {
         request = request.audio_guidance(s);
     }
@@ -155,7 +159,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     for (frame, path) in &a.keyframe {
         request = request.keyframe(*frame, read_image(path)?);
     }
-    let bar = ProgressBar::new(a.steps as u64);
+    let bar = ProgressBar::new(a.steps.unwrap_or(model.guidance().steps_or_default()) as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} denoising steps {msg}",

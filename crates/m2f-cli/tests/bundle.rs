@@ -31,7 +31,8 @@ fn bundle(gnpfa: &Path, denoiser: &Path, out: &Path) -> Output {
         .arg(model_dir("M2F_MINILM_DIR", "all-MiniLM-L6-v2"))
         .arg("--out")
         .arg(out);
-    // The shipped bundle's measured guidance scales, given as they were when it was built.
+    // The shipped bundle's measured guidance scales and steps, given as they were when it was
+    // built.
     let shipped: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/media2face.json"),
@@ -42,6 +43,9 @@ fn bundle(gnpfa: &Path, denoiser: &Path, out: &Path) -> Output {
     if let Some(g) = shipped.get("guidance") {
         c.args(["--audio-guidance", &g["audio"].to_string()])
             .args(["--style-guidance", &g["style"].to_string()]);
+        if let Some(steps) = g.get("steps") {
+            c.args(["--steps", &steps.to_string()]);
+        }
     }
     c.output().unwrap()
 }

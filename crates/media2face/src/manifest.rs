@@ -21,6 +21,9 @@ pub const MANIFEST_FILE: &str = "media2face.json";
 /// [`BundleManifest::format`].
 pub const BUNDLE_FORMAT: &str = "media2face-bundle";
 
+/// The most DDIM steps a manifest may name (no schedule here has more diffusion steps).
+const MAX_STEPS: usize = 10_000;
+
 /// The environment variable that names the default bundle's directory.
 pub const WEIGHTS_ENV: &str = "M2F_WEIGHTS";
 
@@ -43,28 +46,44 @@ pub struct BundleManifest {
     /// The sentence encoder free-text prompts need (not shipped: about 90 MB), as a hub
     /// repository.
     pub text_encoder: String,
-    /// The guidance scales requests get unless they set their own, measured for this
-    /// denoiser (absent: the paper's s_A = 2.5, s_P = 1.5).
+    /// The guidance scales (and DDIM steps) requests get unless they set their own, measured
+    /// for this denoiser (absent: the paper's s_A = 2.5, s_P = 1.5, and 25 steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance: Option<Guidance>,
 }
 
-/// Guidance scales of Media2Face's Eq. 9.
+/// Guidance scales of Media2Face's Eq. 9, and the DDIM steps they were measured at: the two
+/// trade against each other (fewer steps at higher scales give about the same face), so a
+/// bundle stores them together.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Guidance {
     /// s_A: how strongly the audio steers the motion.
     pub audio: f64,
     /// s_P: how strongly the prompt steers the style.
     pub style: f64,
+    /// DDIM steps (absent: [`Guidance::DEFAULT_STEPS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+}
+
+impl Guidance {
+    /// DDIM steps where a bundle names none (`diffusion::SamplerOptions`' default, 25).
+    pub const DEFAULT_STEPS: usize = 25;
+
+    /// The DDIM steps these scales go with.
+    pub fn steps_or_default(&self) -> usize {
+        self.steps.unwrap_or(Self::DEFAULT_STEPS)
+    }
 }
 
 impl Default for Guidance {
-    /// The paper's scales: s_A = 2.5, s_P = 1.5.
+    /// The paper's scales: s_A = 2.5, s_P = 1.5, at 25 steps.
     fn default() -> Self {
         let d = diffusion::SamplerOptions::default();
         Self {
             audio: d.audio_guidance,
             style: d.style_guidance,
+            steps: None,
         }
     }
 }
@@ -118,6 +137,10 @@ impl BundleManifest {
                 if !s.is_finite() || s < 0.0 {
                     return Err(format!("{field}: {s} is not a finite scale ≥ 0"));
                 }
+            }
+            // The denoiser's own schedule bounds it further when it is loaded.
+            if let Some(n) = g.steps.filter(|n| !(1..=MAX_STEPS).contains(n)) {
+                return Err(format!("guidance.steps: {n} is not in 1..={MAX_STEPS}"));
             }
         }
         Ok(())
@@ -230,10 +253,29 @@ mod tests {
             guidance: Some(Guidance {
                 audio: -1.0,
                 style: 1.5,
+                steps: None,
             }),
             ..shipped()
         };
         let err = round_trip(&m, "guidance").unwrap_err().to_string();
         assert!(err.contains("guidance.audio"), "{err}");
+        let m = BundleManifest {
+            guidance: Some(Guidance {
+                audio: 1.0,
+                style: 1.5,
+                steps: Some(0),
+            }),
+            ..shipped()
+        };
+        let err = round_trip(&m, "steps").unwrap_err().to_string();
+        assert!(err.contains("guidance.steps"), "{err}");
+        // A manifest written before steps were stored reads as 25 steps.
+        let old: BundleManifest = serde_json::from_str(
+            &serde_json::to_string(&shipped())
+                .unwrap()
+                .replace(r#","steps":10"#, ""),
+        )
+        .unwrap();
+        assert_eq!(old.guidance.unwrap().steps_or_default(), 25);
     }
 }

@@ -180,8 +180,8 @@ impl Media2Face {
         self.denoiser.denoiser.config().fps
     }
 
-    /// The guidance scales requests get unless they set their own: measured for this
-    /// bundle's denoiser (`media2face.json`), else the paper's.
+    /// The guidance scales and DDIM steps requests get unless they set their own: measured
+    /// for this bundle's denoiser (`media2face.json`), else the paper's scales at 25 steps.
     pub fn guidance(&self) -> Guidance {
         self.guidance
     }
@@ -244,7 +244,7 @@ impl Media2Face {
         // The cheap checks first: settings, then (once the audio's length is known) prompts
         // and keyframes, before the encoders run.
         let options = SamplerOptions {
-            steps: request.steps,
+            steps: request.steps.unwrap_or(self.guidance.steps_or_default()),
             audio_guidance: request.audio_guidance.unwrap_or(self.guidance.audio),
             style_guidance: request.style_guidance.unwrap_or(self.guidance.style),
             seed: request.seed,

@@ -173,8 +173,8 @@ pub struct Request {
     pub keyframes: Vec<KeyframePrompt>,
     /// Seed of the sampler's noise: the same request and seed give the same animation.
     pub seed: u64,
-    /// DDIM steps.
-    pub steps: usize,
+    /// DDIM steps; `None`: the bundle's ([`crate::Media2Face::guidance`]).
+    pub steps: Option<usize>,
     /// s_A: how strongly the audio steers the motion (Media2Face Eq. 9); `None`: the
     /// bundle's measured default ([`crate::Media2Face::guidance`]).
     pub audio_guidance: Option<f64>,
@@ -183,8 +183,8 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request for `audio` with no prompt and the default settings (seed 0, 25 steps,
-    /// the bundle's guidance scales).
+    /// A request for `audio` with no prompt and the default settings (seed 0, the bundle's
+    /// steps and guidance scales).
     pub fn new(audio: AudioInput) -> Self {
         let d = diffusion::SamplerOptions::default();
         Self {
@@ -192,7 +192,7 @@ impl Request {
             prompts: Vec::new(),
             keyframes: Vec::new(),
             seed: d.seed,
-            steps: d.steps,
+            steps: None,
             audio_guidance: None,
             style_guidance: None,
         }
@@ -235,7 +235,7 @@ impl Request {
 
     /// Sets the DDIM steps.
     pub fn steps(mut self, steps: usize) -> Self {
-        self.steps = steps;
+        self.steps = Some(steps);
         self
     }
 
