@@ -61,18 +61,16 @@ pub struct Guidance {
     pub audio: f64,
     /// s_P: how strongly the prompt steers the style.
     pub style: f64,
-    /// DDIM steps (absent: [`Guidance::DEFAULT_STEPS`]).
+    /// DDIM steps (absent: `diffusion::SamplerOptions`' default, 25).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
 }
 
 impl Guidance {
-    /// DDIM steps where a bundle names none (`diffusion::SamplerOptions`' default, 25).
-    pub const DEFAULT_STEPS: usize = 25;
-
-    /// The DDIM steps these scales go with.
+    /// The DDIM steps these scales go with (the sampler's default where the bundle names none).
     pub fn steps_or_default(&self) -> usize {
-        self.steps.unwrap_or(Self::DEFAULT_STEPS)
+        self.steps
+            .unwrap_or_else(|| diffusion::SamplerOptions::default().steps)
     }
 }
 
