@@ -61,7 +61,7 @@ pub use video_extract::{
 // A video record rendered beside its source frames, with its audio.
 pub use record_preview::{record_preview_frames, write_record_previews, PreviewReport};
 // GNPFA's image path on tracked frames (E_exp, E_pose on encoder crops).
-pub use image_path::{encoder_crop, image_estimates};
+pub use image_path::{encoder_crop, image_estimates, image_rotations};
 // Tracked faces → latents, head poses and the clip's neutral.
 pub use tracked_motion::{motion_from_points, MotionOptions, TrackedMotion};
 // Video files in: frames at 30 fps and 16 kHz audio on one clock, through ffmpeg.

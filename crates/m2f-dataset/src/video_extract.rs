@@ -37,7 +37,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
-use m2f_mesh::{rotations_about_mean, HeadPose, Mat3};
+use m2f_mesh::HeadPose;
 use m2f_synth::{Emotion, Intensity, Split, SAMPLE_RATE};
 use m2f_tracker::{FaceTracker, TrackerOptions, DETECTOR_FILE, LANDMARK_FILE};
 use rayon::prelude::*;
@@ -49,7 +49,7 @@ use crate::extract::{check_part_count, finish_part, ClipOutcome, ExtractReport};
 use crate::features::{ensure_record_features, AudioFeatures};
 use crate::fingerprint::sha256_parts;
 use crate::frame_dir::FrameDir;
-use crate::image_path::image_estimates;
+use crate::image_path::{image_estimates, image_rotations, IMAGE_PATH_REVISION};
 use crate::landmark_file::{read_landmark_file, LandmarkFileOptions};
 use crate::manifest::ManifestLine;
 use crate::record::{
@@ -551,7 +551,10 @@ impl VideoJob<'_> {
         let source_hash = sha256_parts(hashes.iter().map(|h| h.as_bytes()));
         let line = serde_json::to_vec(entry)
             .map_err(|e| DatasetError::invalid("manifest line", e.to_string()))?;
-        let motion = format!("{:?} {:?}", self.opts.motion, self.opts.path);
+        let mut motion = format!("{:?} {:?}", self.opts.motion, self.opts.path);
+        if self.opts.path == FacePath::Image {
+            motion.push_str(&format!(" image path revision {IMAGE_PATH_REVISION}"));
+        }
         let revision = EXTRACTOR_REVISION.to_le_bytes();
         // A neutral taken from another clip depends on that clip's faces too.
         let neutral = match self.neutral_entry(entry) {
@@ -740,8 +743,7 @@ impl VideoJob<'_> {
             }
             estimates.extend(image_estimates(self.gnpfa, &batch, fits, size)?);
         }
-        let rotations: Vec<Mat3> = estimates.iter().map(|e| e.pose.rotation_matrix()).collect();
-        let rotations = rotations_about_mean(&rotations);
+        let rotations = image_rotations(&estimates);
         for ((pose, latent), (estimate, r)) in motion
             .head_pose
             .iter_mut()

@@ -7,8 +7,10 @@
 
 use gnpfa::Gnpfa;
 use image::RgbImage;
-use m2f_dataset::{image_estimates, motion_from_points, MotionOptions, TrackedMotion};
-use m2f_mesh::{rotations_about_mean, HeadPose, Mat3};
+use m2f_dataset::{
+    image_estimates, image_rotations, motion_from_points, MotionOptions, TrackedMotion,
+};
+use m2f_mesh::HeadPose;
 use m2f_tracker::FaceTracker;
 
 use crate::{pearson, EvalError, Result};
@@ -91,7 +93,10 @@ impl PathComparison {
         let estimates = image_estimates(gnpfa, frames, &motion.geometry, size)?;
         let latents: Vec<Vec<f32>> = estimates.iter().map(|e| e.latent.clone()).collect();
         let image_faces = decode(&latents)?;
-        let image_poses = about_mean(&estimates.iter().map(|e| e.pose).collect::<Vec<_>>());
+        let image_poses = image_rotations(&estimates)
+            .iter()
+            .map(|r| HeadPose::from_matrix(r, [0.0; 3]))
+            .collect();
         Ok(Self {
             track,
             motion,
@@ -165,15 +170,6 @@ fn range(values: &[f32]) -> (f32, f32) {
         })
 }
 
-/// Rotations made relative to their mean, as the landmark path's are.
-fn about_mean(poses: &[HeadPose]) -> Vec<HeadPose> {
-    let rotations: Vec<Mat3> = poses.iter().map(HeadPose::rotation_matrix).collect();
-    rotations_about_mean(&rotations)
-        .iter()
-        .map(|r| HeadPose::from_matrix(r, [0.0; 3]))
-        .collect()
-}
-
 /// Axis-angle rotations in degrees.
 fn degrees(poses: &[HeadPose]) -> Vec<[f32; 3]> {
     poses
@@ -203,21 +199,5 @@ mod tests {
         // Steps of 5° and 0°: RMS sqrt(25 / 2).
         assert!((step_rms(&rotations) - 12.5f32.sqrt()).abs() < 1e-6);
         assert_eq!(step_rms(&[[1.0, 2.0, 3.0]]), 0.0);
-    }
-
-    #[test]
-    fn rotations_about_their_mean_average_to_none() {
-        let poses: Vec<HeadPose> = [0.1f32, 0.2, 0.3]
-            .iter()
-            .map(|&yaw| HeadPose {
-                rotation: [0.0, yaw, 0.0],
-                translation: [0.0; 3],
-            })
-            .collect();
-        let relative = about_mean(&poses);
-        let yaws: Vec<f32> = relative.iter().map(|p| p.rotation[1]).collect();
-        for (got, want) in yaws.iter().zip([-0.1f32, 0.0, 0.1]) {
-            assert!((got - want).abs() < 1e-4, "{yaws:?}");
-        }
     }
 }

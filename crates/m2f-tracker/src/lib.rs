@@ -52,7 +52,7 @@ pub use landmarker::{
 pub use region::{rotation_from, RotatedRect, ROI_SCALE};
 
 // Video: tracking from frame to frame, and zero-lag smoothing of a clip's points.
-pub use smoothing::smooth_track;
+pub use smoothing::{smooth_series, smooth_track};
 
 // Metric faces: tracked points → head pose and the face in the template's frame, metres.
 pub use face_geometry::{face_geometry, FaceGeometry, DEFAULT_VERTICAL_FOV_DEGREES};

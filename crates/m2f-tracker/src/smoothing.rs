@@ -42,6 +42,41 @@ pub fn smooth_track(track: &mut [Option<Vec<[f32; 3]>>]) {
     }
 }
 
+/// Quadratic Savitzky–Golay taps over `2 · half + 1` samples: the value at the centre of the
+/// least-squares parabola through them (`TAPS` is `half` = 2).
+fn quadratic_taps(half: usize) -> Vec<f32> {
+    let m = half as f64;
+    let norm = (4.0 * m * m - 1.0) * (2.0 * m + 3.0);
+    (0..=2 * half)
+        .map(|i| {
+            let j = i as f64 - m;
+            (3.0 * (3.0 * m * m + 3.0 * m - 1.0 - 5.0 * j * j) / norm) as f32
+        })
+        .collect()
+}
+
+/// Smooths a series of 3-vectors in place with the zero-phase quadratic Savitzky–Golay filter
+/// over `2 · half + 1` samples; within `half` of an end the window shrinks to what fits on
+/// both sides (the end samples themselves keep their values).
+///
+/// For quantities read from each frame independently, whose noise is independent from frame
+/// to frame while the signal is slow: `m2f-dataset` smooths the image path's head rotations
+/// with it (`half` = 6 at 30 fps: gain 0.95 at 1.5 Hz, 0.86 at 2 Hz, 0.49 at 3 Hz; white-noise
+/// power 0.17).
+pub fn smooth_series(values: &mut [[f32; 3]], half: usize) {
+    let original = values.to_vec();
+    let n = values.len();
+    let taps: Vec<Vec<f32>> = (0..=half).map(quadratic_taps).collect();
+    for (t, value) in values.iter_mut().enumerate() {
+        let h = half.min(t).min(n - 1 - t);
+        if h == 0 {
+            continue;
+        }
+        let window = &original[t - h..=t + h];
+        *value = std::array::from_fn(|k| taps[h].iter().zip(window).map(|(c, v)| c * v[k]).sum());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +111,41 @@ mod tests {
         let before = track.clone();
         smooth_track(&mut track);
         assert_eq!(track, before);
+    }
+
+    #[test]
+    fn series_smoothing_keeps_quadratics_and_damps_noise() {
+        assert_eq!(quadratic_taps(2), TAPS.to_vec());
+        for half in 1..8 {
+            let sum: f32 = quadratic_taps(half).iter().sum();
+            assert!((sum - 1.0).abs() < 1e-6, "half {half}: taps sum to {sum}");
+        }
+        // A parabola comes through unchanged everywhere, the shrunken end windows included.
+        let value = |t: usize| 0.02 * (t as f32).powi(2) - 0.5 * t as f32 + 3.0;
+        let mut series: Vec<[f32; 3]> = (0..30).map(|t| [value(t), 1.0, -(t as f32)]).collect();
+        let before = series.clone();
+        smooth_series(&mut series, 6);
+        for (t, (got, want)) in series.iter().zip(&before).enumerate() {
+            for k in 0..3 {
+                assert!(
+                    (got[k] - want[k]).abs() < 1e-4,
+                    "frame {t}: {got:?} vs {want:?}"
+                );
+            }
+        }
+        // Alternating jitter in the middle keeps 17/143 of itself, sign flipped (the gain of 13
+        // taps at half the sampling rate); the end samples keep theirs.
+        let mut jitter: Vec<[f32; 3]> = (0..30)
+            .map(|t| [if t % 2 == 0 { 1.0 } else { -1.0 }; 3])
+            .collect();
+        smooth_series(&mut jitter, 6);
+        let kept = jitter[6..24].iter().map(|v| v[0] * v[0]).sum::<f32>() / 18.0;
+        assert!((kept.sqrt() - 17.0 / 143.0).abs() < 1e-5, "{jitter:?}");
+        assert_eq!((jitter[0][0], jitter[29][0]), (1.0, -1.0));
+        // Too short to smooth, or empty: unchanged, no panic.
+        let mut short = vec![[1.0f32, 2.0, 3.0]];
+        smooth_series(&mut short, 6);
+        assert_eq!(short, vec![[1.0, 2.0, 3.0]]);
+        smooth_series(&mut [], 6);
     }
 }
