@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
 use super::gelu::gelu_in_place;
 use super::linear::Epilogue;
+use super::minimal_conv::conv_k3_s2_accumulate;
 use super::{bias_rows, contiguous_f32, gemm_parallelism};
 
 /// The shape of a convolution.
@@ -157,7 +158,24 @@ impl CustomOp3 for TimeMajorConv {
         // stride, which only pays for long inputs: measured at wav2vec2's shapes, a 512 → 512
         // kernel-3 layer gained 13 % at 16 000 output frames and lost up to 2.5× at 500, so it
         // is taken from twice as many output rows as the product's inner size.
-        if padding == 0 && groups == 1 && batch * t_out >= 2 * k * c_in {
+        let many_rows = batch * t_out >= 2 * k * c_in;
+        // Kernel 3 at stride 2 (wav2vec2's feature convolutions 1–4) takes seven products for
+        // every three output frames instead of nine (`minimal_conv`), under the same rule.
+        if padding == 0 && groups == 1 && stride == 2 && k == 3 && many_rows {
+            for n in 0..batch {
+                let x = &x[n * t * c_in..(n + 1) * t * c_in];
+                let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];
+                conv_k3_s2_accumulate(x, c_in, w, c_out, out, parallelism);
+            }
+            if self.epilogue == Epilogue::GeluErf {
+                gelu_in_place(&mut out);
+            }
+            return Ok((
+                CpuStorage::F32(out),
+                Shape::from_dims(&[batch, t_out, c_out]),
+            ));
+        }
+        if padding == 0 && groups == 1 && many_rows {
             let inner = k * c_in;
             let mut w_taps = vec![0f32; inner * c_out];
             for (o, filter) in w.chunks(c_in * k).enumerate() {

@@ -28,6 +28,7 @@ mod conv;
 mod exp;
 mod gelu;
 mod linear;
+mod minimal_conv;
 mod residual_norm;
 mod skinny;
 mod waveform_conv;
