@@ -29,6 +29,7 @@ mod exp;
 mod gelu;
 mod linear;
 mod minimal_conv;
+mod pages;
 mod residual_norm;
 mod skinny;
 mod waveform_conv;
@@ -84,11 +85,18 @@ fn gemm_parallelism() -> gemm::Parallelism {
     }
 }
 
-/// `rows` copies of `bias`, one after the other: the output a fused product accumulates into.
+/// `rows` copies of `bias`, one after the other: the output a fused product accumulates into
+/// (written in parallel, on huge pages when large: see `pages`).
 fn bias_rows(bias: &[f32], rows: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(rows * bias.len());
-    for _ in 0..rows {
-        out.extend_from_slice(bias);
+    use rayon::prelude::*;
+    let mut out = pages::zeroed(rows * bias.len());
+    if !bias.is_empty() && bias.iter().any(|&b| b != 0.0) {
+        out.par_chunks_mut(256 * bias.len())
+            .for_each(|chunk| {
+                chunk
+                    .chunks_exact_mut(bias.len())
+                    .for_each(|row| row.copy_from_slice(bias))
+            });
     }
     out
 }

@@ -81,7 +81,7 @@ pub(crate) fn conv_k3_s2_accumulate(
     // Blocks of equal size, at most BLOCK_TILES each.
     let block = tiles.div_ceil(tiles.div_ceil(BLOCK_TILES).max(1)).max(1);
     // Per tile the four sums, [e0 − e2 | e3 − e1 | e1 + e2 | e1 − e2], each C_in wide.
-    let mut sums = vec![0f32; block * 4 * c_in];
+    let mut sums = super::pages::zeroed(block * 4 * c_in);
     let mut qc = vec![0f32; block * c_out];
     let mut qd = vec![0f32; block * c_out];
     for first in (0..tiles).step_by(block) {

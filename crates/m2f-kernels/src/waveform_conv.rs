@@ -68,7 +68,7 @@ pub fn waveform_conv_norm(
     let x = x.flatten_all()?.to_vec1::<f32>()?;
     let w = weight.flatten_all()?.to_vec1::<f32>()?;
     let (gamma, beta) = (gamma.to_vec1::<f32>()?, beta.to_vec1::<f32>()?);
-    let mut out = vec![0f32; batch * t_out * c];
+    let mut out = super::pages::zeroed(batch * t_out * c);
     for (xb, ob) in x.chunks_exact(n).zip(out.chunks_exact_mut(t_out * c)) {
         let (w_folded, b_folded) = fold_norm(xb, &w, &gamma, &beta, c, k, stride, t_out, eps);
         ob.par_chunks_mut(FRAMES_PER_TASK * c)
