@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::contiguous_f32;
+use super::{contiguous_f32, product, Strided};
 use super::exp::softmax_rows;
 
 /// Query rows per task.
@@ -471,25 +471,19 @@ fn attend(
             // gathered keys and values are `width` rows of dh); tasks write disjoint
             // rows × dh blocks of `out`.
             unsafe {
-                gemm::gemm(
-                    rows,
-                    width,
-                    dh,
-                    scores.as_mut_ptr(),
-                    1,
-                    width as isize,
+                // rhs[l, j] = keys[j · k_row + l]: the keys, transposed.
+                let keys_t = Strided {
+                    ptr: keys.as_ptr(),
+                    row: 1,
+                    col: k_row as isize,
+                };
+                product(
+                    (rows, width, dh),
+                    Strided::rows(scores.as_mut_ptr(), width),
                     false,
-                    q.0.as_ptr().add(q_at),
-                    1,
-                    q.1.row as isize,
-                    keys.as_ptr(),
-                    k_row as isize,
-                    1,
-                    0.0,
+                    Strided::rows(q.0.as_ptr().add(q_at), q.1.row),
+                    keys_t,
                     scale,
-                    false,
-                    false,
-                    false,
                     gemm::Parallelism::None,
                 );
                 if let Some((b, at, stride)) = bias_rows {
@@ -507,25 +501,13 @@ fn attend(
                     }
                 }
                 softmax_rows(scores, width);
-                gemm::gemm(
-                    rows,
-                    dh,
-                    width,
-                    out_ptr.get().add(o_at),
-                    1,
-                    o.row as isize,
+                product(
+                    (rows, dh, width),
+                    Strided::rows(out_ptr.get().add(o_at), o.row),
                     false,
-                    scores.as_ptr(),
-                    1,
-                    width as isize,
-                    values.as_ptr(),
-                    1,
-                    v_row as isize,
-                    0.0,
+                    Strided::rows(scores.as_ptr(), width),
+                    Strided::rows(values.as_ptr(), v_row),
                     1.0,
-                    false,
-                    false,
-                    false,
                     gemm::Parallelism::None,
                 );
             }

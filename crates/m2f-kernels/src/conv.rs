@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use super::gelu::gelu_in_place;
 use super::linear::Epilogue;
 use super::minimal_conv::conv_k3_s2_accumulate;
-use super::{bias_rows, contiguous_f32, gemm_parallelism};
+use super::{bias_rows, contiguous_f32, gemm_parallelism, product, Strided};
 
 /// The shape of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,25 +192,13 @@ impl CustomOp3 for TimeMajorConv {
                 // and ((t_out − 1) · stride + k) · Cin ≤ t · Cin; rhs[i, o] = w_taps[i · Cout
                 // + o] < k · Cin · Cout; out has t_out rows of Cout.
                 unsafe {
-                    gemm::gemm(
-                        t_out,
-                        c_out,
-                        inner,
-                        out.as_mut_ptr(),
-                        1,
-                        c_out as isize,
+                    product(
+                        (t_out, c_out, inner),
+                        Strided::rows(out.as_mut_ptr(), c_out),
                         true,
-                        x.as_ptr(),
-                        1,
-                        (stride * c_in) as isize,
-                        w_taps.as_ptr(),
-                        1,
-                        c_out as isize,
+                        Strided::rows(x.as_ptr(), stride * c_in),
+                        Strided::rows(w_taps.as_ptr(), c_out),
                         1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
                         parallelism,
                     );
                 }
@@ -251,25 +239,18 @@ impl CustomOp3 for TimeMajorConv {
                     // g · cin_g + c < c_in, lie in `x`; rhs[c, o] = w[g · cout_g + o, c, tap]
                     // addresses w[((g · cout_g + o) · cin_g + c) · k + tap] < c_out · cin_g · k.
                     unsafe {
-                        gemm::gemm(
-                            end - first,
-                            cout_g,
-                            cin_g,
-                            dst.ptr().add(first * c_out + g * cout_g),
-                            1,
-                            c_out as isize,
+                        let rhs = Strided {
+                            ptr: w.as_ptr().add(g * cout_g * cin_g * k + tap),
+                            row: k as isize,
+                            col: (cin_g * k) as isize,
+                        };
+                        product(
+                            (end - first, cout_g, cin_g),
+                            Strided::rows(dst.ptr().add(first * c_out + g * cout_g), c_out),
                             true,
-                            x.as_ptr().add(row0 * c_in + g * cin_g),
-                            1,
-                            (stride * c_in) as isize,
-                            w.as_ptr().add(g * cout_g * cin_g * k + tap),
-                            (cin_g * k) as isize,
-                            k as isize,
+                            Strided::rows(x.as_ptr().add(row0 * c_in + g * cin_g), stride * c_in),
+                            rhs,
                             1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
                             parallelism,
                         );
                     }

@@ -85,6 +85,66 @@ fn gemm_parallelism() -> gemm::Parallelism {
     }
 }
 
+/// A matrix operand of one product: its first element and the steps, in elements, from one
+/// row and from one column to the next (gemm takes any steps, so that strided and transposed
+/// views need no copy).
+#[derive(Clone, Copy)]
+struct Strided<P> {
+    ptr: P,
+    row: isize,
+    col: isize,
+}
+
+impl<P> Strided<P> {
+    /// Rows `row` elements apart, each contiguous.
+    fn rows(ptr: P, row: usize) -> Self {
+        Self {
+            ptr,
+            row: row as isize,
+            col: 1,
+        }
+    }
+}
+
+/// `dst = scale · lhs · rhs` (`m × k` times `k × n`), or `dst += ...` when `accumulate`:
+/// one gemm call.
+///
+/// # Safety
+/// Every element the three views address must lie in its allocation, and no other thread may
+/// touch `dst`'s elements during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    (m, n, k): (usize, usize, usize),
+    dst: Strided<*mut f32>,
+    accumulate: bool,
+    lhs: Strided<*const f32>,
+    rhs: Strided<*const f32>,
+    scale: f32,
+    parallelism: gemm::Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst.ptr,
+        dst.col,
+        dst.row,
+        accumulate,
+        lhs.ptr,
+        lhs.col,
+        lhs.row,
+        rhs.ptr,
+        rhs.col,
+        rhs.row,
+        1.0,
+        scale,
+        false,
+        false,
+        false,
+        parallelism,
+    );
+}
+
 /// `rows` copies of `bias`, one after the other: the output a fused product accumulates into
 /// (written in parallel, on huge pages when large: see `pages`).
 fn bias_rows(bias: &[f32], rows: usize) -> Vec<f32> {

@@ -11,7 +11,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
 use super::gelu::gelu_in_place;
 use super::skinny::{skinny_product, SKINNY_ROWS};
-use super::{bias_rows, contiguous_f32, gemm_parallelism};
+use super::{bias_rows, contiguous_f32, gemm_parallelism, product, Strided};
 
 /// What runs on the output after the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,25 +210,18 @@ impl CustomOp3 for FusedLinear {
         // SAFETY: out is rows × d_out and x rows × d_in, row-major and contiguous; w holds
         // d_out × d_in values, addressed through (rhs_cs, rhs_rs) as laid out above.
         unsafe {
-            gemm::gemm(
-                rows,
-                d_out,
-                d_in,
-                out.as_mut_ptr(),
-                1,
-                d_out as isize,
+            let rhs = Strided {
+                ptr: w.as_ptr(),
+                row: rhs_rs,
+                col: rhs_cs,
+            };
+            product(
+                (rows, d_out, d_in),
+                Strided::rows(out.as_mut_ptr(), d_out),
                 true,
-                x.as_ptr(),
-                1,
-                d_in as isize,
-                w.as_ptr(),
-                rhs_cs,
-                rhs_rs,
+                Strided::rows(x.as_ptr(), d_in),
+                rhs,
                 1.0,
-                1.0,
-                false,
-                false,
-                false,
                 parallelism,
             );
         }

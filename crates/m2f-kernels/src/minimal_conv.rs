@@ -24,6 +24,7 @@
 use rayon::prelude::*;
 
 use super::exp::simd_fn;
+use super::{product, Strided};
 
 /// Tiles (three output frames each) per block: 512 tiles of 512 channels make 4 MB of sums.
 const BLOCK_TILES: usize = 512;
@@ -64,15 +65,12 @@ pub(crate) fn conv_k3_s2_accumulate(
     // 2 (t_out − 1) + 2 < t_in; rhs[c, o] = w1[c · C_out + o]; out has t_out rows of C_out.
     unsafe {
         product(
-            out.as_mut_ptr(),
-            c_out,
+            (t_out, c_out, c_in),
+            Strided::rows(out.as_mut_ptr(), c_out),
             true,
-            x.as_ptr().add(c_in),
-            2 * c_in,
-            &w1,
-            t_out,
-            c_in,
-            c_out,
+            Strided::rows(x.as_ptr().add(c_in), 2 * c_in),
+            Strided::rows(w1.as_ptr(), c_out),
+            1.0,
             parallelism,
         )
     };
@@ -112,51 +110,39 @@ pub(crate) fn conv_k3_s2_accumulate(
         unsafe {
             let s = sums.as_ptr();
             product(
-                rows.as_mut_ptr(),
-                3 * c_out,
+                (n, c_out, c_in),
+                Strided::rows(rows.as_mut_ptr(), 3 * c_out),
                 true,
-                s,
-                stride,
-                &w0,
-                n,
-                c_in,
-                c_out,
+                Strided::rows(s, stride),
+                Strided::rows(w0.as_ptr(), c_out),
+                1.0,
                 parallelism,
             );
             product(
-                rows.as_mut_ptr().add(2 * c_out),
-                3 * c_out,
+                (n, c_out, c_in),
+                Strided::rows(rows.as_mut_ptr().add(2 * c_out), 3 * c_out),
                 true,
-                s.add(c_in),
-                stride,
-                &w2,
-                n,
-                c_in,
-                c_out,
+                Strided::rows(s.add(c_in), stride),
+                Strided::rows(w2.as_ptr(), c_out),
+                1.0,
                 parallelism,
             );
             product(
-                qc.as_mut_ptr(),
-                c_out,
+                (n, c_out, c_in),
+                Strided::rows(qc.as_mut_ptr(), c_out),
                 false,
-                s.add(2 * c_in),
-                stride,
-                &half_sum,
-                n,
-                c_in,
-                c_out,
+                Strided::rows(s.add(2 * c_in), stride),
+                Strided::rows(half_sum.as_ptr(), c_out),
+                1.0,
                 parallelism,
             );
             product(
-                qd.as_mut_ptr(),
-                c_out,
+                (n, c_out, c_in),
+                Strided::rows(qd.as_mut_ptr(), c_out),
                 false,
-                s.add(3 * c_in),
-                stride,
-                &half_diff,
-                n,
-                c_in,
-                c_out,
+                Strided::rows(s.add(3 * c_in), stride),
+                Strided::rows(half_diff.as_ptr(), c_out),
+                1.0,
                 parallelism,
             );
         }
@@ -173,62 +159,17 @@ pub(crate) fn conv_k3_s2_accumulate(
             // SAFETY: output row done + r reads x[(2 (done + r) + k) · C_in + c] < t_in · C_in.
             unsafe {
                 product(
-                    rows.as_mut_ptr(),
-                    c_out,
+                    (t_out - done, c_out, c_in),
+                    Strided::rows(rows.as_mut_ptr(), c_out),
                     true,
-                    x.as_ptr().add((2 * done + k) * c_in),
-                    2 * c_in,
-                    wk,
-                    t_out - done,
-                    c_in,
-                    c_out,
+                    Strided::rows(x.as_ptr().add((2 * done + k) * c_in), 2 * c_in),
+                    Strided::rows(wk.as_ptr(), c_out),
+                    1.0,
                     parallelism,
                 );
             }
         }
     }
-}
-
-/// `dst[i] (+)= lhs[i] · rhs` for `m` rows: `lhs` rows `lhs_stride` apart, `k` wide; `rhs`
-/// `[k, n]` row-major; `dst` rows `dst_stride` apart, accumulated into when `accumulate`.
-///
-/// # Safety
-/// Every row read and written must lie in its allocation.
-#[allow(clippy::too_many_arguments)]
-unsafe fn product(
-    dst: *mut f32,
-    dst_stride: usize,
-    accumulate: bool,
-    lhs: *const f32,
-    lhs_stride: usize,
-    rhs: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    parallelism: gemm::Parallelism,
-) {
-    debug_assert_eq!(rhs.len(), k * n);
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        dst_stride as isize,
-        accumulate,
-        lhs,
-        1,
-        lhs_stride as isize,
-        rhs.as_ptr(),
-        1,
-        n as isize,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        parallelism,
-    );
 }
 
 simd_fn! {
