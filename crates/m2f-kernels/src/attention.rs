@@ -10,8 +10,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, product, Strided};
 use super::exp::softmax_rows;
+use super::{contiguous_f32, product, Strided};
 
 /// Query rows per task.
 const ROWS: usize = 128;

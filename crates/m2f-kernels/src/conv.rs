@@ -165,10 +165,8 @@ impl CustomOp3 for TimeMajorConv {
             for n in 0..batch {
                 let x = &x[n * t * c_in..(n + 1) * t * c_in];
                 let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];
-                conv_k3_s2_accumulate(x, c_in, w, c_out, out, parallelism);
-            }
-            if self.epilogue == Epilogue::GeluErf {
-                gelu_in_place(&mut out);
+                let gelu = self.epilogue == Epilogue::GeluErf;
+                conv_k3_s2_accumulate(x, c_in, w, c_out, out, gelu, parallelism);
             }
             return Ok((
                 CpuStorage::F32(out),

@@ -151,12 +151,11 @@ fn bias_rows(bias: &[f32], rows: usize) -> Vec<f32> {
     use rayon::prelude::*;
     let mut out = pages::zeroed(rows * bias.len());
     if !bias.is_empty() && bias.iter().any(|&b| b != 0.0) {
-        out.par_chunks_mut(256 * bias.len())
-            .for_each(|chunk| {
-                chunk
-                    .chunks_exact_mut(bias.len())
-                    .for_each(|row| row.copy_from_slice(bias))
-            });
+        out.par_chunks_mut(256 * bias.len()).for_each(|chunk| {
+            chunk
+                .chunks_exact_mut(bias.len())
+                .for_each(|row| row.copy_from_slice(bias))
+        });
     }
     out
 }
