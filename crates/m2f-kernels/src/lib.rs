@@ -1,7 +1,10 @@
 //! CPU kernels for inference where candle's composed ops are slow: fused attention, linear
 //! layers and time-major (grouped) convolutions with their bias (and exact GELU) fused into
 //! the product, residual + layer norm, and a per-channel norm over time. A product of a few
-//! rows (a prompt's tokens) runs as dot products along the weight's rows instead of gemm.
+//! rows (a prompt's tokens) runs as dot products along the weight's rows instead of gemm; a
+//! kernel-3, stride-2 convolution (wav2vec2's feature extractor) takes seven products for every
+//! nine of the direct form; outputs of 4 MB and more are placed on huge pages where Linux
+//! allows it, so that writing them does not fault on every 4 kB page.
 //! Each falls back to candle's ops off the CPU or for other types. Used by the Whisper,
 //! wav2vec2, BERT and CLIP encoders and the denoiser's sampling path; none has a backward pass.
 //!
