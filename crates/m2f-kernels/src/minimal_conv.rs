@@ -112,49 +112,32 @@ pub(crate) fn conv_k3_s2_accumulate(
         let (qc, qd) = (&mut qc[..n * c_out], &mut qd[..n * c_out]);
         let rows = &mut out[3 * first * c_out..3 * (first + n) * c_out];
         let stride = 4 * c_in;
-        // SAFETY: the sums hold n rows of 4 · C_in, each product reading C_in values from its
-        // column offset; the right-hand sides are [C_in, C_out]; `rows` holds 3n rows of
-        // C_out, of which Qa accumulates into rows 3i and Qb into rows 3i + 2 (row stride
-        // 3 · C_out, the last read at (3 (n − 1) + 2) · C_out + C_out ≤ 3n · C_out); qc and
-        // qd hold n rows of C_out.
-        unsafe {
-            let s = sums.as_ptr();
-            product(
-                (n, c_out, c_in),
-                Strided::rows(rows.as_mut_ptr(), 3 * c_out),
-                true,
-                Strided::rows(s, stride),
-                Strided::rows(w0.as_ptr(), c_out),
-                1.0,
-                parallelism,
-            );
-            product(
-                (n, c_out, c_in),
-                Strided::rows(rows.as_mut_ptr().add(2 * c_out), 3 * c_out),
-                true,
-                Strided::rows(s.add(c_in), stride),
-                Strided::rows(w2.as_ptr(), c_out),
-                1.0,
-                parallelism,
-            );
-            product(
-                (n, c_out, c_in),
-                Strided::rows(qc.as_mut_ptr(), c_out),
-                false,
-                Strided::rows(s.add(2 * c_in), stride),
-                Strided::rows(half_sum.as_ptr(), c_out),
-                1.0,
-                parallelism,
-            );
-            product(
-                (n, c_out, c_in),
-                Strided::rows(qd.as_mut_ptr(), c_out),
-                false,
-                Strided::rows(s.add(3 * c_in), stride),
-                Strided::rows(half_diff.as_ptr(), c_out),
-                1.0,
-                parallelism,
-            );
+        let y = rows.as_mut_ptr();
+        // Per product: its output rows and their step, whether it adds to them, the column of
+        // the sums it reads, and its right-hand side.
+        let products = [
+            (y, 3 * c_out, true, 0, w0),
+            (y.wrapping_add(2 * c_out), 3 * c_out, true, c_in, w2),
+            (qc.as_mut_ptr(), c_out, false, 2 * c_in, half_sum),
+            (qd.as_mut_ptr(), c_out, false, 3 * c_in, half_diff),
+        ];
+        for (dst, dst_row, accumulate, column, rhs) in products {
+            // SAFETY: the sums hold n rows of 4 · C_in, each product reading C_in values from its
+            // column offset; the right-hand sides are [C_in, C_out]; `rows` holds 3n rows of
+            // C_out, of which Qa accumulates into rows 3i and Qb into rows 3i + 2 (row stride
+            // 3 · C_out, the last read at (3 (n − 1) + 2) · C_out + C_out ≤ 3n · C_out); qc and
+            // qd hold n rows of C_out.
+            unsafe {
+                product(
+                    (n, c_out, c_in),
+                    Strided::rows(dst, dst_row),
+                    accumulate,
+                    Strided::rows(sums.as_ptr().add(column), stride),
+                    Strided::rows(rhs.as_ptr(), c_out),
+                    1.0,
+                    parallelism,
+                );
+            }
         }
         rows.par_chunks_mut(TILES_PER_TASK * 3 * c_out)
             .zip(qc.par_chunks(TILES_PER_TASK * c_out))
