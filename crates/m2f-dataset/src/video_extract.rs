@@ -321,7 +321,8 @@ pub enum FacePath {
     #[default]
     Landmarks,
     /// A crop of each frame through GNPFA's image encoders (`E_exp` for the latent, `E_pose` for
-    /// the rotation; the translation and the neutral still come from the tracked points): the
+    /// the rotation, smoothed over 13 frames by [`image_rotations`](crate::image_rotations);
+    /// the translation and the neutral still come from the tracked points): the
     /// encoders read the face, as trained on the synthetic world's renders. Needs frames (a
     /// landmark file only with its video).
     Image,
