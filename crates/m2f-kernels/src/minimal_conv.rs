@@ -50,8 +50,8 @@ pub(crate) fn conv_k3_s2_accumulate(
     let t_out = (t_in - 3) / 2 + 1;
     debug_assert_eq!(out.len(), t_out * c_out);
     // The right-hand sides, each [C_in, C_out]: the three taps, then the two that Qc and Qd
-    // multiply by; one row of one of them per parallel task (a 512-channel layer's 1.3 M
-    // values took 2–3 ms on one core).
+    // multiply by; one row of one of them per parallel task (1.3 M values for a 512-channel
+    // layer, which one core would lay out while the other waits).
     let size = c_in * c_out;
     let mut rhs = vec![0f32; 5 * size];
     rhs.par_chunks_mut(c_out).enumerate().for_each(|(i, row)| {
