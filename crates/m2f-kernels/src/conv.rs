@@ -162,10 +162,10 @@ impl CustomOp3 for TimeMajorConv {
         // Kernel 3 at stride 2 (wav2vec2's feature convolutions 1–4) takes seven products for
         // every three output frames instead of nine (`minimal_conv`), under the same rule.
         if padding == 0 && groups == 1 && stride == 2 && k == 3 && many_rows {
+            let gelu = self.epilogue == Epilogue::GeluErf;
             for n in 0..batch {
                 let x = &x[n * t * c_in..(n + 1) * t * c_in];
                 let out = &mut out[n * t_out * c_out..(n + 1) * t_out * c_out];
-                let gelu = self.epilogue == Epilogue::GeluErf;
                 conv_k3_s2_accumulate(x, c_in, w, c_out, out, gelu, parallelism);
             }
             return Ok((

@@ -115,7 +115,6 @@ impl<P> Strided<P> {
 /// # Safety
 /// Every element the three views address must lie in its allocation, and no other thread may
 /// touch `dst`'s elements during the call.
-#[allow(clippy::too_many_arguments)]
 unsafe fn product(
     (m, n, k): (usize, usize, usize),
     dst: Strided<*mut f32>,
