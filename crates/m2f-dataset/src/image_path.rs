@@ -154,8 +154,8 @@ const POSE_SMOOTHING_HALF_WINDOW: usize = 6;
 /// a head turns slowly; the zero-phase quadratic filter over 13 frames
 /// (`m2f_tracker::smooth_series`) cut the worst frame's error on the synthetic round trip from
 /// 1.1–4.4° to 1.1–2.1° over eight clips (`docs/tracking.md`) while the mean moved by
-/// 0.1° or less.
-pub fn image_rotations(estimates: &[ImageEstimate]) -> Vec<Mat3> {
+/// 0.1° or less. Axis-angle vectors, as [`HeadPose::rotation`].
+pub fn image_rotations(estimates: &[ImageEstimate]) -> Vec<[f32; 3]> {
     let rotations: Vec<Mat3> = estimates.iter().map(|e| e.pose.rotation_matrix()).collect();
     let mut vectors: Vec<[f32; 3]> = rotations_about_mean(&rotations)
         .iter()
@@ -163,15 +163,6 @@ pub fn image_rotations(estimates: &[ImageEstimate]) -> Vec<Mat3> {
         .collect();
     smooth_series(&mut vectors, POSE_SMOOTHING_HALF_WINDOW);
     vectors
-        .into_iter()
-        .map(|rotation| {
-            HeadPose {
-                rotation,
-                translation: [0.0; 3],
-            }
-            .rotation_matrix()
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -191,7 +182,7 @@ mod tests {
         };
         let yaws: Vec<f32> = (0..21).map(|t| 0.01 * t as f32).collect();
         let mut estimates: Vec<ImageEstimate> = yaws.iter().map(|&y| estimate(y)).collect();
-        let yaw_of = |r: &Mat3| HeadPose::from_matrix(r, [0.0; 3]).rotation[1];
+        let yaw_of = |r: &[f32; 3]| r[1];
         let got: Vec<f32> = image_rotations(&estimates).iter().map(yaw_of).collect();
         for (t, g) in got.iter().enumerate() {
             assert!((g - (yaws[t] - 0.1)).abs() < 1e-4, "frame {t}: {got:?}");

@@ -37,7 +37,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use gnpfa::Gnpfa;
-use m2f_mesh::HeadPose;
 use m2f_synth::{Emotion, Intensity, Split, SAMPLE_RATE};
 use m2f_tracker::{FaceTracker, TrackerOptions, DETECTOR_FILE, LANDMARK_FILE};
 use rayon::prelude::*;
@@ -752,7 +751,7 @@ impl VideoJob<'_> {
             .zip(estimates.into_iter().zip(&rotations))
         {
             *latent = estimate.latent;
-            *pose = HeadPose::from_matrix(r, pose.translation);
+            pose.rotation = *r;
         }
         Ok(())
     }

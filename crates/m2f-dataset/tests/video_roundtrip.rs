@@ -200,7 +200,10 @@ fn round_trip(seed: u64) {
     let image_rotations = image_rotations(&estimates);
     let image_rotation_errors: Vec<f32> = (0..n)
         .map(|t| {
-            let got = HeadPose::from_matrix(&image_rotations[t], [0.0; 3]);
+            let got = HeadPose {
+                rotation: image_rotations[t],
+                translation: [0.0; 3],
+            };
             let truth = HeadPose::from_matrix(&times_transpose(&truth_r[t], &truth_mean), [0.0; 3]);
             got.rotation_distance(&truth).to_degrees()
         })

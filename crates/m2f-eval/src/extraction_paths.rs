@@ -94,8 +94,11 @@ impl PathComparison {
         let latents: Vec<Vec<f32>> = estimates.iter().map(|e| e.latent.clone()).collect();
         let image_faces = decode(&latents)?;
         let image_poses = image_rotations(&estimates)
-            .iter()
-            .map(|r| HeadPose::from_matrix(r, [0.0; 3]))
+            .into_iter()
+            .map(|rotation| HeadPose {
+                rotation,
+                translation: [0.0; 3],
+            })
             .collect();
         Ok(Self {
             track,
