@@ -389,6 +389,7 @@ pub fn extract_videos(
             ),
         ));
     }
+    opts.motion.validate()?;
     check_part_count(store, opts.shard)?;
     let models_hash = sha256_parts([
         file_sha256(&opts.models.join(DETECTOR_FILE))?.as_bytes(),
