@@ -39,14 +39,14 @@ pub struct MotionOptions {
     /// median is the neutral when none is given: in (0, 1], 0.2 by default; 1 takes the median
     /// of every frame.
     pub rest_fraction: f32,
-    /// Refinement rounds of the median neutral when no neutral is given: each takes every
+    /// Refinement rounds of the estimated neutral when no neutral is given: each takes every
     /// frame's expression, as GNPFA reads it, off the frame and takes the median again. 0 by
     /// default: on rendered synthetic clips each round made the expression error larger.
     pub neutral_rounds: usize,
     /// The camera's vertical field of view, radians, for the depth of the head's translation.
     pub vertical_fov: f32,
     /// A frame known to show the face at rest: its metric face is the neutral (instead of the
-    /// median) when no neutral is given.
+    /// estimate from the most closed mouths) when no neutral is given.
     pub neutral_frame: Option<usize>,
 }
 
