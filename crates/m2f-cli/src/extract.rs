@@ -100,6 +100,10 @@ struct VideoArgs {
     /// on a crop of each frame; trained on the synthetic world's renders).
     #[arg(long, value_enum, default_value_t = PathArg::Landmarks)]
     path: PathArg,
+    /// For a clip with no `neutral_clip` or `neutral_frame`: the share of its frames, those with
+    /// the lips closest together, whose median face is its neutral (1 takes every frame).
+    #[arg(long, default_value_t = MotionOptions::default().rest_fraction)]
+    rest_fraction: f32,
     /// Which part of the manifest this job extracts: INDEX/COUNT, 0-based.
     #[arg(long, default_value = "0/1")]
     shard: String,
@@ -195,6 +199,11 @@ fn models_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 
 fn video(args: VideoArgs) -> Result<()> {
     let shard: ShardSpec = args.shard.parse()?;
+    let motion = MotionOptions {
+        rest_fraction: args.rest_fraction,
+        ..MotionOptions::default()
+    };
+    motion.validate().context("--rest-fraction")?;
     // Refuse a preview that cannot be written before the extraction, not after it.
     if let Some(dir) = &args.preview {
         if !m2f_mesh::ffmpeg_available() {
@@ -215,7 +224,7 @@ fn video(args: VideoArgs) -> Result<()> {
     let opts = VideoExtractOptions {
         shard,
         models,
-        motion: MotionOptions::default(),
+        motion,
         path: match args.path {
             PathArg::Landmarks => FacePath::Landmarks,
             PathArg::Image => FacePath::Image,

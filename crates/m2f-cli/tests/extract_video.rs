@@ -86,6 +86,15 @@ fn a_real_clip_is_extracted_and_previewed() {
     assert!(stderr.contains("--preview"), "{stderr}");
     assert!(!fresh.join("records").exists(), "nothing extracted");
 
+    // So is a --rest-fraction that is not a share of the frames.
+    for bad in ["0", "1.5", "NaN"] {
+        let run = extract(&manifest, &fresh, &["--rest-fraction", bad]);
+        assert!(!run.status.success());
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("--rest-fraction"), "{bad}: {stderr}");
+        assert!(!fresh.join("records").exists(), "nothing extracted");
+    }
+
     // A neutral_clip naming no clip of the manifest names the line.
     std::fs::write(
         &manifest,
