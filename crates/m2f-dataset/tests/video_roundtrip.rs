@@ -34,60 +34,55 @@ fn a_rendered_synthetic_clip_comes_back_from_its_mp4() {
             )
         })
         .collect();
-    // Over many worlds, how many meet the tracking targets (expression error < 1.5 mm,
-    // rotation < 2°), per path.
-    let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
-    let range = |f: &dyn Fn(&Outcome) -> f32| {
+    // Over the worlds, per path: each number's range and median, and how many clips meet the
+    // tracking targets (expression error < 1.5 mm, rotation < 2°).
+    let sorted = |f: &dyn Fn(&Outcome) -> f32| {
         let mut v: Vec<f32> = outcomes.iter().map(f).collect();
         v.sort_by(f32::total_cmp);
+        v
+    };
+    let summary = |f: &dyn Fn(&Outcome) -> f32, target: f32, unit: &str| {
+        let v = sorted(f);
         format!(
-            "{:.2}-{:.2}, median {:.2}",
+            "{:.2}-{:.2}{unit}, median {:.2}{unit} (< {target}{unit} in {})",
             v[0],
             v[v.len() - 1],
-            v[v.len() / 2]
+            v[v.len() / 2],
+            v.iter().filter(|&&x| x < target).count()
         )
     };
-    let worlds = outcomes.len();
+    let path = |name: &str, p: &dyn Fn(&Outcome) -> &PathNumbers| {
+        println!(
+            "over {} worlds, {name}: expression {}, rotation mean {}, max {}",
+            outcomes.len(),
+            summary(&|o| p(o).expression, 1.5, " mm"),
+            summary(&|o| p(o).rotation_mean, 2.0, "°"),
+            summary(&|o| p(o).rotation_max, 2.0, "°"),
+        );
+    };
+    path("landmark path", &|o| &o.landmark);
+    path("image path", &|o| &o.image);
     println!(
-        "over {worlds} worlds, landmark path: expression {} mm (< 1.5 mm in {}), rotation mean {}° \
-         (< 2° in {}), max {}° (< 2° in {}); on the true neutral: expression {} mm (< 1.5 mm in {})",
-        range(&|o| o.landmark.expression),
-        count(&|o| o.landmark.expression < 1.5),
-        range(&|o| o.landmark.rotation_mean),
-        count(&|o| o.landmark.rotation_mean < 2.0),
-        range(&|o| o.landmark.rotation_max),
-        count(&|o| o.landmark.rotation_max < 2.0),
-        range(&|o| o.on_true_neutral),
-        count(&|o| o.on_true_neutral < 1.5),
-    );
-    println!(
-        "over {worlds} worlds, image path: expression {} mm (< 1.5 mm in {}), rotation mean {}° \
-         (< 2° in {}), max {}° (< 2° in {})",
-        range(&|o| o.image.expression),
-        count(&|o| o.image.expression < 1.5),
-        range(&|o| o.image.rotation_mean),
-        count(&|o| o.image.rotation_mean < 2.0),
-        range(&|o| o.image.rotation_max),
-        count(&|o| o.image.rotation_max < 2.0),
+        "over {} worlds, landmark path on the tracked true neutral: expression {}",
+        outcomes.len(),
+        summary(&|o| o.on_true_neutral, 1.5, " mm")
     );
     let failures: Vec<&String> = outcomes.iter().flat_map(|o| &o.failures).collect();
     assert!(failures.is_empty(), "{failures:#?}");
-    // The medians over the worlds run. Measured over the default eight: 1.50 mm on the landmark
-    // path (1.89 mm when the neutral was the median of every frame), 0.96 mm on the image path;
-    // over 64 others: 1.39 and 0.99 mm.
-    let median = |f: &dyn Fn(&Outcome) -> f32| {
-        let mut v: Vec<f32> = outcomes.iter().map(f).collect();
-        v.sort_by(f32::total_cmp);
-        v[v.len() / 2]
-    };
-    let (landmark, image) = (
-        median(&|o| o.landmark.expression),
-        median(&|o| o.image.expression),
-    );
-    assert!(
-        landmark < 1.65 && image < 1.15,
-        "median expression error: landmark path {landmark} mm, image path {image} mm"
-    );
+    // The medians, over eight worlds or more (fewer say little). Measured over the default
+    // eight: 1.50 mm on the landmark path (1.89 mm when the neutral was the median of every
+    // frame), 0.96 mm on the image path; over 64 others: 1.39 and 0.99 mm.
+    if outcomes.len() >= 8 {
+        let median = |f: &dyn Fn(&Outcome) -> f32| sorted(f)[outcomes.len() / 2];
+        let (landmark, image) = (
+            median(&|o| o.landmark.expression),
+            median(&|o| o.image.expression),
+        );
+        assert!(
+            landmark < 1.65 && image < 1.15,
+            "median expression error: landmark path {landmark} mm, image path {image} mm"
+        );
+    }
 }
 
 /// One path's numbers for one world's clip.
