@@ -231,6 +231,35 @@ fn extracts_every_source_kind_lists_failures_and_resumes() {
     let again =
         extract_videos(&manifest, &gnpfa, &fingerprint, None, &store, &opts, |_| {}).unwrap();
     assert_eq!((again.written, again.skipped), (0, 4));
+    // Other motion options (here the neutral from every frame) are other inputs: every record
+    // is refused and kept.
+    let every_frame = VideoExtractOptions {
+        motion: MotionOptions {
+            rest_fraction: 1.0,
+            ..MotionOptions::default()
+        },
+        ..opts.clone()
+    };
+    let other = extract_videos(
+        &manifest,
+        &gnpfa,
+        &fingerprint,
+        None,
+        &store,
+        &every_frame,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((other.written, other.skipped), (0, 0), "{other:?}");
+    assert_eq!(
+        other
+            .failures
+            .iter()
+            .filter(|f| f.reason.contains("other inputs"))
+            .count(),
+        4,
+        "{other:?}"
+    );
     std::fs::write(&manifest_path, manifest_lines("sad")).unwrap();
     let changed = VideoManifest::read(&manifest_path).unwrap();
     let refused =
