@@ -100,8 +100,9 @@ struct VideoArgs {
     /// on a crop of each frame; trained on the synthetic world's renders).
     #[arg(long, value_enum, default_value_t = PathArg::Landmarks)]
     path: PathArg,
-    /// For a clip with no `neutral_clip` or `neutral_frame`: the share of its frames, those with
-    /// the lips closest together, whose median face is its neutral (1 takes every frame).
+    /// How a neutral is estimated from a clip's own frames (a clip without `neutral_frame`,
+    /// and the clips that `neutral_clip` names): the median face of this share of its frames,
+    /// those with the lips closest together (1 takes every frame).
     #[arg(long, default_value_t = MotionOptions::default().rest_fraction)]
     rest_fraction: f32,
     /// Which part of the manifest this job extracts: INDEX/COUNT, 0-based.

@@ -91,7 +91,10 @@ fn a_real_clip_is_extracted_and_previewed() {
         let run = extract(&manifest, &fresh, &["--rest-fraction", bad]);
         assert!(!run.status.success());
         let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(stderr.contains("--rest-fraction"), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("--rest-fraction") && stderr.contains("expected a share"),
+            "{bad}: {stderr}"
+        );
         assert!(!fresh.join("records").exists(), "nothing extracted");
     }
 

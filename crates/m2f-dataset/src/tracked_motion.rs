@@ -13,12 +13,12 @@
 //!    template's. Speech only ever opens the mouth from rest, so the median of every frame
 //!    holds the jaw part-open; the lips close at rest, on every bilabial and in every pause.
 //!    Measured on rendered synthetic clips of 32 worlds not used to choose the fifth, the
-//!    expression error's median fell from 1.73 to 1.40 mm (docs/tracking.md). Read through the
+//!    expression error's median fell from 1.73 to 1.39 mm (docs/tracking.md). Read through the
 //!    same tracker, this estimate cancels the small bias with which the tracker reads every
 //!    frame of a face, which the identity's true neutral does not. `neutral_rounds` can refine
-//!    it by taking each frame's expression, as GNPFA reads it, off the frame before the median;
-//!    on four clips every round made the error larger (docs/tracking.md), so the default is
-//!    none. A frame known to be at rest (`neutral_frame`) replaces the estimate.
+//!    it by taking each frame's expression, as GNPFA reads it, off those frames before the
+//!    median; on four clips, with the median of every frame as it was then, every round made
+//!    the error larger (docs/tracking.md), so the default is none. A frame known to be at rest (`neutral_frame`) replaces the estimate.
 //! 5. `E_geo(neutral, face)` gives each frame's latent. Head poses are made relative to the
 //!    clip's mean rotation and position: a camera's angle on the face cannot be told from the
 //!    head's own turn in one clip, and speech-driven head motion is motion about a rest pose.
@@ -28,6 +28,11 @@ use m2f_mesh::{mediapipe_procrustes_weights, rotations_about_mean, FaceRegions, 
 use m2f_tracker::{face_geometry, smooth_track, FaceGeometry, DEFAULT_VERTICAL_FOV_DEGREES};
 
 use crate::error::{DatasetError, Result};
+
+/// Bumped whenever [`motion_from_points`] would make other latents, poses or neutrals from the
+/// same points and options, so that a resumed extraction redoes records made before: 2, the
+/// neutral estimated from the most closed mouths.
+pub(crate) const TRACKED_MOTION_REVISION: u32 = 2;
 
 /// How tracked points become motion.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +45,9 @@ pub struct MotionOptions {
     /// of every frame.
     pub rest_fraction: f32,
     /// Refinement rounds of the estimated neutral when no neutral is given: each takes every
-    /// frame's expression, as GNPFA reads it, off the frame and takes the median again. 0 by
-    /// default: on rendered synthetic clips each round made the expression error larger.
+    /// frame's expression, as GNPFA reads it, off the frame and takes the median of the same
+    /// frames again. 0 by default: on rendered synthetic clips each round made the expression
+    /// error larger (measured with the median of every frame).
     pub neutral_rounds: usize,
     /// The camera's vertical field of view, radians, for the depth of the head's translation.
     pub vertical_fov: f32,
@@ -170,32 +176,31 @@ fn fill_gaps(track: &mut [Option<Vec<[f32; 3]>>], max_gap: usize) -> Result<usiz
     Ok(filled)
 }
 
-/// The per-coordinate median over the `fraction` of `faces` with the smallest inner-lip gap
-/// (at least one face).
-fn rest_face(faces: &[Vec<[f32; 3]>], regions: &FaceRegions, fraction: f32) -> Vec<[f32; 3]> {
+/// The indices of the `fraction` of `faces` (at least one) with the smallest inner-lip gap,
+/// most closed first.
+fn rest_frames(faces: &[Vec<[f32; 3]>], regions: &FaceRegions, fraction: f32) -> Vec<usize> {
     let mut by_gap: Vec<(f32, usize)> = faces
         .iter()
         .enumerate()
         .map(|(t, f)| (regions.inner_lip_gap(f), t))
         .collect();
     by_gap.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let keep = ((faces.len() as f32 * fraction).ceil() as usize).clamp(1, faces.len());
-    let closed: Vec<Vec<[f32; 3]>> = by_gap[..keep]
-        .iter()
-        .map(|&(_, t)| faces[t].clone())
-        .collect();
-    median_face(&closed)
+    // The product a little under, so that a share stored a hair above its decimal value (0.3
+    // as f32) does not keep one frame more than it says.
+    let share = faces.len() as f64 * f64::from(fraction) * (1.0 - 1e-6);
+    let keep = (share.ceil() as usize).max(1).min(faces.len());
+    by_gap[..keep].iter().map(|&(_, t)| t).collect()
 }
 
-/// The per-coordinate median over frames.
-fn median_face(faces: &[Vec<[f32; 3]>]) -> Vec<[f32; 3]> {
-    let n = faces[0].len();
+/// The per-coordinate median over frames (at least one).
+fn median_face<F: AsRef<[[f32; 3]]>>(faces: &[F]) -> Vec<[f32; 3]> {
+    let n = faces[0].as_ref().len();
     let mut column = Vec::with_capacity(faces.len());
     (0..n)
         .map(|v| {
             std::array::from_fn(|k| {
                 column.clear();
-                column.extend(faces.iter().map(|f| f[v][k]));
+                column.extend(faces.iter().map(|f| f.as_ref()[v][k]));
                 column.sort_by(f32::total_cmp);
                 column[column.len() / 2]
             })
@@ -208,8 +213,9 @@ fn median_face(faces: &[Vec<[f32; 3]>]) -> Vec<[f32; 3]> {
 /// height). With `neutral` given (metres, the template's topology) it is used as it is.
 ///
 /// # Errors
-/// [`DatasetError::Invalid`] when a gap is longer than `options.max_gap_frames`, no frame has a
-/// face, a frame does not have 468 points, or a face cannot be fitted; GNPFA's errors.
+/// [`DatasetError::Invalid`] when `options` are out of range ([`MotionOptions::validate`]), a
+/// point is not finite, a gap is longer than `options.max_gap_frames`, no frame has a face, a
+/// frame does not have 468 points, or a face cannot be fitted; GNPFA's errors.
 pub fn motion_from_points(
     gnpfa: &Gnpfa,
     track: &[Option<Vec<[f32; 3]>>],
@@ -218,6 +224,15 @@ pub fn motion_from_points(
     options: &MotionOptions,
 ) -> Result<TrackedMotion> {
     options.validate()?;
+    for (t, points) in track.iter().enumerate() {
+        if let Some(i) = points
+            .iter()
+            .flatten()
+            .position(|p| p.iter().any(|x| !x.is_finite()))
+        {
+            return Err(invalid(format!("frame {t}: point {i} is not finite")));
+        }
+    }
     let mut track = track.to_vec();
     let filled = fill_gaps(&mut track, options.max_gap_frames)?;
     smooth_track(&mut track);
@@ -248,6 +263,8 @@ pub fn motion_from_points(
         Some(n) => n.to_vec(),
         None => {
             let faces: Vec<Vec<[f32; 3]>> = geometry.iter().map(|g| g.vertices.clone()).collect();
+            // The frames the estimate is the median of, in every round.
+            let rest = rest_frames(&faces, &gnpfa.template.regions, options.rest_fraction);
             let mut estimate = match options.neutral_frame {
                 Some(t) => faces.get(t).cloned().ok_or_else(|| {
                     invalid(format!(
@@ -255,7 +272,7 @@ pub fn motion_from_points(
                         faces.len()
                     ))
                 })?,
-                None => rest_face(&faces, &gnpfa.template.regions, options.rest_fraction),
+                None => median_face(&rest.iter().map(|&t| &faces[t]).collect::<Vec<_>>()),
             };
             for _ in 0..options.neutral_rounds {
                 geometry = fit(&estimate)?;
@@ -278,7 +295,7 @@ pub fn motion_from_points(
                             .collect()
                     })
                     .collect();
-                estimate = median_face(&at_rest);
+                estimate = median_face(&rest.iter().map(|&t| &at_rest[t]).collect::<Vec<_>>());
             }
             geometry = fit(&estimate)?;
             estimate
@@ -331,37 +348,61 @@ mod tests {
     }
 
     #[test]
-    fn the_rest_face_is_the_median_of_the_most_closed_mouths() {
+    fn the_rest_frames_are_the_most_closed_mouths() {
         let template = m2f_mesh::FaceTemplate::mediapipe();
         let (upper, lower) = (
             template.regions.landmarks.upper_inner_lip as usize,
             template.regions.landmarks.lower_inner_lip as usize,
         );
-        // Ten frames whose mouths open by 1..10 mm in a shuffled order; each frame also moves
-        // vertex 0 by its own opening, to tell the frames apart.
-        let faces: Vec<Vec<[f32; 3]>> = [7, 2, 9, 1, 5, 10, 3, 8, 6, 4]
+        // Ten frames whose mouths open by 1..10 mm in a shuffled order.
+        let openings = [7, 2, 9, 1, 5, 10, 3, 8, 6, 4];
+        let faces: Vec<Vec<[f32; 3]>> = openings
             .iter()
             .map(|&mm| {
                 let mut f = template.mesh.vertices.clone();
-                let gap = mm as f32 * 1e-3;
-                f[lower] = [f[upper][0], f[upper][1] - gap, f[upper][2]];
-                f[0][0] += gap;
+                f[lower] = [f[upper][0], f[upper][1] - mm as f32 * 1e-3, f[upper][2]];
                 f
             })
             .collect();
-        let gap = |f: &[[f32; 3]]| 1e3 * template.regions.inner_lip_gap(f);
-        let shift = |f: &[[f32; 3]]| 1e3 * (f[0][0] - template.mesh.vertices[0][0]);
-        // A quarter: the three frames opened 1, 2 and 3 mm, whose median is the 2 mm one.
-        let rest = rest_face(&faces, &template.regions, 0.25);
-        assert!((gap(&rest) - 2.0).abs() < 1e-3, "{}", gap(&rest));
-        assert!((shift(&rest) - 2.0).abs() < 1e-3, "{}", shift(&rest));
-        // Every frame: the per-coordinate median of all ten.
-        let all = rest_face(&faces, &template.regions, 1.0);
-        assert_eq!(all, median_face(&faces));
-        assert!((shift(&all) - 6.0).abs() < 1e-3, "{}", shift(&all));
+        let mm = |frames: Vec<usize>| -> Vec<i32> { frames.iter().map(|&t| openings[t]).collect() };
+        let rest = |fraction| mm(rest_frames(&faces, &template.regions, fraction));
+        assert_eq!(rest(0.25), [1, 2, 3]);
+        // 0.3 as f32 is a hair above 0.3: still three frames, not four.
+        assert_eq!(rest(0.3), [1, 2, 3]);
+        assert_eq!(rest(1.0), (1..=10).collect::<Vec<_>>());
         // A share smaller than one frame still takes the most closed one.
-        let one = rest_face(&faces, &template.regions, 0.01);
-        assert!((gap(&one) - 1.0).abs() < 1e-3 && (shift(&one) - 1.0).abs() < 1e-3);
+        assert_eq!(rest(0.01), [1]);
+        // The median of the three picks each coordinate's middle value: the 2 mm frame's lips.
+        let three: Vec<&Vec<[f32; 3]>> = rest_frames(&faces, &template.regions, 0.25)
+            .iter()
+            .map(|&t| &faces[t])
+            .collect();
+        let gap = 1e3 * template.regions.inner_lip_gap(&median_face(&three));
+        assert!((gap - 2.0).abs() < 1e-3, "{gap}");
+    }
+
+    #[test]
+    fn a_point_that_is_not_finite_is_named() {
+        let gnpfa = Gnpfa::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/gnpfa"),
+        )
+        .unwrap();
+        let face: Vec<[f32; 3]> = gnpfa
+            .template
+            .mesh
+            .vertices
+            .iter()
+            .map(|v| [200.0 + 800.0 * v[0], 200.0 - 800.0 * v[1], -800.0 * v[2]])
+            .collect();
+        let mut bad = face.clone();
+        bad[5][2] = f32::NAN;
+        let track = [Some(face), Some(bad)];
+        let options = MotionOptions::default();
+        let err = motion_from_points(&gnpfa, &track, (400, 400), None, &options).unwrap_err();
+        assert!(
+            err.to_string().contains("frame 1: point 5 is not finite"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -58,7 +58,9 @@ use crate::record::{
 use crate::shard_spec::ShardSpec;
 use crate::store::ShardStore;
 use crate::synthetic::check_clip_id;
-use crate::tracked_motion::{motion_from_points, MotionOptions, TrackedMotion};
+use crate::tracked_motion::{
+    motion_from_points, MotionOptions, TrackedMotion, TRACKED_MOTION_REVISION,
+};
 use crate::video::{probe_video, read_video_audio, VideoFrames, VideoInfo, VIDEO_FPS};
 
 /// One line of a video manifest.
@@ -364,8 +366,9 @@ fn file_sha256(path: &Path) -> Result<String> {
 /// `manifests/<part>.jsonl` and, if any clip failed, `failures/<part>.jsonl`.
 ///
 /// # Errors
-/// Only for the whole part: the tracker's models cannot be loaded, GNPFA is not on the
-/// 468-point face, the store cannot be written. Per-clip errors go to the failure list.
+/// Only for the whole part: `opts.motion` out of range ([`MotionOptions::validate`]), the
+/// tracker's models cannot be loaded, GNPFA is not on the 468-point face, the store cannot be
+/// written. Per-clip errors go to the failure list.
 pub fn extract_videos(
     manifest: &VideoManifest,
     gnpfa: &Gnpfa,
@@ -375,6 +378,7 @@ pub fn extract_videos(
     opts: &VideoExtractOptions,
     on_clip: impl Fn(&ClipOutcome) + Sync,
 ) -> Result<ExtractReport> {
+    opts.motion.validate()?;
     let tracker_error =
         |e: m2f_tracker::TrackerError| DatasetError::invalid("face tracker models", e.to_string());
     // Loaded once here so that missing models fail the part, not every clip.
@@ -389,7 +393,6 @@ pub fn extract_videos(
             ),
         ));
     }
-    opts.motion.validate()?;
     check_part_count(store, opts.shard)?;
     let models_hash = sha256_parts([
         file_sha256(&opts.models.join(DETECTOR_FILE))?.as_bytes(),
@@ -552,7 +555,10 @@ impl VideoJob<'_> {
         let source_hash = sha256_parts(hashes.iter().map(|h| h.as_bytes()));
         let line = serde_json::to_vec(entry)
             .map_err(|e| DatasetError::invalid("manifest line", e.to_string()))?;
-        let mut motion = format!("{:?} {:?}", self.opts.motion, self.opts.path);
+        let mut motion = format!(
+            "{:?} {:?} tracked motion revision {TRACKED_MOTION_REVISION}",
+            self.opts.motion, self.opts.path
+        );
         if self.opts.path == FacePath::Image {
             motion.push_str(&format!(" image path revision {IMAGE_PATH_REVISION}"));
         }
