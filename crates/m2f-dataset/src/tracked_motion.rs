@@ -18,7 +18,8 @@
 //!    frame of a face, which the identity's true neutral does not. `neutral_rounds` can refine
 //!    it by taking each frame's expression, as GNPFA reads it, off those frames before the
 //!    median; on four clips, with the median of every frame as it was then, every round made
-//!    the error larger (docs/tracking.md), so the default is none. A frame known to be at rest (`neutral_frame`) replaces the estimate.
+//!    the error larger (docs/tracking.md), so the default is none. A frame known to be at
+//!    rest (`neutral_frame`) replaces the estimate.
 //! 5. `E_geo(neutral, face)` gives each frame's latent. Head poses are made relative to the
 //!    clip's mean rotation and position: a camera's angle on the face cannot be told from the
 //!    head's own turn in one clip, and speech-driven head motion is motion about a rest pose.
